@@ -1,0 +1,152 @@
+"""Ingest benchmark: OTLP LLM spans into `heliograph serve`, as JSON and as protobuf, SQLite and PostgreSQL.
+
+    python bench/ingest.py                       # 100,000 spans, 100 per request, 4 clients, all combos
+    python bench/ingest.py --spans 20000 --runs 3 --backends sqlite --formats protobuf
+
+Prints, per combination: acknowledged spans/s (until the last 200), end-to-end spans/s (until a count
+query returns them all), the server's peak RSS, and disk per 1,000 spans. Every run starts a fresh
+server on a fresh database; client and server share this machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from server import BenchServer, bench_server
+from workload import export_body, json_bytes, protobuf_bytes
+
+START_NS = 1_760_000_000_000_000_000
+
+
+@dataclass
+class Result:
+    acked_per_s: float
+    e2e_per_s: float
+    peak_rss_mib: float
+    disk_per_1000_mib: float
+    rejected: int
+
+
+def build_bodies(spans: int, per_request: int, fmt: str) -> list[bytes]:
+    rng = random.Random(42)
+    encode = json_bytes if fmt == "json" else protobuf_bytes
+    return [
+        encode(export_body(rng, first, min(per_request, spans - first), START_NS))
+        for first in range(0, spans, per_request)
+    ]
+
+
+def _send_all(server: BenchServer, bodies: list[bytes], clients: int, content_type: str) -> int:
+    """Post every body with ``clients`` concurrent connections; returns how many 503s were retried."""
+    next_index = iter(range(len(bodies)))
+    lock = threading.Lock()
+    retried = [0]
+    headers = {"Authorization": f"Bearer {server.key}", "Content-Type": content_type}
+
+    def worker() -> None:
+        with httpx.Client(timeout=120) as http:
+            while True:
+                with lock:
+                    index = next(next_index, None)
+                if index is None:
+                    return
+                while True:
+                    response = http.post(f"{server.url}/v1/trace/log", content=bodies[index], headers=headers)
+                    if response.status_code == 200:
+                        break
+                    if response.status_code != 503:
+                        raise RuntimeError(f"ingest failed: {response.status_code} {response.text[:200]}")
+                    with lock:
+                        retried[0] += 1
+                    time.sleep(float(response.headers.get("Retry-After", "1")) / 10)
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return retried[0]
+
+
+def _count(server: BenchServer) -> int:
+    response = httpx.post(
+        f"{server.url}/v1/request/count/query",
+        json={"filter": "all"},
+        headers={"Authorization": f"Bearer {server.key}"},
+        timeout=60,
+    )
+    response.raise_for_status()
+    count: int = response.json()["data"]
+    return count
+
+
+def run_once(backend: str, fmt: str, bodies: list[bytes], spans: int, clients: int) -> Result:
+    content_type = "application/json" if fmt == "json" else "application/x-protobuf"
+    with bench_server(backend) as server:
+        disk_before = server.disk_bytes()
+        started = time.perf_counter()
+        rejected = _send_all(server, bodies, clients, content_type)
+        acked = time.perf_counter() - started
+        while _count(server) < spans:
+            time.sleep(0.02)
+        complete = time.perf_counter() - started
+        disk_after = server.disk_bytes()
+        return Result(
+            acked_per_s=spans / acked,
+            e2e_per_s=spans / complete,
+            peak_rss_mib=server.peak_rss_mib(),
+            disk_per_1000_mib=(disk_after - disk_before) / spans * 1000 / 2**20,
+            rejected=rejected,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--spans", type=int, default=100_000)
+    parser.add_argument("--per-request", type=int, default=100)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--runs", type=int, default=1, help="runs per combination; the median is printed")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--formats", default="json,protobuf")
+    args = parser.parse_args()
+
+    print(
+        f"{args.spans:,} spans, {args.per_request} per request, {args.clients} clients, {args.runs} run(s) each"
+    )
+    header = (
+        f"{'backend':<11}{'format':<10}{'acked/s':>10}{'e2e/s':>10}{'peak RSS':>11}{'MiB/1k':>9}{'503s':>6}"
+    )
+    for fmt in args.formats.split(","):
+        bodies = build_bodies(args.spans, args.per_request, fmt)
+        size = sum(len(b) for b in bodies) / args.spans
+        print(f"\n{fmt}: {size:,.0f} bytes per span on the wire")
+        print(header)
+        for backend in args.backends.split(","):
+            results = [run_once(backend, fmt, bodies, args.spans, args.clients) for _ in range(args.runs)]
+            for result in results if args.runs > 1 else []:
+                print(f"  run: {result.e2e_per_s:,.0f} spans/s end-to-end")
+            print(
+                f"{backend:<11}{fmt:<10}"
+                f"{statistics.median(r.acked_per_s for r in results):>10,.0f}"
+                f"{statistics.median(r.e2e_per_s for r in results):>10,.0f}"
+                f"{statistics.median(r.peak_rss_mib for r in results):>8,.0f} MiB"
+                f"{statistics.median(r.disk_per_1000_mib for r in results):>9.2f}"
+                f"{max(r.rejected for r in results):>6}"
+            )
+
+
+if __name__ == "__main__":
+    main()

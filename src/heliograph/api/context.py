@@ -1,0 +1,32 @@
+"""What the routes need from the running app, held on ``app.state`` and fetched per request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from fastapi import Request
+
+from heliograph.clock import Clock, IdFactory
+from heliograph.services.ingestion import IngestionService
+from heliograph.services.keys import KeyVerifier
+from heliograph.services.requests import RequestService
+from heliograph.settings import Settings
+from heliograph.storage.writer import BatchingWriter
+
+
+@dataclass(slots=True)
+class AppContext:
+    settings: Settings
+    engine: sa.Engine
+    writer: BatchingWriter
+    verifier: KeyVerifier
+    ingestion: IngestionService
+    requests: RequestService
+    clock: Clock
+    ids: IdFactory
+
+
+def app_context(request: Request) -> AppContext:
+    context: AppContext = request.app.state.heliograph
+    return context

@@ -1,0 +1,26 @@
+"""Helicone's response envelope: ``{"data": ..., "error": null}`` with the per-endpoint status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi.responses import Response
+
+
+class JSONBody(Response):
+    """JSON rendered by orjson: fast, and it handles UUIDs, datetimes and non-str dict keys."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+
+
+def ok(data: Any, status: int = 200) -> JSONBody:
+    return JSONBody({"data": data, "error": None}, status_code=status)
+
+
+def empty(status: int = 200) -> Response:
+    """The trace endpoints answer with an empty body (Helicone's spec says 204; the server sends 200)."""
+    return Response(status_code=status)

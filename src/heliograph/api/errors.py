@@ -1,0 +1,96 @@
+"""Errors at the HTTP edge and the JSON shapes they answer with.
+
+Every error body carries an ``error`` string (Helicone's ``{data, error}`` envelope); validation errors
+also carry tsoa's ``{message: "Validation Failed", details}`` shape that Helicone clients expect.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from heliograph.api.envelope import JSONBody
+from heliograph.services.errors import InvalidInput, NotFound, ServiceError
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error answered as ``{"data": null, "error": message}`` with the given status."""
+
+    def __init__(
+        self, status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers
+        self.extra = extra
+
+
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONBody:
+    return JSONBody({"data": None, "error": message, **extra}, status_code=status, headers=headers)
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def validation_details(errors: list[Any]) -> dict[str, dict[str, Any]]:
+    details: dict[str, dict[str, Any]] = {}
+    for error in errors:
+        details[_location(tuple(error.get("loc", ())))] = {
+            "message": error.get("msg", "invalid"),
+            "value": error.get("input"),
+        }
+    return details
+
+
+def validation_response(errors: list[Any]) -> JSONBody:
+    details = validation_details(errors)
+    summary = "; ".join(f"{path}: {item['message']}" for path, item in details.items())
+    return JSONBody(
+        {
+            "message": "Validation Failed",
+            "details": details,
+            "data": None,
+            "error": f"Validation Failed: {summary}",
+        },
+        status_code=422,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> JSONBody:
+        return error_response(exc.status, exc.message, exc.headers, **exc.extra)
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(_request: Request, exc: ServiceError) -> JSONBody:
+        status = 404 if isinstance(exc, NotFound) else 400 if isinstance(exc, InvalidInput) else 500
+        return error_response(status, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONBody:
+        errors = list(exc.errors())
+        # A body that is not JSON at all is a malformed request, not a schema mismatch.
+        if any(error.get("type") == "json_invalid" for error in errors):
+            first = next(error for error in errors if error.get("type") == "json_invalid")
+            where = first.get("ctx", {}).get("error", "")
+            return error_response(400, f"malformed JSON body: {where}".rstrip(": "))
+        return validation_response(errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONBody:
+        return error_response(exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONBody:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal server error")

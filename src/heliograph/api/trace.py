@@ -1,0 +1,146 @@
+"""Trace ingestion routes: Helicone's ``/v1/trace/*`` and the standard OTLP/HTTP ``/v1/traces``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from heliograph.api.auth import WriteAuth
+from heliograph.api.body import read_body
+from heliograph.api.context import AppContext, app_context
+from heliograph.api.envelope import JSONBody, empty
+from heliograph.api.errors import ApiError
+from heliograph.ingest.async_log import AsyncLogError, validate_typed_async_log
+from heliograph.ingest.otlp_errors import OtlpDecodeError
+from heliograph.records import IngestBatch
+from heliograph.services.keys import AuthContext
+from heliograph.storage.writer import WriterClosed, WriterOverloaded
+
+router = APIRouter(tags=["Trace"])
+
+# Decoding is CPU work; past this size it moves off the event loop so other requests keep flowing.
+_OFFLOAD_BYTES = 1 << 20
+
+_OTLP_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/OTELTrace"}},
+            "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+_ASYNC_LOG_BODY = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+}
+
+
+def _is_protobuf(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "").lower()
+    return "protobuf" in content_type or "octet-stream" in content_type
+
+
+async def _run(work: Callable[[], IngestBatch], size: int) -> IngestBatch:
+    return await asyncio.to_thread(work) if size > _OFFLOAD_BYTES else work()
+
+
+async def _commit(context: AppContext, batch: IngestBatch) -> None:
+    try:
+        await context.ingestion.commit(batch)
+    except WriterOverloaded as exc:
+        raise ApiError(503, str(exc), headers={"Retry-After": str(exc.retry_after)}) from exc
+    except WriterClosed as exc:
+        raise ApiError(503, str(exc), headers={"Retry-After": "5"}) from exc
+    except RuntimeError as exc:
+        # The database refused the batch (e.g. it is unreachable): nothing was stored, retry later.
+        raise ApiError(503, f"{exc}; retry later", headers={"Retry-After": "5"}) from exc
+
+
+async def _ingest_otlp(request: Request, auth: AuthContext, *, protobuf: bool) -> None:
+    context = app_context(request)
+    body = await read_body(request, context.settings.max_body_bytes)
+    try:
+        batch = await _run(
+            lambda: context.ingestion.otlp_batch(body, protobuf=protobuf, auth=auth), len(body)
+        )
+    except OtlpDecodeError as exc:
+        raise ApiError(exc.status, exc.message) from exc
+    await _commit(context, batch)
+
+
+@router.post("/v1/trace/log", openapi_extra=_OTLP_BODY, operation_id="LogTrace")
+async def log_trace(request: Request, auth: WriteAuth) -> Response:
+    await _ingest_otlp(request, auth, protobuf=_is_protobuf(request))
+    return empty()
+
+
+@router.post("/v1/trace/log-python", openapi_extra=_OTLP_BODY, operation_id="LogPythonTrace")
+async def log_python_trace(request: Request, auth: WriteAuth) -> Response:
+    # Helicone's Python SDK sends protobuf whatever the content type; JSON is honoured when declared.
+    is_json = "json" in request.headers.get("content-type", "").lower()
+    await _ingest_otlp(request, auth, protobuf=not is_json)
+    return empty()
+
+
+@router.post("/v1/traces", openapi_extra=_OTLP_BODY, tags=["OTLP"])
+async def otlp_traces(request: Request, auth: WriteAuth) -> Response:
+    """The standard OTLP/HTTP path, so an exporter pointed at ``http://host:8585`` works as is."""
+    protobuf = _is_protobuf(request)
+    await _ingest_otlp(request, auth, protobuf=protobuf)
+    # An empty ExportTraceServiceResponse, encoded like the request (OTLP/HTTP spec).
+    if protobuf:
+        return Response(b"", media_type="application/x-protobuf")
+    return Response(b"{}", media_type="application/json")
+
+
+async def _json_object(request: Request, context: AppContext) -> dict[str, Any]:
+    body = await read_body(request, context.settings.max_body_bytes)
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"malformed JSON body: {exc}") from exc
+    if not isinstance(parsed, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return parsed
+
+
+async def _ingest_async_log(request: Request, auth: AuthContext, body: dict[str, Any]) -> None:
+    context = app_context(request)
+    try:
+        batch = context.ingestion.async_log_batch(body, request.headers, auth)
+    except AsyncLogError as exc:
+        raise ApiError(exc.status, str(exc), errors=exc.errors) from exc
+    await _commit(context, batch)
+
+
+@router.post("/v1/trace/custom/log", openapi_extra=_ASYNC_LOG_BODY, operation_id="LogCustomTrace")
+async def log_custom(request: Request, auth: WriteAuth) -> Response:
+    await _ingest_async_log(request, auth, await _json_object(request, app_context(request)))
+    return empty()
+
+
+@router.post("/v1/trace/custom/v1/log", openapi_extra=_ASYNC_LOG_BODY, operation_id="LogCustomTraceLegacy")
+async def log_custom_legacy(request: Request, auth: WriteAuth) -> Response:
+    await _ingest_async_log(request, auth, await _json_object(request, app_context(request)))
+    return empty()
+
+
+@router.post("/v1/trace/custom/log/typed", openapi_extra=_ASYNC_LOG_BODY, operation_id="LogCustomTraceTyped")
+async def log_custom_typed(request: Request, auth: WriteAuth) -> Response:
+    body = await _json_object(request, app_context(request))
+    errors = validate_typed_async_log(body)
+    if errors:
+        return JSONBody({"isValid": False, "errors": errors}, status_code=400)
+    try:
+        await _ingest_async_log(request, auth, body)
+    except ApiError as exc:
+        if exc.status == 503:
+            raise
+        field_errors = exc.extra.get("errors") or [{"field": "processing", "message": exc.message}]
+        return JSONBody({"isValid": False, "errors": field_errors}, status_code=exc.status)
+    return empty()

@@ -1,0 +1,96 @@
+"""The ASGI application factory. Nothing is created at import time: engines, threads and caches are
+built here from explicit settings, and torn down by the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from fastapi import FastAPI
+
+from heliograph import __version__
+from heliograph.api import health, requests, trace
+from heliograph.api.context import AppContext
+from heliograph.api.envelope import JSONBody
+from heliograph.api.errors import install_error_handlers
+from heliograph.clock import Clock, IdFactory, random_ids, system_clock
+from heliograph.pricing.prices import PriceTable
+from heliograph.services.ingestion import IngestionService
+from heliograph.services.keys import KeyVerifier
+from heliograph.services.requests import RequestService
+from heliograph.settings import Settings
+from heliograph.storage.engine import create_engine
+from heliograph.storage.writer import BatchingWriter
+
+
+def create_app(
+    settings: Settings,
+    *,
+    db: sa.Engine | None = None,
+    clock: Clock | None = None,
+    ids: IdFactory | None = None,
+    http_client: httpx.AsyncClient | None = None,
+) -> FastAPI:
+    """Build the app. ``db``, ``clock``, ``ids`` and ``http_client`` are seams for tests and embedding;
+    the database must already be migrated (``heliograph serve`` does that before calling this)."""
+    clock = clock or system_clock
+    ids = ids or random_ids
+    owns_engine = db is None
+    engine = db if db is not None else create_engine(settings.resolved_database_url)
+    writer = BatchingWriter(
+        engine, max_pending=settings.writer_max_pending, max_batch=settings.writer_max_batch, clock=clock
+    )
+    context = AppContext(
+        settings=settings,
+        engine=engine,
+        writer=writer,
+        verifier=KeyVerifier(engine, ttl_ms=int(settings.key_cache_seconds * 1000), clock=clock),
+        ingestion=IngestionService(writer, PriceTable.default(), clock=clock, ids=ids),
+        requests=RequestService(engine, clock=clock),
+        clock=clock,
+        ids=ids,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        writer.start()
+        try:
+            yield
+        finally:
+            writer.close()
+            if owns_engine:
+                engine.dispose()
+
+    app = FastAPI(
+        title="Heliograph",
+        version=__version__,
+        description="LLM observability platform and gateway speaking Helicone's public API.",
+        default_response_class=JSONBody,
+        lifespan=lifespan,
+    )
+    app.state.heliograph = context
+    install_error_handlers(app)
+    for router in (health.router, trace.router, requests.router):
+        app.include_router(router)
+    _declare_security(app)
+    return app
+
+
+def _declare_security(app: FastAPI) -> None:
+    """Advertise the bearer-key scheme in /openapi.json, as Helicone's spec does."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "api_key": {"type": "apiKey", "name": "Authorization", "in": "header"}
+            }
+            schema["security"] = [{"api_key": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,202 @@
+"""The ``heliograph`` command: serve (the default), config, keys and db."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import sqlalchemy as sa
+from pydantic import ValidationError
+
+from heliograph import __version__
+from heliograph.clock import random_ids, system_clock
+from heliograph.services import keys as key_service
+from heliograph.settings import Settings, load_settings
+from heliograph.storage import keys_repo, migrate
+from heliograph.storage.engine import UnsupportedDatabase, create_engine
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def storage_options(command: F) -> F:
+    """--database-url and --data-dir, shared by every command so they all address the same database."""
+    command = click.option(
+        "--data-dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=None,
+        help="Data directory (SQLite file, initial key). Env: HELIOGRAPH_DATA_DIR. Default: ~/.heliograph",
+    )(command)
+    return click.option(
+        "--database-url",
+        default=None,
+        help="Database URL, e.g. postgresql://user@host/db. Env: HELIOGRAPH_DATABASE_URL. "
+        "Default: SQLite in the data dir.",
+    )(command)
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ValidationError as exc:
+        raise click.UsageError(f"invalid settings: {exc}") from exc
+
+
+def _engine(settings: Settings) -> sa.Engine:
+    try:
+        return create_engine(settings.resolved_database_url)
+    except UnsupportedDatabase as exc:
+        raise click.UsageError(str(exc)) from exc
+
+
+@click.group(invoke_without_command=True)
+@click.version_option(__version__, prog_name="heliograph")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Heliograph: LLM observability and gateway speaking Helicone's API."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(serve)
+
+
+@cli.command()
+@click.option("--host", default=None, help="Interface to bind. Env: HELIOGRAPH_HOST. Default: 127.0.0.1")
+@click.option("--port", type=int, default=None, help="Port. Env: HELIOGRAPH_PORT. Default: 8585")
+@storage_options
+def serve(host: str | None, port: int | None, database_url: str | None, data_dir: Path | None) -> None:
+    """Migrate the database to the latest schema, then serve the API."""
+    import uvicorn
+
+    from heliograph.app import create_app
+
+    settings = _settings(host=host, port=port, database_url=database_url, data_dir=data_dir)
+    engine = _engine(settings)
+    migrate.upgrade(engine)
+    initial_key = key_service.bootstrap(engine, settings.data_dir, clock=system_clock, ids=random_ids)
+    if initial_key is not None:
+        click.echo(
+            "Created organization 'default' with an admin API key (shown once; also saved to "
+            f"{settings.initial_key_path}):\n\n    {initial_key}\n"
+        )
+    app = create_app(settings, db=engine)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
+
+
+@cli.group()
+def config() -> None:
+    """Inspect the resolved configuration."""
+
+
+@config.command("show")
+@storage_options
+def config_show(database_url: str | None, data_dir: Path | None) -> None:
+    """Print the resolved settings, secrets masked."""
+    settings = _settings(database_url=database_url, data_dir=data_dir)
+    click.echo(json.dumps(settings.masked(), indent=2))
+
+
+@cli.group()
+def keys() -> None:
+    """Create, list and revoke API keys."""
+
+
+@keys.command("create")
+@click.option("--org", "organization", required=True, help="Organization name (created if missing).")
+@click.option("--name", default="cli", show_default=True, help="A label for the key.")
+@click.option("--permissions", type=click.Choice(["rw", "r", "w"]), default="rw", show_default=True)
+@storage_options
+def keys_create(
+    organization: str, name: str, permissions: str, database_url: str | None, data_dir: Path | None
+) -> None:
+    """Create a key and print only the key on stdout."""
+    engine = _engine(_settings(database_url=database_url, data_dir=data_dir))
+    migrate.upgrade(engine)
+    key, _ = key_service.create_key(
+        engine,
+        organization=organization,
+        name=name,
+        permissions=permissions,
+        clock=system_clock,
+        ids=random_ids,
+    )
+    click.echo(key)
+
+
+def _iso(epoch_ms: int | None) -> str:
+    return (
+        ""
+        if epoch_ms is None
+        else datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).isoformat(timespec="seconds")
+    )
+
+
+@keys.command("list")
+@click.option("--org", "organization", default=None, help="Only keys of this organization.")
+@storage_options
+def keys_list(organization: str | None, database_url: str | None, data_dir: Path | None) -> None:
+    """List keys (never the keys themselves: only their prefixes)."""
+    engine = _engine(_settings(database_url=database_url, data_dir=data_dir))
+    with engine.connect() as conn:
+        rows = keys_repo.list_keys(conn, organization)
+    click.echo("ID\tORGANIZATION\tNAME\tPERMISSIONS\tPREFIX\tCREATED\tREVOKED")
+    for row in rows:
+        click.echo(
+            f"{row.id}\t{row.organization.name}\t{row.name}\t{row.permissions}\t{row.key_prefix}…\t"
+            f"{_iso(row.created_at)}\t{_iso(row.revoked_at)}"
+        )
+
+
+@keys.command("revoke")
+@click.argument("key_id", type=int)
+@storage_options
+def keys_revoke(key_id: int, database_url: str | None, data_dir: Path | None) -> None:
+    """Revoke the key with this ID (see `heliograph keys list`)."""
+    engine = _engine(_settings(database_url=database_url, data_dir=data_dir))
+    with engine.begin() as conn:
+        revoked = keys_repo.revoke_key(conn, key_id, system_clock())
+    if not revoked:
+        raise click.ClickException(f"no active key with id {key_id}")
+    click.echo(f"revoked key {key_id}")
+
+
+@cli.group()
+def db() -> None:
+    """Database schema migrations."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@storage_options
+def db_upgrade(revision: str, database_url: str | None, data_dir: Path | None) -> None:
+    """Migrate up to REVISION (default: head)."""
+    engine = _engine(_settings(database_url=database_url, data_dir=data_dir))
+    migrate.upgrade(engine, revision)
+    click.echo(f"database at {migrate.current_revision(engine) or 'base'}")
+
+
+@db.command("downgrade")
+@click.argument("revision", default="-1")
+@storage_options
+def db_downgrade(revision: str, database_url: str | None, data_dir: Path | None) -> None:
+    """Migrate down to REVISION (default: one step; 'base' removes every table)."""
+    engine = _engine(_settings(database_url=database_url, data_dir=data_dir))
+    migrate.downgrade(engine, revision)
+    click.echo(f"database at {migrate.current_revision(engine) or 'base'}")
+
+
+@db.command("current")
+@storage_options
+def db_current(database_url: str | None, data_dir: Path | None) -> None:
+    """Print the current schema revision and the latest one."""
+    engine = _engine(_settings(database_url=database_url, data_dir=data_dir))
+    click.echo(f"current: {migrate.current_revision(engine) or 'base'}\nhead: {migrate.head_revision()}")
+
+
+def main() -> None:
+    cli(prog_name="heliograph")
+
+
+if __name__ == "__main__":
+    main()

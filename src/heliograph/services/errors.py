@@ -1,0 +1,17 @@
+"""Failures a use case reports; the HTTP edge maps each kind to a status code."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(ServiceError):
+    """The thing does not exist in the caller's organization (404)."""
+
+
+class InvalidInput(ServiceError):
+    """The input is well-formed but not acceptable (400)."""

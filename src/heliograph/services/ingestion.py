@@ -1,0 +1,85 @@
+"""Ingestion use cases: decode what a client sent, build records, wait until the writer commits them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+from heliograph.clock import Clock, IdFactory
+from heliograph.ingest.async_log import async_log_to_request
+from heliograph.ingest.otlp_json import decode_otlp_json
+from heliograph.ingest.otlp_proto import decode_otlp_protobuf
+from heliograph.ingest.semconv import extract_llm_call
+from heliograph.ingest.span_requests import request_id_for_span, span_to_request
+from heliograph.pricing.prices import PriceTable, TokenUsage
+from heliograph.records import IngestBatch, RequestRecord, SpanRecord
+from heliograph.services.keys import AuthContext
+from heliograph.storage.writer import BatchingWriter
+
+
+class IngestionService:
+    def __init__(self, writer: BatchingWriter, prices: PriceTable, *, clock: Clock, ids: IdFactory) -> None:
+        self._writer = writer
+        self._prices = prices
+        self._clock = clock
+        self._ids = ids
+
+    def otlp_batch(self, body: bytes, *, protobuf: bool, auth: AuthContext) -> IngestBatch:
+        """Decode an OTLP export; every span is kept, LLM spans also become requests.
+
+        Raises ``OtlpDecodeError`` (400/422) before anything is queued, so bad input writes nothing.
+        """
+        decode = decode_otlp_protobuf if protobuf else decode_otlp_json
+        spans = decode(body, auth.organization_id)
+        batch = IngestBatch(spans=spans)
+        received_ns = self._clock() * 1_000_000
+        for span in spans:
+            _default_times(span, received_ns)
+            call = extract_llm_call(span.attributes)
+            if call is None:
+                continue
+            request_id = request_id_for_span(auth.organization_id, span.trace_id, span.span_id)
+            span.request_id = request_id
+            record = span_to_request(span, call, request_id=request_id, api_key_id=auth.key_id)
+            record.cost = self._price(record)
+            batch.requests.append(record)
+        return batch
+
+    def async_log_batch(
+        self, body: Mapping[str, Any], headers: Mapping[str, str], auth: AuthContext
+    ) -> IngestBatch:
+        record = async_log_to_request(
+            body,
+            headers,
+            organization_id=auth.organization_id,
+            api_key_id=auth.key_id,
+            now=self._clock(),
+            new_id=self._ids,
+            prices=self._prices,
+        )
+        return IngestBatch(requests=[record])
+
+    async def commit(self, batch: IngestBatch) -> None:
+        """Queue the batch and return once it is committed (raises WriterOverloaded when full)."""
+        if not len(batch):
+            return
+        await asyncio.wrap_future(self._writer.submit(batch))
+
+    def _price(self, record: RequestRecord) -> int:
+        usage = TokenUsage(
+            prompt_tokens=record.prompt_tokens or 0,
+            completion_tokens=record.completion_tokens or 0,
+            cache_read_tokens=record.prompt_cache_read_tokens,
+            cache_write_tokens=record.prompt_cache_write_tokens,
+            reasoning_tokens=record.reasoning_tokens,
+        )
+        return self._prices.cost_nanos(record.provider, record.model, usage)
+
+
+def _default_times(span: SpanRecord, received_ns: int) -> None:
+    # Decoders report unparseable or missing timestamps as 0; the receive time is the best stand-in.
+    if span.start_time <= 0:
+        span.start_time = received_ns if span.end_time <= 0 else span.end_time
+    if span.end_time <= 0:
+        span.end_time = span.start_time

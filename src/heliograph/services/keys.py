@@ -1,0 +1,149 @@
+"""API keys: creation, first-start bootstrap and verification of presented keys."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from heliograph.clock import Clock, IdFactory
+from heliograph.storage import keys_repo
+from heliograph.storage.keys_repo import KeyRow, Organization
+
+KEY_PREFIX = "sk-heliograph-"
+PERMISSIONS = ("r", "w", "rw")
+DEFAULT_ORGANIZATION = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class AuthContext:
+    """Who is calling: the organization every query is scoped to, and what the key may do."""
+
+    organization_id: int
+    organization_uuid: str
+    key_id: int
+    permissions: str
+
+    @property
+    def can_read(self) -> bool:
+        return "r" in self.permissions
+
+    @property
+    def can_write(self) -> bool:
+        return "w" in self.permissions
+
+
+def generate_key() -> str:
+    # 160 random bits, base32 so the key survives copy-paste, shells and URLs.
+    body = base64.b32encode(secrets.token_bytes(20)).decode().lower().rstrip("=")
+    return KEY_PREFIX + "-".join(body[i : i + 8] for i in range(0, len(body), 8))
+
+
+def hash_key(presented: str) -> str:
+    """Helicone's scheme: hex SHA-256 of "Bearer <key>", whatever prefix the caller sent."""
+    key = presented.strip()
+    if key[:7].lower() == "bearer ":
+        key = key[7:].strip()
+    return hashlib.sha256(f"Bearer {key}".encode()).hexdigest()
+
+
+def create_key(
+    engine: sa.Engine,
+    *,
+    organization: str,
+    name: str,
+    permissions: str,
+    clock: Clock,
+    ids: IdFactory,
+) -> tuple[str, KeyRow]:
+    """Create a key (and its organization if missing); returns the key, shown only this once."""
+    if permissions not in PERMISSIONS:
+        raise ValueError(f"permissions must be one of {', '.join(PERMISSIONS)}, not {permissions!r}")
+    key = generate_key()
+    now = clock()
+    with engine.begin() as conn:
+        org = keys_repo.find_organization(conn, organization)
+        if org is None:
+            org = keys_repo.create_organization(conn, organization, ids(), now)
+        key_id = keys_repo.insert_key(
+            conn,
+            organization_id=org.id,
+            name=name,
+            key_hash=hash_key(key),
+            key_prefix=key[: len(KEY_PREFIX) + 8],
+            permissions=permissions,
+            now=now,
+        )
+    return key, KeyRow(key_id, org, name, key[: len(KEY_PREFIX) + 8], permissions, now, None)
+
+
+def bootstrap(engine: sa.Engine, data_dir: Path, *, clock: Clock, ids: IdFactory) -> str | None:
+    """On an empty database, create organization ``default`` with an admin key.
+
+    The key is written to ``<data-dir>/initial-api-key`` (mode 0600) and returned so the caller can
+    print it once; later starts return None.
+    """
+    with engine.connect() as conn:
+        if keys_repo.count_organizations(conn) > 0:
+            return None
+    key, _ = create_key(
+        engine, organization=DEFAULT_ORGANIZATION, name="admin", permissions="rw", clock=clock, ids=ids
+    )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "initial-api-key"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    os.chmod(path, 0o600)  # O_CREAT's mode does not apply to a file that already existed.
+    return key
+
+
+class KeyVerifier:
+    """Checks presented keys, caching hits briefly so the hot ingest path skips the database.
+
+    A revoked key stops working within ``ttl_ms`` (the cache lifetime), even when revoked from another
+    process.
+    """
+
+    def __init__(self, engine: sa.Engine, *, ttl_ms: int, clock: Clock) -> None:
+        self._engine = engine
+        self._ttl_ms = ttl_ms
+        self._clock = clock
+        self._cache: dict[str, tuple[AuthContext, int]] = {}
+        self._lock = threading.Lock()
+
+    def verify(self, presented: str) -> AuthContext | None:
+        if not presented.strip():
+            return None
+        digest = hash_key(presented)
+        now = self._clock()
+        cached = self._cache.get(digest)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        with self._engine.connect() as conn:
+            row = keys_repo.find_active_key(conn, digest)
+        if row is None:
+            with self._lock:
+                self._cache.pop(digest, None)
+            return None
+        context = _context(row.organization, row)
+        with self._lock:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[digest] = (context, now + self._ttl_ms)
+        return context
+
+
+def _context(org: Organization, row: KeyRow) -> AuthContext:
+    return AuthContext(
+        organization_id=org.id,
+        organization_uuid=str(org.uuid),
+        key_id=row.id,
+        permissions=row.permissions,
+    )

@@ -1,0 +1,151 @@
+"""Request API use cases: query, count, fetch, and annotate (feedback, properties, scores)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from heliograph.clock import Clock
+from heliograph.services.errors import InvalidInput, NotFound
+from heliograph.services.keys import AuthContext
+from heliograph.services.request_view import FEEDBACK_SCORE, to_helicone_request
+from heliograph.storage import request_repo
+from heliograph.storage.request_filters import FilterError, request_filter_clause, request_order_by
+from heliograph.storage.tables import request_properties, requests, scores
+
+# Helicone hides rows stamped more than five minutes in the future (clock skew tolerance).
+_FUTURE_TOLERANCE_MS = 5 * 60 * 1000
+_LEGACY_MAX_OFFSET = 10_000
+_EXPERIMENT_PROPERTY = "Helicone-Experiment-Id"
+_INT64 = 2**63
+
+
+@dataclass(frozen=True, slots=True)
+class RequestQuery:
+    filter: Any = "all"
+    offset: int = 0
+    limit: int = 10
+    sort: Any = None
+    is_scored: bool | None = None
+    is_part_of_experiment: bool | None = None
+
+
+def parse_request_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise InvalidInput(f"requestId must be a UUID, got {value!r}") from exc
+
+
+class RequestService:
+    def __init__(self, engine: sa.Engine, *, clock: Clock) -> None:
+        self._engine = engine
+        self._dialect = engine.dialect.name
+        self._clock = clock
+
+    def _where(self, auth: AuthContext, query: RequestQuery) -> sa.ColumnElement[bool]:
+        try:
+            clause = request_filter_clause(query.filter, dialect=self._dialect)
+        except FilterError as exc:
+            raise InvalidInput(str(exc)) from exc
+        conditions = [
+            request_repo.scope(auth.organization_id),
+            requests.c.created_at <= self._clock() + _FUTURE_TOLERANCE_MS,
+            clause,
+        ]
+        if query.is_scored is not None:
+            has_scores = sa.exists().where(
+                scores.c.organization_id == requests.c.organization_id, scores.c.request_id == requests.c.id
+            )
+            conditions.append(has_scores if query.is_scored else ~has_scores)
+        if query.is_part_of_experiment is not None:
+            in_experiment = sa.exists().where(
+                request_properties.c.organization_id == requests.c.organization_id,
+                request_properties.c.request_id == requests.c.id,
+                request_properties.c.key == _EXPERIMENT_PROPERTY,
+            )
+            conditions.append(in_experiment if query.is_part_of_experiment else ~in_experiment)
+        return sa.and_(*conditions)
+
+    def query(self, auth: AuthContext, query: RequestQuery, *, legacy: bool = False) -> list[dict[str, Any]]:
+        where = self._where(auth, query)
+        try:
+            order_by = request_order_by(query.sort, dialect=self._dialect)
+        except FilterError as exc:
+            raise InvalidInput(str(exc)) from exc
+        offset = min(query.offset, _LEGACY_MAX_OFFSET) if legacy else query.offset
+        with self._engine.connect() as conn:
+            found = request_repo.find_requests(
+                conn, where, order_by, limit=query.limit, offset=offset, with_bodies=True
+            )
+        return [to_helicone_request(item, legacy=legacy) for item in found]
+
+    def count(self, auth: AuthContext, query: RequestQuery) -> int:
+        where = self._where(auth, query)
+        with self._engine.connect() as conn:
+            return request_repo.count_requests(conn, where)
+
+    def get(self, auth: AuthContext, request_id: str, *, include_body: bool) -> dict[str, Any] | None:
+        parsed = parse_request_id(request_id)
+        with self._engine.connect() as conn:
+            found = request_repo.get_requests(conn, auth.organization_id, [parsed], with_bodies=include_body)
+        return to_helicone_request(found[0]) if found else None
+
+    def get_many(self, auth: AuthContext, request_ids: list[str]) -> list[dict[str, Any]]:
+        parsed = []
+        for value in request_ids:
+            try:
+                parsed.append(uuid.UUID(value))
+            except ValueError:
+                continue  # Helicone drops ids it cannot find; a malformed id is one of those.
+        with self._engine.connect() as conn:
+            found = request_repo.get_requests(conn, auth.organization_id, parsed, with_bodies=False)
+        return [to_helicone_request(item) for item in found]
+
+    def set_property(self, auth: AuthContext, request_id: str, key: str, value: str) -> None:
+        parsed = parse_request_id(request_id)
+        if not key:
+            raise InvalidInput("key must be a non-empty string")
+        with self._engine.begin() as conn:
+            if not request_repo.set_property(
+                conn, auth.organization_id, parsed, key, value.replace("\x00", ""), self._clock()
+            ):
+                raise NotFound("Request not found")
+
+    def add_scores(self, auth: AuthContext, request_id: str, values: Mapping[str, Any]) -> None:
+        parsed = parse_request_id(request_id)
+        stored = score_values(values)
+        with self._engine.begin() as conn:
+            if not request_repo.set_scores(conn, auth.organization_id, parsed, stored, self._clock()):
+                raise NotFound("Request not found")
+
+    def feedback(self, auth: AuthContext, request_id: str, rating: bool) -> None:
+        parsed = parse_request_id(request_id)
+        with self._engine.begin() as conn:
+            if not request_repo.set_scores(
+                conn, auth.organization_id, parsed, {FEEDBACK_SCORE: int(rating)}, self._clock()
+            ):
+                raise NotFound("Request not found")
+
+
+def score_values(values: Mapping[str, Any]) -> dict[str, int]:
+    """Helicone's score rules: integers stay, booleans become 0/1 under ``<key>-hcone-bool``."""
+    if not values:
+        raise InvalidInput("scores must name at least one score")
+    stored: dict[str, int] = {}
+    for key, value in values.items():
+        if not key:
+            raise InvalidInput("score names must be non-empty")
+        if isinstance(value, bool):
+            stored[f"{key}-hcone-bool"] = int(value)
+        elif isinstance(value, int) and -_INT64 <= value < _INT64:
+            stored[key] = value
+        elif isinstance(value, float) and value.is_integer() and -_INT64 <= value < _INT64:
+            stored[key] = int(value)
+        else:
+            raise InvalidInput(f"score {key!r} must be an integer or a boolean, got {value!r}")
+    return stored

@@ -1,0 +1,76 @@
+"""Engines for SQLite (the embedded default) and PostgreSQL, with the settings each needs."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from heliograph.storage.compression import decompress_text
+
+
+class UnsupportedDatabase(ValueError):
+    """The database URL names a backend Heliograph does not run on."""
+
+
+def normalize_url(url: str) -> sa.URL:
+    """Map user-facing URLs onto the drivers we ship: ``postgresql://`` uses psycopg 3."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return parsed
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite")
+    raise UnsupportedDatabase(f"unsupported database {backend!r}: use sqlite:///path or postgresql://...")
+
+
+def create_engine(url: str) -> sa.Engine:
+    parsed = normalize_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed)
+    # pool_pre_ping: a server restart must not surface as a 500 on the next request.
+    return sa.create_engine(parsed, pool_size=8, max_overflow=8, pool_pre_ping=True)
+
+
+def _sqlite_engine(url: sa.URL) -> sa.Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    # The single writer thread and the request threads share the pool; sqlite3's own thread check
+    # would refuse that although every connection is used by one thread at a time.
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False}, pool_size=8, max_overflow=8)
+    sa.event.listen(engine, "connect", _configure_sqlite_connection)
+    return engine
+
+
+def _configure_sqlite_connection(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets API reads run while the writer commits, instead of blocking on a file lock.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # FULL fsyncs the WAL at each commit: an ingest call is answered 200 only once its batch is on
+    # disk. Group commit keeps this to one fsync per batch, not per span.
+    cursor.execute("PRAGMA synchronous=FULL")
+    # CLI commands (keys create, db upgrade) may run beside a serving process; wait instead of failing.
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # 64 MiB of page cache per connection (negative = KiB): query scans stay in memory.
+    cursor.execute("PRAGMA cache_size=-65536")
+    # Sorts and temporary indexes of analytics queries stay off disk.
+    cursor.execute("PRAGMA temp_store=MEMORY")
+    cursor.close()
+    # Bodies are compressed at rest; body filters decompress them inside the query.
+    dbapi_connection.create_function("hg_inflate", 1, _inflate, deterministic=True)
+
+
+def _inflate(blob: bytes | None) -> str | None:
+    if blob is None:
+        return None
+    try:
+        return decompress_text(blob)
+    except Exception:
+        # A corrupt row must not abort a whole scan; it simply matches no text filter.
+        return None

@@ -1,0 +1,409 @@
+"""Filter leaves of Helicone's request query language, translated to SQL over ``requests``.
+
+``request_filters`` walks the filter tree; this module owns the field table and turns one leaf
+(``{table: {field: {operator: value}}}``) into WHERE conditions. Semantics follow section 4 of the
+Helicone API reference, with these deliberate divergences:
+
+- ``contains``/``not-contains`` match the value literally: ``%``, ``_`` and ``\\`` in it are escaped.
+  Helicone splices the value into ``ILIKE '%' || v || '%'`` unescaped, so ``50%`` would be a pattern.
+- Every field and every operator of a leaf is applied (ANDed); Helicone reads only the first of each.
+- The legacy leaves (``request``, ``response``, ``feedback``, top-level ``properties``, ``values``)
+  work on every endpoint, mapped onto the same store. Helicone's ClickHouse path matches nothing for
+  a top-level ``properties`` leaf.
+- Negative operators are exact complements of their positive twins: ``not-equals v`` matches every
+  row ``equals v`` does not, including rows where the column is NULL or the property/score/body row
+  is absent (ClickHouse reads those as '' or 0, so ``!=`` matches them there too).
+- ``"null"`` / ``"__empty__"`` on a property, score or body mean "absent" / "absent or empty".
+- Invalid input raises ``FilterError`` (the API answers 400) instead of failing inside the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import operator
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+
+from heliograph.storage.dialect import body_text, case_insensitive_like, case_sensitive_like, escape_like
+from heliograph.storage.dialect import uuid_text as dialect_uuid_text
+from heliograph.storage.tables import organizations, request_bodies, request_properties, requests, scores
+
+
+class FilterError(ValueError):
+    """A filter or sort the translator rejects; the message is safe to show to the API caller."""
+
+
+class Kind(Enum):
+    TEXT = "text"
+    UUID = "uuid"
+    NUMBER = "number"
+    USD = "usd"
+    TIMESTAMP = "timestamp"
+    BOOLEAN = "boolean"
+
+
+_TEXT_OPS = frozenset({"equals", "not-equals", "like", "ilike", "contains", "not-contains"})
+_NUMBER_OPS = frozenset({"equals", "not-equals", "gte", "lte", "lt", "gt"})
+_OPERATORS: dict[Kind, frozenset[str]] = {
+    Kind.TEXT: _TEXT_OPS,
+    Kind.UUID: _TEXT_OPS,
+    Kind.NUMBER: _NUMBER_OPS,
+    Kind.USD: _NUMBER_OPS,
+    Kind.TIMESTAMP: frozenset({"equals", "gte", "lte", "lt", "gt"}),
+    Kind.BOOLEAN: frozenset({"equals"}),
+}
+# Helicone operators that exist but apply to no request field here: "not valid", not "unknown".
+_KNOWN_OPS = _TEXT_OPS | _NUMBER_OPS | {"has", "gin-contains", "vector-contains", "in"}
+_LABELS = {Kind.UUID: "text", Kind.USD: "number"}
+_NEGATED = {"not-equals": "equals", "not-contains": "contains"}
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
+    "equals": operator.eq,
+    "gte": operator.ge,
+    "gt": operator.gt,
+    "lte": operator.le,
+    "lt": operator.lt,
+}
+_INT64_MAX = 2**63 - 1
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+ColumnFactory = Callable[[str], sa.ColumnElement[Any]]
+Scope = Callable[[sa.ColumnElement[bool]], sa.ColumnElement[bool]]
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One filterable field: its kind, its SQL expression (per dialect) and, for fields stored in a
+    side table, the correlated EXISTS that ties a condition on that table back to the request."""
+
+    kind: Kind
+    column: ColumnFactory
+    scope: Scope | None = None
+
+
+class _Predicate(NamedTuple):
+    clause: sa.ColumnElement[bool]
+    negate: bool
+    # True when ``clause`` is never NULL, so plain NOT is its complement.
+    null_safe: bool
+
+
+# Session properties are columns of ``requests``, not ``request_properties`` rows.
+SESSION_COLUMNS: dict[str, sa.Column[Any]] = {
+    "Helicone-Session-Id": requests.c.session_id,
+    "Helicone-Session-Path": requests.c.session_path,
+    "Helicone-Session-Name": requests.c.session_name,
+}
+FEEDBACK_KEY = "helicone-score-feedback"
+
+
+def side_table_exists(table: sa.Table, *conditions: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+    """EXISTS over a per-request side table; the organization term lets it use the org-led indexes."""
+    return sa.exists().where(
+        table.c.request_id == requests.c.id,
+        table.c.organization_id == requests.c.organization_id,
+        *conditions,
+    )
+
+
+def total_tokens() -> sa.ColumnElement[int]:
+    return sa.func.coalesce(requests.c.prompt_tokens, 0) + sa.func.coalesce(requests.c.completion_tokens, 0)
+
+
+def property_value(key: str) -> sa.ColumnElement[Any]:
+    """The value of property ``key`` as a scalar expression (for sorting)."""
+    if key in SESSION_COLUMNS:
+        return SESSION_COLUMNS[key]
+    p = request_properties
+    return (
+        sa.select(p.c.value)
+        .where(p.c.request_id == requests.c.id, p.c.organization_id == requests.c.organization_id)
+        .where(p.c.key == key)
+        .scalar_subquery()
+    )
+
+
+def body_value(column: str, dialect: str) -> sa.ColumnElement[Any]:
+    """Request or response body text as a scalar expression (for sorting)."""
+    b = request_bodies
+    return (
+        sa.select(body_text(b.c[column], dialect))
+        .where(b.c.request_id == requests.c.id, b.c.organization_id == requests.c.organization_id)
+        .scalar_subquery()
+    )
+
+
+def property_field(key: str) -> Field:
+    if key in SESSION_COLUMNS:
+        session_column = SESSION_COLUMNS[key]
+        return Field(Kind.TEXT, lambda _d: session_column)
+    p = request_properties
+    return Field(Kind.TEXT, lambda _d: p.c.value, lambda cond: side_table_exists(p, p.c.key == key, cond))
+
+
+def score_field(key: str) -> Field:
+    s = scores
+    return Field(Kind.NUMBER, lambda _d: s.c.value, lambda cond: side_table_exists(s, s.c.key == key, cond))
+
+
+def _column(name: str) -> ColumnFactory:
+    column = requests.c[name]
+    return lambda _d: column
+
+
+def _body(name: str) -> Field:
+    return Field(
+        Kind.TEXT,
+        lambda d: body_text(request_bodies.c[name], d),
+        lambda cond: side_table_exists(request_bodies, cond),
+    )
+
+
+def _organization_scope(cond: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+    return sa.exists().where(organizations.c.id == requests.c.organization_id, cond)
+
+
+def _field_table() -> dict[str, Field]:
+    fields: dict[str, Field] = {
+        "request_id": Field(Kind.UUID, _column("id")),
+        "cache_reference_id": Field(Kind.UUID, _column("cache_reference_id")),
+        "organization_id": Field(Kind.UUID, lambda _d: organizations.c.uuid, _organization_scope),
+        "request_body": _body("request_body"),
+        "response_body": _body("response_body"),
+        "total_tokens": Field(Kind.NUMBER, lambda _d: total_tokens()),
+        "cost": Field(Kind.USD, _column("cost")),
+        "request_created_at": Field(Kind.TIMESTAMP, _column("created_at")),
+        "response_created_at": Field(Kind.TIMESTAMP, _column("response_created_at")),
+        # NULL threat means "not flagged", which Helicone stores as false.
+        "threat": Field(Kind.BOOLEAN, lambda _d: sa.func.coalesce(requests.c.threat, sa.false())),
+        "cached": Field(Kind.BOOLEAN, lambda _d: requests.c.cache_reference_id.is_not(None)),
+        FEEDBACK_KEY: Field(
+            Kind.BOOLEAN,
+            lambda _d: scores.c.value == 1,
+            lambda cond: side_table_exists(scores, scores.c.key == FEEDBACK_KEY, cond),
+        ),
+    }
+    text = ("model", "user_id", "provider", "country_code", "target_url", "prompt_id", "prompt_version")
+    for name in (*text, "request_referrer", "model_override", "path", "response_model"):
+        fields[name] = Field(Kind.TEXT, _column(name))
+    numbers = ("latency", "status", "time_to_first_token", "prompt_tokens", "completion_tokens")
+    for name in (*numbers, "prompt_cache_read_tokens", "prompt_cache_write_tokens"):
+        fields[name] = Field(Kind.NUMBER, _column(name))
+    for name in ("cache_enabled", "is_passthrough_billing"):
+        fields[name] = Field(Kind.BOOLEAN, _column(name))
+    return fields
+
+
+FIELDS = _field_table()
+_LEGACY_ONLY = frozenset({"model_override", "path", "response_model"})
+
+# Public field name -> internal field name (None: known but unsupported) for each plain leaf table.
+TABLE_FIELDS: dict[str, dict[str, str | None]] = {
+    "request_response_rmt": {
+        **{name: name for name in FIELDS if name not in _LEGACY_ONLY},
+        **dict.fromkeys(("search_properties", "node_id", "job_id", "assets")),
+    },
+    "request": {
+        "prompt": "request_body",
+        "created_at": "request_created_at",
+        "user_id": "user_id",
+        "auth_hash": None,
+        "org_id": "organization_id",
+        "id": "request_id",
+        "node_id": None,
+        "model": "model",
+        "modelOverride": "model_override",
+        "path": "path",
+        "country_code": "country_code",
+        "prompt_id": "prompt_id",
+    },
+    "response": {
+        "body_tokens": "total_tokens",
+        "body_model": "model",
+        "body_completion": "response_body",
+        "status": "status",
+        "model": "response_model",
+    },
+    "feedback": {"rating": FEEDBACK_KEY, "id": None, "created_at": None, "response_id": None},
+}
+
+
+def field_condition(field: Field, name: str, op: str, value: object, dialect: str) -> sa.ColumnElement[bool]:
+    """The WHERE condition for ``{name: {op: value}}`` on ``field``."""
+    if op not in _OPERATORS[field.kind]:
+        if op not in _KNOWN_OPS:
+            raise FilterError(f"unknown operator {op!r} for field {name!r}")
+        label = _LABELS.get(field.kind, field.kind.value)
+        raise FilterError(f"operator {op!r} is not valid for {label} field {name!r}")
+    expr = field.column(dialect)
+    predicate = _special_value(field.kind, op, value, expr)
+    if predicate is None:
+        positive = _POSITIVE[field.kind](expr, _NEGATED.get(op, op), value, name, dialect)
+        predicate = _Predicate(positive, negate=op in _NEGATED, null_safe=False)
+    clause = predicate.clause
+    if field.scope is not None:
+        scoped = field.scope(clause)
+        return sa.not_(scoped) if predicate.negate else scoped
+    if not predicate.negate:
+        return clause
+    if predicate.null_safe:
+        return sa.not_(clause)
+    return sa.or_(expr.is_(None), sa.not_(clause))
+
+
+def _special_value(kind: Kind, op: str, value: object, expr: sa.ColumnElement[Any]) -> _Predicate | None:
+    """``equals``/``not-equals`` with ``"null"`` (or JSON null) or ``"__empty__"``, expressed as the
+    complement of "a value is present" so side-table fields read a missing row as null/empty."""
+    if op not in ("equals", "not-equals"):
+        return None
+    present: sa.ColumnElement[bool]
+    if value is None or value == "null":
+        present = expr.is_not(None)
+    elif value == "__empty__":
+        present = sa.func.coalesce(expr, "") != "" if kind is Kind.TEXT else expr.is_not(None)
+    else:
+        return None
+    return _Predicate(present, negate=op == "equals", null_safe=True)
+
+
+def _text_positive(
+    expr: sa.ColumnElement[Any], op: str, value: object, name: str, dialect: str
+) -> sa.ColumnElement[bool]:
+    text = text_value(value, name)
+    if op == "equals":
+        return expr == text
+    if op == "like":
+        return case_sensitive_like(expr, text, dialect)
+    if op == "ilike":
+        return case_insensitive_like(expr, text, dialect)
+    return case_insensitive_like(expr, f"%{escape_like(text)}%", dialect)
+
+
+def _uuid_positive(
+    expr: sa.ColumnElement[Any], op: str, value: object, name: str, dialect: str
+) -> sa.ColumnElement[bool]:
+    if op != "equals":
+        return _text_positive(dialect_uuid_text(expr, dialect), op, value, name, dialect)
+    try:
+        parsed = uuid.UUID(text_value(value, name))
+    except ValueError:
+        # Not a UUID, so equal to no row; never a database error.
+        return sa.false()
+    return expr == parsed
+
+
+def _number_positive(
+    expr: sa.ColumnElement[Any], op: str, value: object, name: str, dialect: str
+) -> sa.ColumnElement[bool]:
+    return _COMPARE[op](expr, _bind_number(number_value(value, name)))  # type: ignore[no-any-return]
+
+
+def _usd_positive(
+    expr: sa.ColumnElement[Any], op: str, value: object, name: str, dialect: str
+) -> sa.ColumnElement[bool]:
+    nanos = math.floor(Decimal(str(number_value(value, name))) * 1_000_000_000)
+    return _COMPARE[op](expr, _bind_number(nanos))  # type: ignore[no-any-return]
+
+
+def _timestamp_positive(
+    expr: sa.ColumnElement[Any], op: str, value: object, name: str, dialect: str
+) -> sa.ColumnElement[bool]:
+    return _COMPARE[op](expr, _bind_number(timestamp_ms(value, name)))  # type: ignore[no-any-return]
+
+
+def _boolean_positive(
+    expr: sa.ColumnElement[Any], op: str, value: object, name: str, dialect: str
+) -> sa.ColumnElement[bool]:
+    return expr if boolean_value(value, name) else sa.not_(expr)
+
+
+_POSITIVE: dict[Kind, Callable[[sa.ColumnElement[Any], str, object, str, str], sa.ColumnElement[bool]]] = {
+    Kind.TEXT: _text_positive,
+    Kind.UUID: _uuid_positive,
+    Kind.NUMBER: _number_positive,
+    Kind.USD: _usd_positive,
+    Kind.TIMESTAMP: _timestamp_positive,
+    Kind.BOOLEAN: _boolean_positive,
+}
+
+
+def _bind_number(value: int | float) -> sa.ColumnElement[Any]:
+    # Explicit bind types: psycopg casts a bind to the column's type (a float compared with a BIGINT
+    # column would be rounded, a large int compared with an INTEGER column would overflow), and
+    # sqlite3 cannot bind ints beyond 64 bits. Every column fits in 64 bits, so comparing with a
+    # float (or an infinity) beyond that range keeps the meaning.
+    if isinstance(value, int) and -_INT64_MAX <= value <= _INT64_MAX:
+        return sa.literal(value, sa.BigInteger())
+    try:
+        as_float = float(value)
+    except OverflowError:
+        as_float = math.copysign(math.inf, value)
+    return sa.literal(as_float, sa.Float())
+
+
+def describe_value(value: object) -> str:
+    """A short repr of a caller-supplied value for error messages."""
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+def text_value(value: object, name: str) -> str:
+    if not isinstance(value, str):
+        raise FilterError(f"invalid text value {describe_value(value)} for field {name!r}")
+    if "\x00" in value:
+        # PostgreSQL text cannot hold NUL; binding one would fail inside the database.
+        raise FilterError(f"text value for field {name!r} must not contain NUL characters")
+    return value
+
+
+def number_value(value: object, name: str) -> int | float:
+    """A finite number; numeric strings are accepted (tsoa's bodyCoercion does the same)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = Decimal(value)
+        except InvalidOperation:
+            parsed = Decimal("NaN")
+        if parsed.is_finite():
+            # Exponent check first: int() of "1e999999999" would build a billion-digit integer.
+            if parsed.adjusted() < 19 and parsed == parsed.to_integral_value():
+                return int(parsed)
+            if math.isfinite(float(parsed)):
+                return float(parsed)
+    raise FilterError(f"invalid number value {describe_value(value)} for field {name!r}")
+
+
+def timestamp_ms(value: object, name: str) -> int:
+    """Epoch milliseconds from an ISO-8601 string (naive means UTC) or an integer of epoch ms."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        digits = value.strip().removeprefix("-")
+        if digits.isascii() and digits.isdigit() and len(digits) <= 18:
+            return int(value)
+        try:
+            parsed = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=dt.UTC)
+            return (parsed - _EPOCH) // dt.timedelta(milliseconds=1)
+    raise FilterError(f"invalid timestamp value {describe_value(value)} for field {name!r}")
+
+
+def boolean_value(value: object, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    raise FilterError(f"invalid boolean value {describe_value(value)} for field {name!r}")

@@ -1,0 +1,313 @@
+"""Helicone's request filter trees and sort leaves, translated to SQLAlchemy over ``requests``.
+
+``request_filter_clause`` returns a WHERE clause; the caller ANDs in the organization scope. Every
+correlated subquery it emits also pins ``organization_id = requests.organization_id``, so it stays
+org-safe and uses the org-led indexes. Field semantics and the deliberate divergences from Helicone
+are documented in ``request_fields``.
+
+Trees arrive as nested JSON and can be arbitrarily deep. Same-operator chains (``a or (b or (c ...))``)
+are flattened iteratively and emitted as balanced groups, so neither Python's recursion limit (while
+translating or while SQLAlchemy compiles) nor SQLite's expression depth limit (1000) is reached.
+Alternating and/or nesting is capped at ``MAX_NESTING`` levels.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeGuard
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import Grouping
+
+from heliograph.storage.dialect import DIALECTS, random_order
+from heliograph.storage.request_fields import (
+    FIELDS,
+    TABLE_FIELDS,
+    Field,
+    FilterError,
+    body_value,
+    describe_value,
+    field_condition,
+    property_field,
+    property_value,
+    score_field,
+    side_table_exists,
+    text_value,
+    total_tokens,
+)
+from heliograph.storage.tables import requests, scores
+
+__all__ = ["MAX_NESTING", "FilterError", "request_filter_clause", "request_order_by"]
+
+# SQLAlchemy compiles each alternation level with about seven nested Python calls; 50 levels stays
+# far below the default recursion limit even when called deep inside a web framework's stack.
+MAX_NESTING = 50
+# Operands per parenthesized group: keeps SQLite's parse depth near 32 * log32(n).
+_GROUP_SIZE = 32
+_UNSUPPORTED_TABLES = frozenset({"sessions_request_response_rmt"})
+_PROPERTY_SORT_KEY = re.compile(r"[a-zA-Z0-9_-]+")
+
+Conditions = list[sa.ColumnElement[bool]]
+
+
+class _Group(Grouping[bool]):
+    """Parentheses SQLAlchemy keeps: a plain Grouping exposes its element's operator, and
+    ``or_(Grouping(or_(a, b)), c)`` is flattened back into one long chain."""
+
+    inherit_cache = True
+    operator = None
+
+
+@dataclass(slots=True)
+class _Frame:
+    operator: str
+    operands: list[object]
+    results: Conditions = field(default_factory=list)
+    position: int = 0
+
+
+def request_filter_clause(node: object, *, dialect: str) -> sa.ColumnElement[bool]:
+    """The WHERE clause over ``requests`` for a Helicone ``FilterNode``; raises ``FilterError``."""
+    _check_dialect(dialect)
+    if not _is_branch(node):
+        return _leaf_clause(node, dialect)
+    stack = [_open_branch(node)]
+    while True:
+        frame = stack[-1]
+        if frame.position < len(frame.operands):
+            child = frame.operands[frame.position]
+            frame.position += 1
+            if not _is_branch(child):
+                frame.results.append(_leaf_clause(child, dialect))
+            elif len(stack) >= MAX_NESTING:
+                raise FilterError(f"filter is nested too deeply (more than {MAX_NESTING} levels)")
+            else:
+                stack.append(_open_branch(child))
+            continue
+        stack.pop()
+        clause = _combine(frame.operator, frame.results)
+        if not stack:
+            return clause
+        stack[-1].results.append(clause)
+
+
+def _is_branch(node: object) -> TypeGuard[Mapping[str, Any]]:
+    return isinstance(node, Mapping) and any(key in node for key in ("left", "operator", "right"))
+
+
+def _branch_operator(node: Mapping[str, Any]) -> str:
+    op = node.get("operator")
+    if op not in ("and", "or"):
+        raise FilterError(f"invalid filter operator {op!r}: expected 'and' or 'or'")
+    for side in ("left", "right"):
+        if side not in node:
+            raise FilterError(f"filter branch is missing {side!r}")
+    return str(op)
+
+
+def _open_branch(node: Mapping[str, Any]) -> _Frame:
+    """A frame whose operands are the whole same-operator chain below ``node``, in order."""
+    op = _branch_operator(node)
+    operands: list[object] = []
+    pending: list[object] = [node]
+    while pending:
+        current = pending.pop()
+        if _is_branch(current) and _branch_operator(current) == op:
+            pending.extend((current["right"], current["left"]))
+        else:
+            operands.append(current)
+    return _Frame(op, operands)
+
+
+def _combine(op: str, clauses: Conditions) -> sa.ColumnElement[bool]:
+    if not clauses:
+        return sa.true()
+    join = sa.and_ if op == "and" else sa.or_
+    while len(clauses) > _GROUP_SIZE:
+        clauses = [
+            _Group(join(*clauses[start : start + _GROUP_SIZE]))
+            for start in range(0, len(clauses), _GROUP_SIZE)
+        ]
+    return join(*clauses)
+
+
+def _leaf_clause(node: object, dialect: str) -> sa.ColumnElement[bool]:
+    if node == "all":
+        return sa.true()
+    leaf = _mapping(node, "filter node")
+    conditions: Conditions = []
+    for table, body in leaf.items():
+        handler = _TABLES.get(table)
+        if handler is None:
+            if table in _UNSUPPORTED_TABLES:
+                raise FilterError(f"filter table {table!r} is not supported")
+            raise FilterError(f"unknown filter table {table!r}")
+        conditions.extend(handler(_mapping(body, f"filter table {table!r}"), dialect))
+    return _combine("and", conditions)
+
+
+def _mapping(value: object, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise FilterError(f"invalid {what}: expected an object, got {describe_value(value)}")
+    return value
+
+
+def _operators(fld: Field, name: str, ops: object, dialect: str) -> Conditions:
+    operator_map = _mapping(ops, f"operators for field {name!r}")
+    if not operator_map:
+        raise FilterError(f"no operator given for field {name!r}")
+    return [field_condition(fld, name, op, value, dialect) for op, value in operator_map.items()]
+
+
+def _plain_table(table: str) -> Callable[[Mapping[str, Any], str], Conditions]:
+    names = TABLE_FIELDS[table]
+
+    def conditions(body: Mapping[str, Any], dialect: str) -> Conditions:
+        out: Conditions = []
+        for name, ops in body.items():
+            if table == "request_response_rmt" and name in _RMT_MAPS:
+                out.extend(_RMT_MAPS[name](ops, dialect))
+                continue
+            if name not in names:
+                raise FilterError(f"unknown filter field '{table}.{name}'")
+            internal = names[name]
+            if internal is None:
+                raise FilterError(f"filter field '{table}.{name}' is not supported")
+            out.extend(_operators(FIELDS[internal], name, ops, dialect))
+        return out
+
+    return conditions
+
+
+def _properties(body: object, dialect: str) -> Conditions:
+    out: Conditions = []
+    for key, ops in _mapping(body, "properties").items():
+        text_value(key, "properties")
+        out.extend(_operators(property_field(key), f"properties.{key}", ops, dialect))
+    return out
+
+
+def _scores(body: object, dialect: str) -> Conditions:
+    out: Conditions = []
+    for key, ops in _mapping(body, "scores").items():
+        text_value(key, "scores")
+        name = f"scores.{key}"
+        for op, value in _mapping(ops, f"operators for field {name!r}").items():
+            if isinstance(value, bool):
+                # Boolean scores are stored as 0/1 under a suffixed key (reference section 7.5).
+                out.append(field_condition(score_field(f"{key}-hcone-bool"), name, op, int(value), dialect))
+            else:
+                out.append(field_condition(score_field(key), name, op, value, dialect))
+    return out
+
+
+def _property_key(body: object, dialect: str) -> Conditions:
+    out: Conditions = []
+    for op, value in _mapping(body, "operators for field 'property_key'").items():
+        if op != "equals":
+            raise FilterError(f"operator {op!r} is not valid for field 'property_key' (only 'equals')")
+        key = text_value(value, "property_key")
+        fld = property_field(key)
+        # "Has this key": the property row exists, or the session column is set.
+        present = fld.column(dialect).is_not(None)
+        out.append(fld.scope(present) if fld.scope is not None else present)
+    return out
+
+
+def _scores_column(body: object, dialect: str) -> Conditions:
+    out: Conditions = []
+    for op, value in _mapping(body, "operators for field 'scores_column'").items():
+        if op not in ("equals", "not-equals") or value != "{}":
+            raise FilterError("field 'scores_column' only supports equals or not-equals \"{}\"")
+        has_scores = side_table_exists(scores)
+        out.append(sa.not_(has_scores) if op == "equals" else has_scores)
+    return out
+
+
+_RMT_MAPS: dict[str, Callable[[object, str], Conditions]] = {
+    "properties": _properties,
+    "scores": _scores,
+    "property_key": _property_key,
+    "scores_column": _scores_column,
+}
+_TABLES: dict[str, Callable[[Mapping[str, Any], str], Conditions]] = {
+    **{table: _plain_table(table) for table in TABLE_FIELDS},
+    "properties": _properties,
+    "values": _properties,
+}
+
+
+def _check_dialect(dialect: str) -> None:
+    if dialect not in DIALECTS:
+        raise ValueError(f"unsupported dialect {dialect!r}")
+
+
+# Sort keys in the order they are tried (the first present key wins); then "properties", then
+# "values". None: the key sorts by created_at.
+_SORT_KEYS: dict[str, Callable[[str], sa.ColumnElement[Any]] | None] = {
+    "created_at": None,
+    "cache_created_at": None,
+    "latency": lambda _d: requests.c.latency,
+    "last_active": None,
+    "time_to_first_token": lambda _d: requests.c.time_to_first_token,
+    "total_tokens": lambda _d: total_tokens(),
+    "completion_tokens": lambda _d: requests.c.completion_tokens,
+    "prompt_tokens": lambda _d: requests.c.prompt_tokens,
+    "user_id": lambda _d: requests.c.user_id,
+    "body_model": lambda _d: requests.c.model,
+    "is_cached": lambda _d: sa.case((requests.c.cache_reference_id.is_not(None), 1), else_=0),
+    "request_prompt": lambda d: body_value("request_body", d),
+    "response_text": lambda d: body_value("response_body", d),
+    "cost": lambda _d: requests.c.cost,
+}
+
+
+def request_order_by(sort: object, *, dialect: str) -> list[sa.ColumnElement[Any]]:
+    """ORDER BY terms for a Helicone ``SortLeafRequest`` (default: newest first); raises ``FilterError``."""
+    _check_dialect(dialect)
+    leaf = _mapping({} if sort is None else sort, "sort")
+    random = leaf.get("random")
+    if random is not None and not isinstance(random, bool):
+        raise FilterError(f"invalid sort value {random!r} for 'random': expected a boolean")
+    if random:
+        return [random_order(dialect)]
+    for key, factory in _SORT_KEYS.items():
+        value = leaf.get(key)
+        if value is None:
+            continue
+        descending = _direction(value, key)
+        if factory is None:
+            return [_created_at(descending)]
+        return _non_date_order(factory(dialect), descending)
+    if leaf.get("properties"):
+        return _property_order(leaf["properties"])
+    values = leaf.get("values")
+    if values:
+        # Legacy prompt-input values have no stored order of their own; Helicone sorts them by time.
+        direction = next(iter(values.values())) if isinstance(values, Mapping) else values
+        return [_created_at(_direction(direction, "values"))]
+    return [_created_at(True)]
+
+
+def _created_at(descending: bool) -> sa.ColumnElement[Any]:
+    return requests.c.created_at.desc() if descending else requests.c.created_at.asc()
+
+
+def _property_order(properties: object) -> list[sa.ColumnElement[Any]]:
+    key, value = next(iter(_mapping(properties, "properties sort").items()))
+    if not isinstance(key, str) or not _PROPERTY_SORT_KEY.fullmatch(key):
+        raise FilterError(f"invalid property sort key {key!r}: use letters, digits, '_' and '-'")
+    return _non_date_order(property_value(key), _direction(value, f"properties.{key}"))
+
+
+def _direction(value: object, key: str) -> bool:
+    if value not in ("asc", "desc"):
+        raise FilterError(f"invalid sort direction {value!r} for {key!r}: expected 'asc' or 'desc'")
+    return value == "desc"
+
+
+def _non_date_order(expr: sa.ColumnElement[Any], descending: bool) -> list[sa.ColumnElement[Any]]:
+    ordered = expr.desc() if descending else expr.asc()
+    return [ordered.nulls_last(), requests.c.created_at.desc()]

@@ -1,0 +1,165 @@
+"""The schema, identical on SQLite and PostgreSQL (Alembic migrations create it; see migrations/).
+
+Layout choices that keep rows narrow, because disk per logged call is a product target:
+- Organizations get a small integer key used everywhere inside; their UUID is only the public name.
+- Times are integer epoch milliseconds (span times: nanoseconds): 8 bytes at most, compared and bucketed
+  the same way on both dialects.
+- Bodies live apart from ``requests`` so scans and counts never touch them.
+- Trace and span ids are raw bytes (16 and 8), not hex text.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from heliograph.storage.types import BigIntKey, CompressedText, UUIDType
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+organizations = sa.Table(
+    "organizations",
+    metadata,
+    sa.Column("id", BigIntKey, primary_key=True, autoincrement=True),
+    sa.Column("uuid", UUIDType(), nullable=False, unique=True),
+    sa.Column("name", sa.Text(), nullable=False, unique=True),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", BigIntKey, primary_key=True, autoincrement=True),
+    sa.Column("organization_id", sa.BigInteger(), sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("name", sa.Text(), nullable=False),
+    # Hex SHA-256 of "Bearer <key>", the same hash Helicone stores, so keys could be migrated over.
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("key_prefix", sa.Text(), nullable=False),
+    sa.Column("permissions", sa.String(2), nullable=False),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+    sa.Column("revoked_at", sa.BigInteger(), nullable=True),
+    sa.CheckConstraint("permissions IN ('r', 'w', 'rw')", name="permissions"),
+)
+
+requests = sa.Table(
+    "requests",
+    metadata,
+    sa.Column("id", UUIDType(), primary_key=True),
+    sa.Column("organization_id", sa.BigInteger(), nullable=False),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+    sa.Column("response_created_at", sa.BigInteger(), nullable=True),
+    sa.Column("updated_at", sa.BigInteger(), nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("provider", sa.Text(), nullable=False, server_default=""),
+    sa.Column("model", sa.Text(), nullable=False, server_default=""),
+    sa.Column("request_model", sa.Text(), nullable=True),
+    sa.Column("response_model", sa.Text(), nullable=True),
+    sa.Column("model_override", sa.Text(), nullable=True),
+    sa.Column("path", sa.Text(), nullable=True),
+    sa.Column("target_url", sa.Text(), nullable=True),
+    sa.Column("status", sa.Integer(), nullable=False),
+    sa.Column("latency", sa.BigInteger(), nullable=True),
+    sa.Column("time_to_first_token", sa.BigInteger(), nullable=True),
+    sa.Column("prompt_tokens", sa.BigInteger(), nullable=True),
+    sa.Column("completion_tokens", sa.BigInteger(), nullable=True),
+    sa.Column("reasoning_tokens", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("prompt_cache_read_tokens", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("prompt_cache_write_tokens", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("prompt_audio_tokens", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("completion_audio_tokens", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("tokens_estimated", sa.Boolean(), nullable=False, server_default=sa.false()),
+    # USD x 1e9, so sums are exact integers.
+    sa.Column("cost", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("user_id", sa.Text(), nullable=True),
+    sa.Column("session_id", sa.Text(), nullable=True),
+    sa.Column("session_path", sa.Text(), nullable=True),
+    sa.Column("session_name", sa.Text(), nullable=True),
+    sa.Column("prompt_id", sa.Text(), nullable=True),
+    sa.Column("prompt_version", sa.Text(), nullable=True),
+    sa.Column("cache_enabled", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("cache_reference_id", UUIDType(), nullable=True),
+    sa.Column("country_code", sa.Text(), nullable=True),
+    sa.Column("request_referrer", sa.Text(), nullable=True),
+    sa.Column("threat", sa.Boolean(), nullable=True),
+    sa.Column("is_passthrough_billing", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("trace_id", sa.LargeBinary(16), nullable=True),
+    sa.Column("span_id", sa.LargeBinary(8), nullable=True),
+    sa.Column("api_key_id", sa.BigInteger(), nullable=True),
+    sa.Column("size_bytes", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Index("ix_requests_org_created", "organization_id", "created_at"),
+    sa.Index("ix_requests_org_model_created", "organization_id", "model", "created_at"),
+    sa.Index("ix_requests_org_user_created", "organization_id", "user_id", "created_at"),
+)
+
+request_bodies = sa.Table(
+    "request_bodies",
+    metadata,
+    sa.Column("request_id", UUIDType(), primary_key=True),
+    sa.Column("organization_id", sa.BigInteger(), nullable=False),
+    sa.Column("request_body", CompressedText(), nullable=True),
+    sa.Column("response_body", CompressedText(), nullable=True),
+)
+
+request_properties = sa.Table(
+    "request_properties",
+    metadata,
+    sa.Column("request_id", UUIDType(), primary_key=True),
+    sa.Column("key", sa.Text(), primary_key=True),
+    sa.Column("organization_id", sa.BigInteger(), nullable=False),
+    sa.Column("value", sa.Text(), nullable=False),
+    # A copy of requests.created_at so "latest N with property k=v" is one index range scan.
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+    sa.Index("ix_request_properties_lookup", "organization_id", "key", "value", "created_at"),
+)
+
+scores = sa.Table(
+    "scores",
+    metadata,
+    sa.Column("request_id", UUIDType(), primary_key=True),
+    sa.Column("key", sa.Text(), primary_key=True),
+    sa.Column("organization_id", sa.BigInteger(), nullable=False),
+    sa.Column("value", sa.BigInteger(), nullable=False),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+    sa.Column("updated_at", sa.BigInteger(), nullable=False),
+    sa.Index("ix_scores_org_key", "organization_id", "key"),
+)
+
+# Resource and instrumentation scope of spans, stored once and referenced by a 63-bit content hash:
+# every span of a process repeats the same resource attributes.
+span_resources = sa.Table(
+    "span_resources",
+    metadata,
+    sa.Column("id", sa.BigInteger(), primary_key=True, autoincrement=False),
+    sa.Column("organization_id", sa.BigInteger(), nullable=False),
+    sa.Column("service_name", sa.Text(), nullable=True),
+    sa.Column("resource", CompressedText(), nullable=False),
+    sa.Column("scope", CompressedText(), nullable=False),
+)
+
+spans = sa.Table(
+    "spans",
+    metadata,
+    sa.Column("organization_id", sa.BigInteger(), primary_key=True),
+    sa.Column("trace_id", sa.LargeBinary(16), primary_key=True),
+    sa.Column("span_id", sa.LargeBinary(8), primary_key=True),
+    sa.Column("parent_span_id", sa.LargeBinary(8), nullable=True),
+    sa.Column("name", sa.Text(), nullable=False),
+    sa.Column("kind", sa.SmallInteger(), nullable=False),
+    sa.Column("start_time", sa.BigInteger(), nullable=False),
+    sa.Column("end_time", sa.BigInteger(), nullable=False),
+    sa.Column("status_code", sa.SmallInteger(), nullable=False),
+    sa.Column("status_message", sa.Text(), nullable=True),
+    sa.Column("resource_id", sa.BigInteger(), nullable=True),
+    # Id of the request row this span produced (LLM spans only).
+    sa.Column("request_id", UUIDType(), nullable=True),
+    sa.Column("attributes", CompressedText(), nullable=False),
+    # Events, links, trace state, flags and dropped counts: rarely present, kept as one document.
+    sa.Column("extra", CompressedText(), nullable=True),
+)

@@ -1,0 +1,1 @@
+"""Shared builders for tests (OTLP payloads, auth headers)."""
