@@ -29,6 +29,12 @@ class BenchServer:
     data_dir: Path
     database: str  # "sqlite" or the PostgreSQL database name
 
+    def stop(self) -> None:
+        """Stop the server cleanly (SQLite then folds its WAL into the database file)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(60)
+
     def peak_rss_mib(self) -> float:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
@@ -95,8 +101,9 @@ def bench_server(backend: str, extra_env: dict[str, str] | None = None) -> Itera
                 key = (data_dir / "initial-api-key").read_text().strip()
                 yield BenchServer(base, key, process, data_dir, database)
             finally:
-                process.terminate()
-                process.wait(30)
+                if process.poll() is None:
+                    process.terminate()
+                    process.wait(60)
                 log.close()
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)

@@ -22,7 +22,7 @@ from heliograph.services.ingestion import IngestionService
 from heliograph.services.keys import KeyVerifier
 from heliograph.services.requests import RequestService
 from heliograph.settings import Settings
-from heliograph.storage.engine import create_engine
+from heliograph.storage.engine import checkpoint, create_engine
 from heliograph.storage.writer import BatchingWriter
 
 
@@ -61,6 +61,7 @@ def create_app(
             yield
         finally:
             writer.close()
+            checkpoint(engine)
             if owns_engine:
                 engine.dispose()
 

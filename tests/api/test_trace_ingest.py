@@ -126,14 +126,15 @@ def test_trace_tree_survives_and_only_llm_spans_are_requests(
     assert client.post("/v1/trace/log", json=export(workflow, llm), headers=auth(key)).status_code == 200
     with engine.connect() as conn:
         rows = {row.name: row for row in conn.execute(sa.select(spans))}
+        request_ids = dict(conn.execute(sa.select(requests.c.seq, requests.c.id)).all())
     assert set(rows) == {"agent.run", "openai.chat"}
     assert rows["openai.chat"].parent_span_id == bytes.fromhex("b7ad6b7169203331")
     assert rows["agent.run"].parent_span_id is None
-    assert rows["agent.run"].request_id is None
+    assert rows["agent.run"].request_seq is None
     [request] = _query(client, key)
     assert request["trace_id"] == trace_id
     assert request["span_id"] == "00f067aa0ba902b7"
-    assert str(rows["openai.chat"].request_id) == request["request_id"]
+    assert str(request_ids[rows["openai.chat"].request_seq]) == request["request_id"]
 
 
 def test_error_span_is_not_a_200(client: TestClient, key: str, engine: sa.Engine) -> None:

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from heliograph.storage import dialect as sql_dialect
+from heliograph.storage.payloads import encode_payload
 from heliograph.storage.request_filters import (
     MAX_NESTING,
     FilterError,
@@ -165,6 +166,9 @@ BODIES = [
 ]
 
 
+SEQS = {name: index for index, name in enumerate(sorted(REQUESTS), start=1)}
+
+
 def _seed(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         conn.execute(
@@ -176,7 +180,7 @@ def _seed(engine: sa.Engine) -> None:
         )
         for name, row in REQUESTS.items():
             values = {"organization_id": ORG_A, "source": "proxy", "updated_at": row["created_at"], **row}
-            conn.execute(requests.insert().values(id=IDS[name], **values))
+            conn.execute(requests.insert().values(id=IDS[name], seq=SEQS[name], **values))
         conn.execute(
             request_properties.insert(),
             [_side(name, key=key, value=value) for name, key, value in PROPERTIES]
@@ -192,19 +196,17 @@ def _seed(engine: sa.Engine) -> None:
             request_bodies.insert(),
             [
                 {
-                    "request_id": IDS[name],
+                    "request_seq": SEQS[name],
                     "organization_id": _org(name),
-                    "request_body": req,
-                    "response_body": resp,
+                    "payload": encode_payload(req, resp, None),
                 }
                 for name, req, resp in BODIES
             ]
             + [
                 {
-                    "request_id": IDS["r3"],
+                    "request_seq": SEQS["r3"],
                     "organization_id": ORG_B,
-                    "request_body": "hello world",
-                    "response_body": "hi",
+                    "payload": encode_payload("hello world", "hi", None),
                 }
             ],
         )
@@ -215,7 +217,7 @@ def _org(name: str) -> int:
 
 
 def _side(name: str, **values: Any) -> dict[str, Any]:
-    return {"request_id": IDS[name], "organization_id": _org(name), "created_at": T0, **values}
+    return {"request_seq": SEQS[name], "organization_id": _org(name), "created_at": T0, **values}
 
 
 @pytest.fixture

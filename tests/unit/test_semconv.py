@@ -181,6 +181,15 @@ def test_token_derivation(usage: dict[str, Any], expected: tuple[int | None, int
     assert (call.prompt_tokens, call.completion_tokens) == expected
 
 
+def test_reported_total_is_kept_in_usage() -> None:
+    call = call_of({"gen_ai.system": "openai", "llm.usage.total_tokens": 30})
+    assert call.response_body["usage"] == {
+        "prompt_tokens": None,
+        "completion_tokens": None,
+        "total_tokens": 30,
+    }
+
+
 def test_anthropic_cache_tokens() -> None:
     call = call_of(
         {
@@ -457,6 +466,12 @@ def test_openinference_input_value_fallback_plain_text() -> None:
     call = call_of({"openinference.span.kind": "llm", "input.value": "Summarise this", "output.value": "{"})
     assert call.request_body["messages"] == [{"role": "user", "content": "Summarise this"}]
     assert call.response_body["choices"][0]["message"]["content"] == "{"
+
+
+def test_openinference_plain_text_mime_type_is_not_parsed() -> None:
+    text = '{"messages": [{"role": "user", "content": "hi"}]}'
+    call = call_of({"openinference.span.kind": "LLM", "input.value": text, "input.mime_type": "text/plain"})
+    assert call.request_body["messages"] == [{"role": "user", "content": text}]
 
 
 def test_openinference_embedding_with_model_is_a_call() -> None:

@@ -81,7 +81,13 @@ def serve(host: str | None, port: int | None, database_url: str | None, data_dir
             f"{settings.initial_key_path}):\n\n    {initial_key}\n"
         )
     app = create_app(settings, db=engine)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
+    try:
+        uvicorn.run(
+            app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False
+        )
+    finally:
+        # Closing every connection lets SQLite fold its WAL back into the database file.
+        engine.dispose()
 
 
 @cli.group()

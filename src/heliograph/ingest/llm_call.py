@@ -12,32 +12,6 @@ from typing import Any
 
 import orjson
 
-_PROVIDER_ALIASES = {
-    "openai": "OPENAI",
-    "anthropic": "ANTHROPIC",
-    "gcp.gemini": "GOOGLE",
-    "gcp.vertex_ai": "GOOGLE",
-    "gcp.gen_ai": "GOOGLE",
-    "google": "GOOGLE",
-    "gemini": "GOOGLE",
-    "vertex_ai": "GOOGLE",
-    "vertexai": "GOOGLE",
-    "vertex ai": "GOOGLE",
-    "google_genai": "GOOGLE",
-    "aws.bedrock": "BEDROCK",
-    "aws": "BEDROCK",
-    "azure.ai.openai": "AZURE",
-    "az.ai.openai": "AZURE",
-    "azure": "AZURE",
-    "azure_openai": "AZURE",
-    "mistral_ai": "MISTRAL",
-    "mistralai": "MISTRAL",
-    "x_ai": "X",
-    "xai": "X",
-    "together_ai": "TOGETHER",
-    "together": "TOGETHER",
-}
-
 
 @dataclass(slots=True)
 class LlmCall:
@@ -190,6 +164,35 @@ def tool_call(call_id: Any, name: Any, arguments: Any) -> dict[str, Any]:
 
 def choice(index: int, message: dict[str, Any], finish_reason: Any) -> dict[str, Any]:
     return {"index": index, "message": message, "finish_reason": finish_reason, "logprobs": None}
+
+
+# Helicone's provider enum (the pricing table's names) for the names instrumentations and the OTel
+# GenAI registry use; unknown names are upper-cased, which already matches "groq", "deepseek", ...
+_PROVIDER_ALIASES = {
+    "openai": "OPENAI",
+    "anthropic": "ANTHROPIC",
+    "gcp.gemini": "GOOGLE",
+    "gcp.vertex_ai": "GOOGLE",
+    "gcp.gen_ai": "GOOGLE",
+    "google": "GOOGLE",
+    "gemini": "GOOGLE",
+    "vertex_ai": "GOOGLE",
+    "vertexai": "GOOGLE",
+    "vertex ai": "GOOGLE",
+    "google_genai": "GOOGLE",
+    "aws.bedrock": "BEDROCK",
+    "aws": "BEDROCK",
+    "azure.ai.openai": "AZURE",
+    "az.ai.openai": "AZURE",
+    "azure": "AZURE",
+    "azure_openai": "AZURE",
+    "mistral_ai": "MISTRAL",
+    "mistralai": "MISTRAL",
+    "x_ai": "X",
+    "xai": "X",
+    "together_ai": "TOGETHER",
+    "together": "TOGETHER",
+}
 
 
 def provider_name(value: Any) -> str:

@@ -145,7 +145,7 @@ def _enum(raw: Any, names: dict[str, int], maximum: int, key: str, extra: dict[s
     return value
 
 
-def _putexpect_count(out: dict[str, Any], value: Any, field: str, key: str) -> None:
+def _put_count(out: dict[str, Any], value: Any, field: str, key: str) -> None:
     # Zero counts are the default and not worth storing.
     if value:
         n = expect_count(value, field)
@@ -153,7 +153,7 @@ def _putexpect_count(out: dict[str, Any], value: Any, field: str, key: str) -> N
             out[key] = n
 
 
-def _putexpect_string(out: dict[str, Any], value: Any, field: str, key: str) -> None:
+def _put_string(out: dict[str, Any], value: Any, field: str, key: str) -> None:
     if value:
         out[key] = expect_string(value, field)
 
@@ -321,8 +321,8 @@ def _resource_spans(rs: Any, organization_id: int, out: list[SpanRecord]) -> Non
     attrs = attributes(res.get("attributes"), "resource.attributes")
     resource: dict[str, Any] = {"attributes": attrs}
     dropped = res.get("droppedAttributesCount")
-    _putexpect_count(resource, dropped, "resource.droppedAttributesCount", "dropped_attributes_count")
-    _putexpect_string(resource, rs.get("schemaUrl"), "schemaUrl", "schema_url")
+    _put_count(resource, dropped, "resource.droppedAttributesCount", "dropped_attributes_count")
+    _put_string(resource, rs.get("schemaUrl"), "schemaUrl", "schema_url")
     service = attrs.get("service.name")
     service_name = service if type(service) is str else None
     for j, ss in enumerate(expect_list(rs, "scopeSpans")):
@@ -347,8 +347,8 @@ def _scope(ss: dict[str, Any]) -> dict[str, Any]:
         "attributes": attributes(scope.get("attributes"), "scope.attributes"),
     }
     dropped = scope.get("droppedAttributesCount")
-    _putexpect_count(out, dropped, "scope.droppedAttributesCount", "dropped_attributes_count")
-    _putexpect_string(out, ss.get("schemaUrl"), "schemaUrl", "schema_url")
+    _put_count(out, dropped, "scope.droppedAttributesCount", "dropped_attributes_count")
+    _put_string(out, ss.get("schemaUrl"), "schemaUrl", "schema_url")
     return out
 
 
@@ -390,8 +390,11 @@ def _span(sp: Any, organization_id: int, resource: SpanResource) -> SpanRecord:
     )
     status_code, status_message = _status(get("status"), extra)
     for field, key in _SPAN_COUNTS:
-        _putexpect_count(extra, get(field), field, key)
-    _span_lists(sp, extra)
+        raw = get(field)
+        if raw:
+            _put_count(extra, raw, field, key)
+    if "events" in sp or "links" in sp or "traceState" in sp:
+        _span_lists(sp, extra)
     return SpanRecord(
         organization_id=organization_id,
         trace_id=trace_id,
@@ -410,6 +413,14 @@ def _span(sp: Any, organization_id: int, resource: SpanResource) -> SpanRecord:
 
 
 def _id(value: Any, field: str, size: int, extra: dict[str, Any]) -> bytes:
+    if type(value) is str and len(value) == size * 2:
+        # The common case (spec hex) without the general parser's call.
+        try:
+            raw: bytes | None = bytes.fromhex(value)
+        except ValueError:
+            raw = None
+        if raw is not None and len(raw) == size:
+            return raw
     text = expect_string(value, field)
     raw = parse_id(text, size)
     if raw is None:
@@ -428,7 +439,7 @@ def _status(status: Any, extra: dict[str, Any]) -> tuple[int, str | None]:
 
 
 def _span_lists(sp: dict[str, Any], extra: dict[str, Any]) -> None:
-    _putexpect_string(extra, sp.get("traceState"), "traceState", "trace_state")
+    _put_string(extra, sp.get("traceState"), "traceState", "trace_state")
     events = expect_list(sp, "events")
     if events:
         extra["events"] = [_item(_event, ev, f"events[{n}]") for n, ev in enumerate(events)]
@@ -455,9 +466,7 @@ def _event(ev: dict[str, Any]) -> dict[str, Any]:
         "name": expect_string(ev.get("name"), "name"),
         "attributes": attributes(ev.get("attributes"), "attributes"),
     }
-    _putexpect_count(
-        out, ev.get("droppedAttributesCount"), "droppedAttributesCount", "dropped_attributes_count"
-    )
+    _put_count(out, ev.get("droppedAttributesCount"), "droppedAttributesCount", "dropped_attributes_count")
     return out
 
 
@@ -466,12 +475,10 @@ def _link(ln: dict[str, Any]) -> dict[str, Any]:
         "trace_id": _link_id(expect_string(ln.get("traceId"), "traceId"), 16),
         "span_id": _link_id(expect_string(ln.get("spanId"), "spanId"), 8),
     }
-    _putexpect_string(out, ln.get("traceState"), "traceState", "trace_state")
+    _put_string(out, ln.get("traceState"), "traceState", "trace_state")
     out["attributes"] = attributes(ln.get("attributes"), "attributes")
-    _putexpect_count(
-        out, ln.get("droppedAttributesCount"), "droppedAttributesCount", "dropped_attributes_count"
-    )
-    _putexpect_count(out, ln.get("flags"), "flags", "flags")
+    _put_count(out, ln.get("droppedAttributesCount"), "droppedAttributesCount", "dropped_attributes_count")
+    _put_count(out, ln.get("flags"), "flags", "flags")
     return out
 
 

@@ -151,8 +151,9 @@ def _attributes(items: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for kv in items:
         v = kv.value
-        which = v.WhichOneof("value")
-        out[kv.key] = v.string_value if which == "string_value" else _value(v, which)
+        # A non-empty string_value can only be the set oneof member, which saves WhichOneof for most.
+        s = v.string_value
+        out[kv.key] = s if s else _value(v, v.WhichOneof("value"))
     return out
 
 

@@ -14,9 +14,15 @@ Which spans are LLM calls:
   token counts or not: an embedding request is a billable provider call worth a request row;
 * otherwise any model/provider/message/usage attribute of the three conventions makes a span a call.
 
-User id precedence: ``traceloop.association.properties.Helicone-User-Id``, ``user.id``, ``llm.user``,
-``traceloop.association.properties.user_id``, ``gen_ai.request.user``. Association-property names are
-matched case-insensitively on their ``Helicone-`` prefix; property names keep their case.
+User id: the first present of ``traceloop.association.properties.Helicone-User-Id``, ``user.id``
+(OpenInference), ``llm.user``, ``traceloop.association.properties.user_id``, ``gen_ai.request.user``.
+Session id: ``…Helicone-Session-Id``, then ``session.id``, then ``gen_ai.conversation.id``.
+Association-property names are matched case-insensitively on their ``Helicone-`` prefix; property names
+keep their case.
+
+Tokens follow OpenAI's convention: ``prompt_tokens`` includes cached tokens (as GenAI's
+``input_tokens``, OpenLLMetry's ``prompt_tokens`` and OpenInference's ``llm.token_count.prompt`` do)
+and ``completion_tokens`` includes reasoning tokens.
 """
 
 from __future__ import annotations
@@ -108,8 +114,6 @@ _REQUEST_PARAMS = (
     ("seed", "gen_ai.request.seed", ""),
     ("stop", "gen_ai.request.stop_sequences", ""),
 )
-_USER_KEYS = ("user.id", "llm.user")
-_SESSION_KEYS = ("session.id", "gen_ai.conversation.id")
 _EMBEDDING_TYPES = frozenset({"embedding", "embeddings"})
 # Grouped attributes per prefix: index -> {field path after the index: value}.
 _Groups = dict[str, dict[int, dict[str, Any]]]
@@ -141,16 +145,15 @@ def extract_llm_call(attributes: Mapping[str, Any]) -> LlmCall | None:
         return None
     call = LlmCall()
     params = _identify(call, attributes, oi_kind, embedding_model)
-    if usage:
-        _read_tokens(call, usage)
+    total = _read_tokens(call, usage) if usage else None
     _read_identity(call, attributes, association)
     status = get("http.response.status_code")
     status = token_count(get("http.status_code") if status is None else status)
     call.error_status = status if status is not None and status >= 400 else None
     if call.request_type in _EMBEDDING_TYPES:
-        _embedding_bodies(call, attributes, groups)
+        _embedding_bodies(call, attributes, groups, total)
     else:
-        _chat_bodies(call, attributes, groups, params)
+        _chat_bodies(call, attributes, groups, params, total)
     return call
 
 
@@ -210,9 +213,11 @@ def _identify(
     """Provider, models, request type and streaming; returns the parsed invocation parameters."""
     get = attributes.get
     for key in _PROVIDER_KEYS:
-        call.provider = provider_name(get(key))
-        if call.provider:
-            break
+        value = get(key)
+        if value is not None:
+            call.provider = provider_name(value)
+            if call.provider:
+                break
     raw_params = get("llm.invocation_parameters")
     params = oi.invocation_parameters(raw_params) if raw_params is not None else {}
     request_model = text(get("gen_ai.request.model")) or text(get("llm.model_name"))
@@ -235,7 +240,8 @@ def _identify(
     return params
 
 
-def _read_tokens(call: LlmCall, usage: dict[str, tuple[int, int]]) -> None:
+def _read_tokens(call: LlmCall, usage: dict[str, tuple[int, int]]) -> int | None:
+    """Token fields of ``call``; returns the reported total, if any."""
     none = (0, None)
     prompt = usage.get("prompt", none)[1]
     completion = usage.get("completion", none)[1]
@@ -253,18 +259,29 @@ def _read_tokens(call: LlmCall, usage: dict[str, tuple[int, int]]) -> None:
         prompt += cache_read + cache_write
     call.prompt_tokens = prompt
     call.completion_tokens = completion
+    return total
 
 
 def _read_identity(call: LlmCall, attributes: Mapping[str, Any], association: dict[str, Any]) -> None:
-    properties, helicone = oll.association_properties(association)
+    properties, helicone = oll.association_properties(association) if association else ({}, {})
     get = attributes.get
-    user = text(helicone.get("helicone-user-id")) if helicone else None
+    # First present wins (see the module docstring for the order).
+    user = helicone.get("helicone-user-id")
     if user is None:
-        user = _first_text(attributes, _USER_KEYS) or text(association.get("user_id"))
-        user = user or text(get("gen_ai.request.user"))
-    call.user_id = user
-    session = text(helicone.get("helicone-session-id")) if helicone else None
-    call.session_id = session or _first_text(attributes, _SESSION_KEYS)
+        user = get("user.id")
+    if user is None:
+        user = get("llm.user")
+    if user is None:
+        user = association.get("user_id")
+    if user is None:
+        user = get("gen_ai.request.user")
+    call.user_id = text(user)
+    session = helicone.get("helicone-session-id")
+    if session is None:
+        session = get("session.id")
+    if session is None:
+        session = get("gen_ai.conversation.id")
+    call.session_id = text(session)
     if helicone:
         call.session_path = text(helicone.get("helicone-session-path"))
         call.session_name = text(helicone.get("helicone-session-name"))
@@ -272,16 +289,6 @@ def _read_identity(call: LlmCall, attributes: Mapping[str, Any], association: di
     if metadata is not None:
         oi.metadata_properties(metadata, properties)
     call.properties = properties
-
-
-def _first_text(attributes: Mapping[str, Any], keys: tuple[str, ...]) -> str | None:
-    for key in keys:
-        value = attributes.get(key)
-        if value is not None:
-            found = text(value)
-            if found is not None:
-                return found
-    return None
 
 
 def _messages(attributes: Mapping[str, Any], groups: _Groups) -> list[Any]:
@@ -294,7 +301,7 @@ def _messages(attributes: Mapping[str, Any], groups: _Groups) -> list[Any]:
     elif "llm.input_messages." in groups:
         messages = oi.input_messages(groups["llm.input_messages."])
     else:
-        messages = oi.value_messages(get("input.value"))
+        messages = oi.value_messages(get("input.value"), get("input.mime_type"))
     instructions = get("gen_ai.system_instructions")
     if instructions is not None:
         first = messages[0] if messages else None
@@ -315,7 +322,7 @@ def _choices(attributes: Mapping[str, Any], groups: _Groups) -> list[dict[str, A
     elif "llm.output_messages." in groups:
         choices = oi.output_choices(groups["llm.output_messages."])
     else:
-        choices = oi.value_choices(get("output.value"))
+        choices = oi.value_choices(get("output.value"), get("output.mime_type"))
     reasons = get("gen_ai.response.finish_reasons")
     if type(reasons) is list:
         for item, reason in zip(choices, reasons, strict=False):
@@ -334,7 +341,7 @@ def _tools(attributes: Mapping[str, Any], groups: _Groups) -> list[Any]:
 
 
 def _chat_bodies(
-    call: LlmCall, attributes: Mapping[str, Any], groups: _Groups, params: dict[str, Any]
+    call: LlmCall, attributes: Mapping[str, Any], groups: _Groups, params: dict[str, Any], total: int | None
 ) -> None:
     get = attributes.get
     body: dict[str, Any] = {
@@ -361,11 +368,13 @@ def _chat_bodies(
         "created": None,
         "model": call.model,
         "choices": _choices(attributes, groups),
-        "usage": _usage(call),
+        "usage": _usage(call, total),
     }
 
 
-def _embedding_bodies(call: LlmCall, attributes: Mapping[str, Any], groups: _Groups) -> None:
+def _embedding_bodies(
+    call: LlmCall, attributes: Mapping[str, Any], groups: _Groups, total: int | None
+) -> None:
     if "embedding.embeddings." in groups:
         inputs = oi.embedding_texts(groups["embedding.embeddings."])
     elif "gen_ai.prompt." in groups:
@@ -377,7 +386,7 @@ def _embedding_bodies(call: LlmCall, attributes: Mapping[str, Any], groups: _Gro
     if inputs:
         body["input"] = inputs
     call.request_body = body
-    usage = _usage(call)
+    usage = _usage(call, total)
     del usage["completion_tokens"]
     call.response_body = {
         "id": attributes.get("gen_ai.response.id"),
@@ -389,10 +398,11 @@ def _embedding_bodies(call: LlmCall, attributes: Mapping[str, Any], groups: _Gro
     }
 
 
-def _usage(call: LlmCall) -> dict[str, Any]:
+def _usage(call: LlmCall, total: int | None) -> dict[str, Any]:
     prompt = call.prompt_tokens
     completion = call.completion_tokens
-    total = None if prompt is None and completion is None else (prompt or 0) + (completion or 0)
+    if total is None and (prompt is not None or completion is not None):
+        total = (prompt or 0) + (completion or 0)
     usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
     if call.cache_read_tokens:
         usage["prompt_tokens_details"] = {"cached_tokens": call.cache_read_tokens}

@@ -87,17 +87,20 @@ def embedding_texts(group: Group) -> list[Any]:
     return [group[index].get("embedding.text") for index in sorted(group)]
 
 
-def _json_object(value: Any) -> Any:
-    if type(value) is str and value[:1] in ("{", "["):
+def _json_object(value: Any, mime_type: Any) -> Any:
+    # Text that merely looks like JSON is only parsed when no mime type says it is plain text.
+    if type(value) is str and (
+        mime_type == "application/json" or (mime_type is None and value[:1] in ("{", "["))
+    ):
         return loads(value)
     return value
 
 
-def value_messages(value: Any) -> list[Any]:
+def value_messages(value: Any, mime_type: Any) -> list[Any]:
     """``input.value``: its ``messages`` list when it is such JSON, else one user message."""
     if value is None:
         return []
-    parsed = _json_object(value)
+    parsed = _json_object(value, mime_type)
     if type(parsed) is dict:
         messages = parsed.get("messages")
         if type(messages) is list:
@@ -105,11 +108,11 @@ def value_messages(value: Any) -> list[Any]:
     return [{"role": "user", "content": value if type(value) is str else json_text(value)}]
 
 
-def value_choices(value: Any) -> list[dict[str, Any]]:
+def value_choices(value: Any, mime_type: Any) -> list[dict[str, Any]]:
     """``output.value``: its ``choices`` when it is an OpenAI response, else one assistant choice."""
     if value is None:
         return []
-    parsed = _json_object(value)
+    parsed = _json_object(value, mime_type)
     if type(parsed) is dict:
         choices = parsed.get("choices")
         if type(choices) is list and choices and all(type(c) is dict for c in choices):

@@ -59,13 +59,13 @@ class RequestService:
         ]
         if query.is_scored is not None:
             has_scores = sa.exists().where(
-                scores.c.organization_id == requests.c.organization_id, scores.c.request_id == requests.c.id
+                scores.c.organization_id == requests.c.organization_id, scores.c.request_seq == requests.c.seq
             )
             conditions.append(has_scores if query.is_scored else ~has_scores)
         if query.is_part_of_experiment is not None:
             in_experiment = sa.exists().where(
                 request_properties.c.organization_id == requests.c.organization_id,
-                request_properties.c.request_id == requests.c.id,
+                request_properties.c.request_seq == requests.c.seq,
                 request_properties.c.key == _EXPERIMENT_PROPERTY,
             )
             conditions.append(in_experiment if query.is_part_of_experiment else ~in_experiment)

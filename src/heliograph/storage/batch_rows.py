@@ -1,21 +1,44 @@
-"""Turns ingest records into the row dictionaries the writer inserts, table by table."""
+"""Turns ingest records into driver-level row tuples, table by table, for the writer's executemany.
+
+This is the hot path of ingestion, so rows are plain tuples encoded for the target dialect here
+(UUIDs as 16 bytes and large text compressed on SQLite; native values on PostgreSQL) instead of going
+through SQLAlchemy's per-value type processing. The column lists below are the single definition of
+what the writer inserts; ``insert_statements`` derives the SQL from them.
+
+Writing is two-phase because child rows point at ``requests.seq``, which the database assigns:
+``prepare`` encodes everything (including the costly compression) before the transaction, the writer
+inserts the request rows and looks up their seqs, then ``child_rows`` completes the other tables.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from heliograph.records import IngestBatch, RequestRecord, SpanRecord, SpanResource
+from heliograph.storage.compression import compress_text
+from heliograph.storage.dialect import insert_ignore_sql
+from heliograph.storage.payloads import encode_payload
+from heliograph.storage.tables import (
+    request_bodies,
+    request_properties,
+    requests,
+    scores,
+    span_resources,
+    spans,
+)
 
-# Columns of ``requests`` filled straight from the record attribute of the same name.
-_REQUEST_FIELDS = (
+REQUEST_COLUMNS = (
     "id",
     "organization_id",
     "created_at",
     "response_created_at",
+    "updated_at",
     "source",
     "provider",
     "model",
@@ -50,111 +73,259 @@ _REQUEST_FIELDS = (
     "trace_id",
     "span_id",
     "api_key_id",
+    "size_bytes",
+)
+BODY_COLUMNS = ("request_seq", "organization_id", "payload")
+PROPERTY_COLUMNS = ("request_seq", "key", "organization_id", "value", "created_at")
+SCORE_COLUMNS = ("request_seq", "key", "organization_id", "value", "created_at", "updated_at")
+RESOURCE_COLUMNS = ("id", "organization_id", "service_name", "resource", "scope")
+SPAN_COLUMNS = (
+    "organization_id",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "kind",
+    "start_time",
+    "end_time",
+    "status_code",
+    "status_message",
+    "resource_id",
+    "request_seq",
+    "attributes",
+    "extra",
+)
+# Insertion order after ``requests``: parents before children.
+CHILD_TABLES = (
+    (span_resources, RESOURCE_COLUMNS),
+    (spans, SPAN_COLUMNS),
+    (request_bodies, BODY_COLUMNS),
+    (request_properties, PROPERTY_COLUMNS),
+    (scores, SCORE_COLUMNS),
 )
 
 
+def request_insert_sql(dialect: str) -> str:
+    return insert_ignore_sql(requests, REQUEST_COLUMNS, dialect)
+
+
+def child_insert_statements(dialect: str) -> list[tuple[str, str]]:
+    """(table name, SQL) for every table filled after ``requests``, in insertion order."""
+    return [(table.name, insert_ignore_sql(table, columns, dialect)) for table, columns in CHILD_TABLES]
+
+
+def _clean(text: str | None) -> str | None:
+    # PostgreSQL text cannot hold NUL; dropping it on both dialects keeps them identical.
+    if text is not None and "\x00" in text:
+        return text.replace("\x00", "")
+    return text
+
+
 @dataclass(slots=True)
-class BatchRows:
-    by_table: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+class RowEncoder:
+    """Value conversions for one dialect."""
+
+    uuid: Callable[[uuid.UUID | None], Any]
+    blob: Callable[[str | None], Any]
+
+    @classmethod
+    def for_dialect(cls, dialect: str) -> RowEncoder:
+        if dialect == "sqlite":
+            return cls(uuid=_uuid_bytes, blob=_compressed)
+        return cls(uuid=_same, blob=_clean)
+
+
+def _uuid_bytes(value: uuid.UUID | None) -> bytes | None:
+    return None if value is None else value.bytes
+
+
+def _same(value: uuid.UUID | None) -> uuid.UUID | None:
+    return value
+
+
+def _compressed(text: str | None) -> bytes | None:
+    return None if text is None else compress_text(text)
+
+
+@dataclass(slots=True)
+class PreparedRequest:
+    record: RequestRecord
+    payload: Any  # encoded payload, or None when the request has no body and no span
+
+
+@dataclass(slots=True)
+class PreparedBatch:
+    """Everything of a group of batches, encoded, waiting only for request seqs."""
+
+    request_rows: list[tuple[Any, ...]] = field(default_factory=list)
+    requests: list[PreparedRequest] = field(default_factory=list)
+    # (span, encoded attributes or None when they are in the request payload, encoded extra or None)
+    spans: list[tuple[SpanRecord, Any, Any]] = field(default_factory=list)
+    resource_rows: list[tuple[Any, ...]] = field(default_factory=list)
     new_resource_ids: set[int] = field(default_factory=set)
+    resource_of: dict[int, int] = field(default_factory=dict)  # id(SpanResource) -> content id
 
-    def add(self, table: str, row: dict[str, Any]) -> None:
-        self.by_table.setdefault(table, []).append(row)
-
-
-def rows_for(batch: IngestBatch, now: int, out: BatchRows, known_resources: set[int]) -> None:
-    for record in batch.requests:
-        _request_rows(record, now, out)
-    resource_ids: dict[int, int] = {}  # id(SpanResource) -> content id, spans share resource objects
-    for span in batch.spans:
-        resource_id = None
-        if span.resource is not None:
-            key = id(span.resource)
-            resource_id = resource_ids.get(key)
-            if resource_id is None:
-                resource_id = _resource_row(span, span.resource, out, known_resources)
-                resource_ids[key] = resource_id
-        out.add("spans", _span_row(span, resource_id))
+    def request_ids_by_org(self) -> dict[int, list[uuid.UUID]]:
+        grouped: dict[int, list[uuid.UUID]] = {}
+        for item in self.requests:
+            grouped.setdefault(item.record.organization_id, []).append(item.record.id)
+        return grouped
 
 
-def _request_rows(record: RequestRecord, now: int, out: BatchRows) -> None:
-    row = {name: getattr(record, name) for name in _REQUEST_FIELDS}
-    row["updated_at"] = now
-    body_size = len(record.request_body or "") + len(record.response_body or "")
-    row["size_bytes"] = body_size
-    out.add("requests", row)
-    if record.request_body is not None or record.response_body is not None:
-        out.add(
-            "request_bodies",
-            {
-                "request_id": record.id,
-                "organization_id": record.organization_id,
-                "request_body": record.request_body,
-                "response_body": record.response_body,
-            },
+def prepare(
+    batches: list[IngestBatch], now: int, enc: RowEncoder, known_resources: set[int]
+) -> PreparedBatch:
+    out = PreparedBatch()
+    for batch in batches:
+        span_of = {span.request_id: span for span in batch.spans if span.request_id is not None}
+        for record in batch.requests:
+            out.request_rows.append(_request_row(record, enc.uuid(record.id), now, enc))
+            span = span_of.get(record.id)
+            # An LLM span's attributes go into its request's payload, beside the bodies they repeat.
+            attributes = None if span is None else orjson.dumps(span.attributes).decode()
+            has_payload = record.request_body is not None or record.response_body is not None or attributes
+            payload = enc.blob(encode_payload(record.request_body, record.response_body, attributes))
+            out.requests.append(PreparedRequest(record, payload if has_payload else None))
+        in_payload = {record.id for record in batch.requests}
+        for span in batch.spans:
+            if span.resource is not None and id(span.resource) not in out.resource_of:
+                out.resource_of[id(span.resource)] = _resource_row(
+                    span, span.resource, out, known_resources, enc
+                )
+            attributes = (
+                None if span.request_id in in_payload else enc.blob(orjson.dumps(span.attributes).decode())
+            )
+            extra = enc.blob(orjson.dumps(span.extra).decode()) if span.extra else None
+            out.spans.append((span, attributes, extra))
+    return out
+
+
+def child_rows(
+    prepared: PreparedBatch, seqs: dict[tuple[int, uuid.UUID], int], now: int
+) -> dict[str, list[Any]]:
+    """Rows of every child table, given the seq of each (organization, request id) just written.
+
+    A request id that another organization already used is absent from ``seqs``: its children are
+    dropped rather than attached to the other organization's request.
+    """
+    body_rows: list[tuple[Any, ...]] = []
+    property_rows: list[tuple[Any, ...]] = []
+    score_rows: list[tuple[Any, ...]] = []
+    for item in prepared.requests:
+        record = item.record
+        seq = seqs.get((record.organization_id, record.id))
+        if seq is None:
+            continue
+        if item.payload is not None:
+            body_rows.append((seq, record.organization_id, item.payload))
+        for key, value in record.properties.items():
+            property_rows.append((seq, _clean(key), record.organization_id, _clean(value), record.created_at))
+        for key, score in record.scores.items():
+            score_rows.append((seq, _clean(key), record.organization_id, score, now, now))
+    span_rows = [
+        _span_row(
+            span, prepared.resource_of.get(id(span.resource)) if span.resource else None, seqs, attrs, extra
         )
-    for key, value in record.properties.items():
-        out.add(
-            "request_properties",
-            {
-                "request_id": record.id,
-                "key": key,
-                "organization_id": record.organization_id,
-                "value": value,
-                "created_at": record.created_at,
-            },
-        )
-    for key, score in record.scores.items():
-        out.add(
-            "scores",
-            {
-                "request_id": record.id,
-                "key": key,
-                "organization_id": record.organization_id,
-                "value": score,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
+        for span, attrs, extra in prepared.spans
+    ]
+    return {
+        "span_resources": prepared.resource_rows,
+        "spans": span_rows,
+        "request_bodies": body_rows,
+        "request_properties": property_rows,
+        "scores": score_rows,
+    }
 
 
-def _resource_row(span: SpanRecord, resource: SpanResource, out: BatchRows, known: set[int]) -> int:
+def _request_row(record: RequestRecord, request_id: Any, now: int, enc: RowEncoder) -> tuple[Any, ...]:
+    size = len(record.request_body or "") + len(record.response_body or "")
+    return (
+        request_id,
+        record.organization_id,
+        record.created_at,
+        record.response_created_at,
+        now,
+        record.source,
+        _clean(record.provider),
+        _clean(record.model),
+        _clean(record.request_model),
+        _clean(record.response_model),
+        _clean(record.model_override),
+        _clean(record.path),
+        _clean(record.target_url),
+        record.status,
+        record.latency,
+        record.time_to_first_token,
+        record.prompt_tokens,
+        record.completion_tokens,
+        record.reasoning_tokens,
+        record.prompt_cache_read_tokens,
+        record.prompt_cache_write_tokens,
+        record.prompt_audio_tokens,
+        record.completion_audio_tokens,
+        record.tokens_estimated,
+        record.cost,
+        _clean(record.user_id),
+        _clean(record.session_id),
+        _clean(record.session_path),
+        _clean(record.session_name),
+        _clean(record.prompt_id),
+        _clean(record.prompt_version),
+        record.cache_enabled,
+        enc.uuid(record.cache_reference_id),
+        _clean(record.country_code),
+        _clean(record.request_referrer),
+        record.threat,
+        record.trace_id,
+        record.span_id,
+        record.api_key_id,
+        size,
+    )
+
+
+def _resource_row(
+    span: SpanRecord, resource: SpanResource, out: PreparedBatch, known: set[int], enc: RowEncoder
+) -> int:
     resource_json = orjson.dumps(resource.resource, option=orjson.OPT_SORT_KEYS).decode()
     scope_json = orjson.dumps(resource.scope, option=orjson.OPT_SORT_KEYS).decode()
-    digest = hashlib.blake2b(
-        f"{span.organization_id}\0{resource_json}\0{scope_json}".encode(), digest_size=8
-    ).digest()
+    digest = hashlib.blake2b(f"{span.organization_id}\0{resource_json}\0{scope_json}".encode(), digest_size=8)
     # 63 bits keep the id a positive signed BIGINT on both dialects.
-    resource_id = int.from_bytes(digest, "big") >> 1
+    resource_id = int.from_bytes(digest.digest(), "big") >> 1
     if resource_id not in known and resource_id not in out.new_resource_ids:
         out.new_resource_ids.add(resource_id)
-        out.add(
-            "span_resources",
-            {
-                "id": resource_id,
-                "organization_id": span.organization_id,
-                "service_name": resource.service_name,
-                "resource": resource_json,
-                "scope": scope_json,
-            },
+        out.resource_rows.append(
+            (
+                resource_id,
+                span.organization_id,
+                _clean(resource.service_name),
+                enc.blob(resource_json),
+                enc.blob(scope_json),
+            )
         )
     return resource_id
 
 
-def _span_row(span: SpanRecord, resource_id: int | None) -> dict[str, Any]:
-    return {
-        "organization_id": span.organization_id,
-        "trace_id": span.trace_id,
-        "span_id": span.span_id,
-        "parent_span_id": span.parent_span_id,
-        "name": span.name,
-        "kind": span.kind,
-        "start_time": span.start_time,
-        "end_time": span.end_time,
-        "status_code": span.status_code,
-        "status_message": span.status_message,
-        "resource_id": resource_id,
-        "request_id": span.request_id,
-        "attributes": orjson.dumps(span.attributes).decode(),
-        "extra": None if not span.extra else orjson.dumps(span.extra).decode(),
-    }
+def _span_row(
+    span: SpanRecord,
+    resource_id: int | None,
+    seqs: dict[tuple[int, uuid.UUID], int],
+    attributes: Any,
+    extra: Any,
+) -> tuple[Any, ...]:
+    seq = None if span.request_id is None else seqs.get((span.organization_id, span.request_id))
+    return (
+        span.organization_id,
+        span.trace_id,
+        span.span_id,
+        span.parent_span_id,
+        _clean(span.name),
+        span.kind,
+        span.start_time,
+        span.end_time,
+        span.status_code,
+        _clean(span.status_message),
+        resource_id,
+        seq,
+        attributes,
+        extra,
+    )

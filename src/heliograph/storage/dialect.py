@@ -23,16 +23,18 @@ DIALECTS: frozenset[str] = frozenset({"sqlite", "postgresql"})
 _WILDCARDS = frozenset("%_")
 
 
-def body_text(column: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[str]:
-    """The text of a ``CompressedText`` column, usable in SQL comparisons.
+def payload_text(column: sa.ColumnElement[Any], part: int, dialect: str) -> sa.ColumnElement[str]:
+    """One part of a request payload column (see payloads.py), usable in SQL comparisons.
 
-    SQLite stores zlib bytes, inflated by the ``hg_inflate`` function every SQLite connection
-    registers; PostgreSQL stores plain text. The result is typed as Text so bound comparison values
-    are not themselves compressed by the column type.
+    SQLite stores the payload compressed; the ``hg_payload_part`` function every SQLite connection
+    registers inflates and splits it. PostgreSQL stores plain text, split with ``split_part``. An absent
+    part is NULL on both. The
+    result is typed as Text so bound comparison values are not themselves compressed by the column type.
     """
     if dialect == "sqlite":
-        return sa.func.hg_inflate(column, type_=sa.Text())
-    return sa.type_coerce(column, sa.Text())
+        return sa.func.hg_payload_part(column, part, type_=sa.Text())
+    part_text = sa.func.split_part(sa.type_coerce(column, sa.Text()), "\n", part, type_=sa.Text())
+    return sa.func.nullif(part_text, "", type_=sa.Text())
 
 
 def uuid_text(column: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[str]:
@@ -81,6 +83,15 @@ def insert_ignore(table: sa.Table, dialect: str) -> sa.Insert:
     if dialect == "sqlite":
         return sqlite.insert(table).on_conflict_do_nothing()
     return postgresql.insert(table).on_conflict_do_nothing()
+
+
+def insert_ignore_sql(table: sa.Table, columns: tuple[str, ...], dialect: str) -> str:
+    """Driver-level ``INSERT ... ON CONFLICT DO NOTHING`` with positional parameters, for the writer's
+    executemany (it skips SQLAlchemy's per-value type processing, which dominated ingest time)."""
+    placeholder = "?" if dialect == "sqlite" else "%s"
+    names = ", ".join(columns)
+    values = ", ".join([placeholder] * len(columns))
+    return f"INSERT INTO {table.name} ({names}) VALUES ({values}) ON CONFLICT DO NOTHING"
 
 
 def random_order(dialect: str) -> sa.ColumnElement[Any]:

@@ -31,8 +31,9 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from heliograph.storage.dialect import body_text, case_insensitive_like, case_sensitive_like, escape_like
+from heliograph.storage.dialect import case_insensitive_like, case_sensitive_like, escape_like, payload_text
 from heliograph.storage.dialect import uuid_text as dialect_uuid_text
+from heliograph.storage.payloads import REQUEST, RESPONSE
 from heliograph.storage.tables import organizations, request_bodies, request_properties, requests, scores
 
 
@@ -106,7 +107,7 @@ FEEDBACK_KEY = "helicone-score-feedback"
 def side_table_exists(table: sa.Table, *conditions: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
     """EXISTS over a per-request side table; the organization term lets it use the org-led indexes."""
     return sa.exists().where(
-        table.c.request_id == requests.c.id,
+        table.c.request_seq == requests.c.seq,
         table.c.organization_id == requests.c.organization_id,
         *conditions,
     )
@@ -123,18 +124,21 @@ def property_value(key: str) -> sa.ColumnElement[Any]:
     p = request_properties
     return (
         sa.select(p.c.value)
-        .where(p.c.request_id == requests.c.id, p.c.organization_id == requests.c.organization_id)
+        .where(p.c.request_seq == requests.c.seq, p.c.organization_id == requests.c.organization_id)
         .where(p.c.key == key)
         .scalar_subquery()
     )
+
+
+_BODY_PARTS = {"request_body": REQUEST, "response_body": RESPONSE}
 
 
 def body_value(column: str, dialect: str) -> sa.ColumnElement[Any]:
     """Request or response body text as a scalar expression (for sorting)."""
     b = request_bodies
     return (
-        sa.select(body_text(b.c[column], dialect))
-        .where(b.c.request_id == requests.c.id, b.c.organization_id == requests.c.organization_id)
+        sa.select(payload_text(b.c.payload, _BODY_PARTS[column], dialect))
+        .where(b.c.request_seq == requests.c.seq, b.c.organization_id == requests.c.organization_id)
         .scalar_subquery()
     )
 
@@ -160,7 +164,7 @@ def _column(name: str) -> ColumnFactory:
 def _body(name: str) -> Field:
     return Field(
         Kind.TEXT,
-        lambda d: body_text(request_bodies.c[name], d),
+        lambda d: payload_text(request_bodies.c.payload, _BODY_PARTS[name], d),
         lambda cond: side_table_exists(request_bodies, cond),
     )
 

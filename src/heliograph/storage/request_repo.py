@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from heliograph.storage.payloads import decode_payload
 from heliograph.storage.tables import request_bodies, request_properties, requests, scores
 
 # Session fields are columns, exposed to API users as these reserved property keys.
@@ -66,73 +67,63 @@ def get_requests(
     return found
 
 
-def request_exists(conn: sa.Connection, organization_id: int, request_id: uuid.UUID) -> bool:
-    query = sa.select(requests.c.id).where(scope(organization_id), requests.c.id == request_id)
-    return conn.execute(query).first() is not None
+def _seq_of(conn: sa.Connection, organization_id: int, request_id: uuid.UUID) -> tuple[int, int] | None:
+    """(seq, created_at) of the request, if it belongs to the organization."""
+    row = conn.execute(
+        sa.select(requests.c.seq, requests.c.created_at).where(
+            scope(organization_id), requests.c.id == request_id
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
 
 
 def _attach_details(conn: sa.Connection, found: list[StoredRequest], *, with_bodies: bool) -> None:
     if not found:
         return
-    by_id = {item.row["id"]: item for item in found}
-    ids = list(by_id)
+    by_seq = {item.row["seq"]: item for item in found}
+    seqs = list(by_seq)
     for item in found:
         for key, column in SESSION_PROPERTY_COLUMNS.items():
             if item.row[column] is not None:
                 item.properties[key] = item.row[column]
-    prop_rows = conn.execute(
-        sa.select(
-            request_properties.c.request_id, request_properties.c.key, request_properties.c.value
-        ).where(request_properties.c.request_id.in_(ids))
-    )
-    for request_id, key, value in prop_rows:
-        by_id[request_id].properties[key] = value
-    score_rows = conn.execute(
-        sa.select(scores.c.request_id, scores.c.key, scores.c.value).where(scores.c.request_id.in_(ids))
-    )
-    for request_id, key, value in score_rows:
-        by_id[request_id].scores[key] = value
+    p, s, b = request_properties, scores, request_bodies
+    for seq, key, value in conn.execute(
+        sa.select(p.c.request_seq, p.c.key, p.c.value).where(p.c.request_seq.in_(seqs))
+    ):
+        by_seq[seq].properties[key] = value
+    for seq, key, value in conn.execute(
+        sa.select(s.c.request_seq, s.c.key, s.c.value).where(s.c.request_seq.in_(seqs))
+    ):
+        by_seq[seq].scores[key] = value
     if with_bodies:
-        body_rows = conn.execute(
-            sa.select(
-                request_bodies.c.request_id, request_bodies.c.request_body, request_bodies.c.response_body
-            ).where(request_bodies.c.request_id.in_(ids))
-        )
-        for request_id, request_body, response_body in body_rows:
-            by_id[request_id].request_body = request_body
-            by_id[request_id].response_body = response_body
+        for seq, payload in conn.execute(
+            sa.select(b.c.request_seq, b.c.payload).where(b.c.request_seq.in_(seqs))
+        ):
+            decoded = decode_payload(payload)
+            by_seq[seq].request_body = decoded.request_body
+            by_seq[seq].response_body = decoded.response_body
 
 
 def set_property(
     conn: sa.Connection, organization_id: int, request_id: uuid.UUID, key: str, value: str, now: int
 ) -> bool:
     """Set one property (insert or replace); False when the request is not in the organization."""
-    created_at = conn.execute(
-        sa.select(requests.c.created_at).where(scope(organization_id), requests.c.id == request_id)
-    ).scalar()
-    if created_at is None:
+    found = _seq_of(conn, organization_id, request_id)
+    if found is None:
         return False
+    seq, created_at = found
     touched: dict[str, Any] = {"updated_at": now}
     if key in SESSION_PROPERTY_COLUMNS:
         touched[SESSION_PROPERTY_COLUMNS[key]] = value
     else:
+        p = request_properties
+        conn.execute(p.delete().where(p.c.request_seq == seq, p.c.key == key))
         conn.execute(
-            request_properties.delete().where(
-                request_properties.c.request_id == request_id, request_properties.c.key == key
+            p.insert().values(
+                request_seq=seq, key=key, organization_id=organization_id, value=value, created_at=created_at
             )
         )
-        conn.execute(
-            request_properties.insert().values(
-                request_id=request_id,
-                key=key,
-                organization_id=organization_id,
-                value=value,
-                created_at=created_at,
-            )
-        )
-    conn.execute(
-        requests.update().where(scope(organization_id), requests.c.id == request_id).values(**touched)
-    )
+    conn.execute(requests.update().where(requests.c.seq == seq).values(**touched))
     return True
 
 
@@ -140,24 +131,25 @@ def set_scores(
     conn: sa.Connection, organization_id: int, request_id: uuid.UUID, values: Mapping[str, int], now: int
 ) -> bool:
     """Merge scores into the request's scores (the latest write of a key wins)."""
-    if not request_exists(conn, organization_id, request_id):
+    found = _seq_of(conn, organization_id, request_id)
+    if found is None:
         return False
+    seq = found[0]
+    keys = list(values)
     existing = dict(
         conn.execute(
             sa.select(scores.c.key, scores.c.created_at).where(
-                scores.c.request_id == request_id, scores.c.key.in_(list(values))
+                scores.c.request_seq == seq, scores.c.key.in_(keys)
             )
         ).all()
     )
     if existing:
-        conn.execute(
-            scores.delete().where(scores.c.request_id == request_id, scores.c.key.in_(list(existing)))
-        )
+        conn.execute(scores.delete().where(scores.c.request_seq == seq, scores.c.key.in_(list(existing))))
     conn.execute(
         scores.insert(),
         [
             {
-                "request_id": request_id,
+                "request_seq": seq,
                 "key": key,
                 "organization_id": organization_id,
                 "value": value,
@@ -167,7 +159,5 @@ def set_scores(
             for key, value in values.items()
         ],
     )
-    conn.execute(
-        requests.update().where(scope(organization_id), requests.c.id == request_id).values(updated_at=now)
-    )
+    conn.execute(requests.update().where(requests.c.seq == seq).values(updated_at=now))
     return True

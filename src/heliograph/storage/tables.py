@@ -6,6 +6,9 @@ Layout choices that keep rows narrow, because disk per logged call is a product 
   the same way on both dialects.
 - Bodies live apart from ``requests`` so scans and counts never touch them.
 - Trace and span ids are raw bytes (16 and 8), not hex text.
+- A request's UUID is its public name; child rows (bodies, properties, scores, spans) point at its
+  integer ``seq`` instead, so they and their indexes carry 4 bytes instead of 16 — and on SQLite
+  ``request_bodies`` is keyed by that integer, which makes it a rowid table with no extra index.
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ api_keys = sa.Table(
 requests = sa.Table(
     "requests",
     metadata,
-    sa.Column("id", UUIDType(), primary_key=True),
+    sa.Column("seq", BigIntKey, primary_key=True, autoincrement=True),
+    sa.Column("id", UUIDType(), nullable=False, unique=True),
     sa.Column("organization_id", sa.BigInteger(), nullable=False),
     sa.Column("created_at", sa.BigInteger(), nullable=False),
     sa.Column("response_created_at", sa.BigInteger(), nullable=True),
@@ -98,19 +102,22 @@ requests = sa.Table(
     sa.Index("ix_requests_org_user_created", "organization_id", "user_id", "created_at"),
 )
 
+# One compressed document per request: "<request body>\n<response body>\n<span attributes>" (JSON texts,
+# which never contain a raw newline; an absent part is empty). One frame compresses far better than
+# three small ones, and the span attributes of an LLM call mostly repeat what its bodies say.
+# See payloads.py.
 request_bodies = sa.Table(
     "request_bodies",
     metadata,
-    sa.Column("request_id", UUIDType(), primary_key=True),
+    sa.Column("request_seq", BigIntKey, primary_key=True, autoincrement=False),
     sa.Column("organization_id", sa.BigInteger(), nullable=False),
-    sa.Column("request_body", CompressedText(), nullable=True),
-    sa.Column("response_body", CompressedText(), nullable=True),
+    sa.Column("payload", CompressedText(), nullable=False),
 )
 
 request_properties = sa.Table(
     "request_properties",
     metadata,
-    sa.Column("request_id", UUIDType(), primary_key=True),
+    sa.Column("request_seq", sa.BigInteger(), primary_key=True),
     sa.Column("key", sa.Text(), primary_key=True),
     sa.Column("organization_id", sa.BigInteger(), nullable=False),
     sa.Column("value", sa.Text(), nullable=False),
@@ -122,7 +129,7 @@ request_properties = sa.Table(
 scores = sa.Table(
     "scores",
     metadata,
-    sa.Column("request_id", UUIDType(), primary_key=True),
+    sa.Column("request_seq", sa.BigInteger(), primary_key=True),
     sa.Column("key", sa.Text(), primary_key=True),
     sa.Column("organization_id", sa.BigInteger(), nullable=False),
     sa.Column("value", sa.BigInteger(), nullable=False),
@@ -157,9 +164,10 @@ spans = sa.Table(
     sa.Column("status_code", sa.SmallInteger(), nullable=False),
     sa.Column("status_message", sa.Text(), nullable=True),
     sa.Column("resource_id", sa.BigInteger(), nullable=True),
-    # Id of the request row this span produced (LLM spans only).
-    sa.Column("request_id", UUIDType(), nullable=True),
-    sa.Column("attributes", CompressedText(), nullable=False),
+    # The request row this span produced (LLM spans only). Its attributes then live in that request's
+    # payload, next to the bodies they largely repeat, and ``attributes`` is NULL.
+    sa.Column("request_seq", sa.BigInteger(), nullable=True),
+    sa.Column("attributes", CompressedText(), nullable=True),
     # Events, links, trace state, flags and dropped counts: rarely present, kept as one document.
     sa.Column("extra", CompressedText(), nullable=True),
 )

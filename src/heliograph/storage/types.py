@@ -41,7 +41,7 @@ class UUIDType(sa.types.TypeDecorator[uuid.UUID]):
 
 
 class CompressedText(sa.types.TypeDecorator[str]):
-    """Large text: zlib-compressed bytes on SQLite; plain ``text`` on PostgreSQL, where TOAST
+    """Large text: compressed bytes on SQLite (see compression.py); plain ``text`` on PostgreSQL, where TOAST
     compresses large values itself and the text stays searchable with ILIKE."""
 
     impl = sa.LargeBinary

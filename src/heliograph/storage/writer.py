@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -20,21 +21,16 @@ import sqlalchemy as sa
 
 from heliograph.clock import Clock
 from heliograph.records import IngestBatch
-from heliograph.storage.batch_rows import BatchRows, rows_for
-from heliograph.storage.dialect import insert_ignore
-from heliograph.storage.tables import (
-    request_bodies,
-    request_properties,
-    requests,
-    scores,
-    span_resources,
-    spans,
+from heliograph.storage.batch_rows import (
+    RowEncoder,
+    child_insert_statements,
+    child_rows,
+    prepare,
+    request_insert_sql,
 )
+from heliograph.storage.tables import requests
 
 log = logging.getLogger(__name__)
-
-# Parents before children, so a reader never sees a property whose request is missing.
-_TABLE_ORDER = (span_resources, spans, requests, request_bodies, request_properties, scores)
 
 
 class WriterOverloaded(Exception):
@@ -69,7 +65,9 @@ class BatchingWriter:
         self._thread: threading.Thread | None = None
         # Resource rows are content-addressed; remembering the ids written skips re-inserting them.
         self._known_resources: set[int] = set()
-        self._statements = {table: insert_ignore(table, self._dialect) for table in _TABLE_ORDER}
+        self._request_sql = request_insert_sql(self._dialect)
+        self._child_statements = child_insert_statements(self._dialect)
+        self._encoder = RowEncoder.for_dialect(self._dialect)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="heliograph-writer", daemon=True)
@@ -150,12 +148,34 @@ class BatchingWriter:
         pending.future.set_exception(RuntimeError("the batch could not be stored"))
 
     def _write(self, batches: list[IngestBatch], now: int) -> None:
-        rows = BatchRows()
-        for batch in batches:
-            rows_for(batch, now, rows, self._known_resources)
+        # Compression and encoding happen before the transaction, so the write lock is held briefly.
+        prepared = prepare(batches, now, self._encoder, self._known_resources)
         with self._engine.begin() as conn:
-            for table in _TABLE_ORDER:
-                table_rows = rows.by_table.get(table.name)
-                if table_rows:
-                    conn.execute(self._statements[table], table_rows)
-        self._known_resources.update(rows.new_resource_ids)
+            if prepared.request_rows:
+                conn.exec_driver_sql(self._request_sql, prepared.request_rows)
+            seqs = _request_seqs(conn, prepared.request_ids_by_org())
+            rows = child_rows(prepared, seqs, now)
+            for table, sql in self._child_statements:
+                if rows[table]:
+                    conn.exec_driver_sql(sql, rows[table])
+        self._known_resources.update(prepared.new_resource_ids)
+
+
+# Bound parameters per IN list: well under SQLite's limit of 32,766 variables.
+_SEQ_CHUNK = 2000
+
+
+def _request_seqs(
+    conn: sa.Connection, ids_by_org: dict[int, list[uuid.UUID]]
+) -> dict[tuple[int, uuid.UUID], int]:
+    """seq of each (organization, request id), looked up within that organization only."""
+    seqs: dict[tuple[int, uuid.UUID], int] = {}
+    for organization_id, ids in ids_by_org.items():
+        for start in range(0, len(ids), _SEQ_CHUNK):
+            chunk = ids[start : start + _SEQ_CHUNK]
+            query = sa.select(requests.c.id, requests.c.seq).where(
+                requests.c.organization_id == organization_id, requests.c.id.in_(chunk)
+            )
+            for request_id, seq in conn.execute(query):
+                seqs[(organization_id, request_id)] = seq
+    return seqs

@@ -32,20 +32,24 @@ def upgrade() -> None:
     )
     op.create_table(
         "request_bodies",
-        sa.Column("request_id", heliograph.storage.types.UUIDType(length=16), nullable=False),
+        sa.Column(
+            "request_seq",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=False,
+            nullable=False,
+        ),
         sa.Column("organization_id", sa.BigInteger(), nullable=False),
-        sa.Column("request_body", heliograph.storage.types.CompressedText(), nullable=True),
-        sa.Column("response_body", heliograph.storage.types.CompressedText(), nullable=True),
-        sa.PrimaryKeyConstraint("request_id", name=op.f("pk_request_bodies")),
+        sa.Column("payload", heliograph.storage.types.CompressedText(), nullable=False),
+        sa.PrimaryKeyConstraint("request_seq", name=op.f("pk_request_bodies")),
     )
     op.create_table(
         "request_properties",
-        sa.Column("request_id", heliograph.storage.types.UUIDType(length=16), nullable=False),
+        sa.Column("request_seq", sa.BigInteger(), nullable=False),
         sa.Column("key", sa.Text(), nullable=False),
         sa.Column("organization_id", sa.BigInteger(), nullable=False),
         sa.Column("value", sa.Text(), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("request_id", "key", name=op.f("pk_request_properties")),
+        sa.PrimaryKeyConstraint("request_seq", "key", name=op.f("pk_request_properties")),
     )
     with op.batch_alter_table("request_properties", schema=None) as batch_op:
         batch_op.create_index(
@@ -54,6 +58,9 @@ def upgrade() -> None:
 
     op.create_table(
         "requests",
+        sa.Column(
+            "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
         sa.Column("id", heliograph.storage.types.UUIDType(length=16), nullable=False),
         sa.Column("organization_id", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
@@ -95,7 +102,8 @@ def upgrade() -> None:
         sa.Column("span_id", sa.LargeBinary(length=8), nullable=True),
         sa.Column("api_key_id", sa.BigInteger(), nullable=True),
         sa.Column("size_bytes", sa.BigInteger(), server_default="0", nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_requests")),
+        sa.PrimaryKeyConstraint("seq", name=op.f("pk_requests")),
+        sa.UniqueConstraint("id", name=op.f("uq_requests_id")),
     )
     with op.batch_alter_table("requests", schema=None) as batch_op:
         batch_op.create_index("ix_requests_org_created", ["organization_id", "created_at"], unique=False)
@@ -108,13 +116,13 @@ def upgrade() -> None:
 
     op.create_table(
         "scores",
-        sa.Column("request_id", heliograph.storage.types.UUIDType(length=16), nullable=False),
+        sa.Column("request_seq", sa.BigInteger(), nullable=False),
         sa.Column("key", sa.Text(), nullable=False),
         sa.Column("organization_id", sa.BigInteger(), nullable=False),
         sa.Column("value", sa.BigInteger(), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint("request_id", "key", name=op.f("pk_scores")),
+        sa.PrimaryKeyConstraint("request_seq", "key", name=op.f("pk_scores")),
     )
     with op.batch_alter_table("scores", schema=None) as batch_op:
         batch_op.create_index("ix_scores_org_key", ["organization_id", "key"], unique=False)
@@ -141,8 +149,8 @@ def upgrade() -> None:
         sa.Column("status_code", sa.SmallInteger(), nullable=False),
         sa.Column("status_message", sa.Text(), nullable=True),
         sa.Column("resource_id", sa.BigInteger(), nullable=True),
-        sa.Column("request_id", heliograph.storage.types.UUIDType(length=16), nullable=True),
-        sa.Column("attributes", heliograph.storage.types.CompressedText(), nullable=False),
+        sa.Column("request_seq", sa.BigInteger(), nullable=True),
+        sa.Column("attributes", heliograph.storage.types.CompressedText(), nullable=True),
         sa.Column("extra", heliograph.storage.types.CompressedText(), nullable=True),
         sa.PrimaryKeyConstraint("organization_id", "trace_id", "span_id", name=op.f("pk_spans")),
     )

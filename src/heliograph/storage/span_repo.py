@@ -1,0 +1,76 @@
+"""Reading stored spans back, whole: attributes restored, resource and scope attached."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+
+from heliograph.storage.payloads import decode_payload
+from heliograph.storage.tables import request_bodies, requests, span_resources, spans
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSpan:
+    trace_id: bytes
+    span_id: bytes
+    parent_span_id: bytes | None
+    name: str
+    kind: int
+    start_time: int
+    end_time: int
+    status_code: int
+    status_message: str | None
+    request_id: uuid.UUID | None
+    attributes: dict[str, Any]
+    extra: dict[str, Any] | None
+    resource: dict[str, Any] | None
+    scope: dict[str, Any] | None
+
+
+def trace_spans(conn: sa.Connection, organization_id: int, trace_id: bytes) -> list[StoredSpan]:
+    """Every span of a trace, in start order."""
+    query = (
+        sa.select(
+            spans,
+            requests.c.id.label("request_id"),
+            request_bodies.c.payload,
+            span_resources.c.resource,
+            span_resources.c.scope,
+        )
+        .outerjoin(requests, requests.c.seq == spans.c.request_seq)
+        .outerjoin(request_bodies, request_bodies.c.request_seq == spans.c.request_seq)
+        .outerjoin(span_resources, span_resources.c.id == spans.c.resource_id)
+        .where(spans.c.organization_id == organization_id, spans.c.trace_id == trace_id)
+        .order_by(spans.c.start_time)
+    )
+    return [_stored_span(row) for row in conn.execute(query).mappings()]
+
+
+def _stored_span(row: sa.RowMapping) -> StoredSpan:
+    # An LLM span's attributes are stored in its request's payload (see batch_rows.prepare).
+    text = (
+        row["attributes"]
+        if row["attributes"] is not None
+        else decode_payload(row["payload"] or "").span_attributes
+    )
+    attributes = orjson.loads(text) if text else {}
+    return StoredSpan(
+        trace_id=row["trace_id"],
+        span_id=row["span_id"],
+        parent_span_id=row["parent_span_id"],
+        name=row["name"],
+        kind=row["kind"],
+        start_time=row["start_time"],
+        end_time=row["end_time"],
+        status_code=row["status_code"],
+        status_message=row["status_message"],
+        request_id=row["request_id"],
+        attributes=attributes,
+        extra=None if row["extra"] is None else orjson.loads(row["extra"]),
+        resource=None if row["resource"] is None else orjson.loads(row["resource"]),
+        scope=None if row["scope"] is None else orjson.loads(row["scope"]),
+    )
