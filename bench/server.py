@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,12 +28,21 @@ class BenchServer:
     process: subprocess.Popen[bytes]
     data_dir: Path
     database: str  # "sqlite" or the PostgreSQL database name
+    database_url: str = ""  # what the server connects to (benchmarks may seed it directly)
+    launch: Callable[[], subprocess.Popen[bytes]] | None = None
 
     def stop(self) -> None:
         """Stop the server cleanly (SQLite then folds its WAL into the database file)."""
         if self.process.poll() is None:
             self.process.terminate()
             self.process.wait(60)
+
+    def restart(self) -> None:
+        """Stop the server and start it again on the same database, port and key."""
+        assert self.launch is not None
+        self.stop()
+        self.process = self.launch()
+        _wait(self.url, self.process, self.data_dir / "server.log")
 
     def peak_rss_mib(self) -> float:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -92,18 +101,25 @@ def bench_server(backend: str, extra_env: dict[str, str] | None = None) -> Itera
             }
             command = [sys.executable, "-m", "heliograph.cli.main", "serve", "--port", str(port)]
             log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - closed in the finally below
-            process = subprocess.Popen(
-                [*command, "--data-dir", str(data_dir)], env=env, stdout=subprocess.DEVNULL, stderr=log
-            )
+
+            def launch() -> subprocess.Popen[bytes]:
+                return subprocess.Popen(
+                    [*command, "--data-dir", str(data_dir)], env=env, stdout=subprocess.DEVNULL, stderr=log
+                )
+
+            server: BenchServer | None = None
+            process = launch()
             try:
                 base = f"http://127.0.0.1:{port}"
                 _wait(base, process, data_dir / "server.log")
                 key = (data_dir / "initial-api-key").read_text().strip()
-                yield BenchServer(base, key, process, data_dir, database)
+                server = BenchServer(base, key, process, data_dir, database, url, launch)
+                yield server
             finally:
-                if process.poll() is None:
-                    process.terminate()
-                    process.wait(60)
+                current = process if server is None else server.process
+                if current.poll() is None:
+                    current.terminate()
+                    current.wait(60)
                 log.close()
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)

@@ -10,7 +10,7 @@ import functools
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from importlib import resources
 from typing import Literal, cast
 
@@ -29,7 +29,6 @@ _PROVIDER_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 # USD per 1M tokens -> nano-USD per token is a factor of 1e9 / 1e6.
-_NANOS_PER_USD_PER_MTOK = Decimal(1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,38 +65,39 @@ class TokenUsage:
     completion_audio_tokens: int = 0
 
 
-def _rate(value: float) -> Decimal:
+# Rates become integers in units of 1e-6 nano-USD per token (USD per 1M tokens x 1e9): every rate in the
+# table has at most nine decimals, so the arithmetic below is exact and needs no Decimal per call.
+_UNITS_PER_NANO = 1_000_000
+
+
+@functools.cache
+def _units(value: float) -> int:
     # str() yields the shortest repr (the CSV literal), so 2.5 stays exactly 2.5 rather than a binary float.
-    return Decimal(str(value)) * _NANOS_PER_USD_PER_MTOK
+    return int(Decimal(str(value)) * 1_000_000_000)
 
 
 def cost_nanos(price: ModelPrice, usage: TokenUsage) -> int:
     """Cost of ``usage`` at ``price`` in nano-USD, following Helicone's legacy ``costOfPrompt``."""
-    input_rate = _rate(price.input)
-    output_rate = _rate(price.output)
+    input_rate = _units(price.input)
+    output_rate = _units(price.output)
     # `is None`, not falsiness: an explicit 0.0 cache rate (free cache hits) must stay 0, as with JS `??`.
-    read_rate = input_rate if price.cache_read is None else _rate(price.cache_read)
-    write_rate = input_rate if price.cache_write is None else _rate(price.cache_write)
+    read_rate = input_rate if price.cache_read is None else _units(price.cache_read)
+    write_rate = input_rate if price.cache_write is None else _units(price.cache_write)
     # No audio rates in the table: Helicone falls back to text rates, so audio shares input/output rates.
-    audio_in_rate, audio_out_rate = input_rate, output_rate
-
     cache_read = max(usage.cache_read_tokens, 0)
     cache_write = max(usage.cache_write_tokens, 0)
     audio_in = max(usage.prompt_audio_tokens, 0)
     audio_out = max(usage.completion_audio_tokens, 0)
     text_in = max(usage.prompt_tokens - cache_read - cache_write - audio_in, 0)
     text_out = max(usage.completion_tokens - audio_out, 0)
-
     total = (
-        text_in * input_rate
+        (text_in + audio_in) * input_rate
         + cache_write * write_rate
         + cache_read * read_rate
-        + audio_in * audio_in_rate
-        + audio_out * audio_out_rate
-        + text_out * output_rate
+        + (text_out + audio_out) * output_rate
     )
     # Helicone rounds with JS Math.round (half up), not Python's banker's rounding.
-    return int(total.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return (total + _UNITS_PER_NANO // 2) // _UNITS_PER_NANO
 
 
 def _matches(operator: str, value: str, model: str) -> bool:
@@ -135,6 +135,7 @@ def parse_price_csv(text: str) -> list[ModelPrice]:
 
 
 _Entry = tuple[str, ModelPrice]  # (lower-cased match value, row)
+_FIND_CACHE_SIZE = 10_000
 
 
 class PriceTable:
@@ -146,6 +147,7 @@ class PriceTable:
         for entry in self._all:
             by_provider.setdefault(entry[1].provider.upper(), []).append(entry)
         self._by_provider = {name: tuple(entries) for name, entries in by_provider.items()}
+        self._found: dict[tuple[str | None, str], ModelPrice | None] = {}
 
     @classmethod
     def default(cls) -> PriceTable:
@@ -169,6 +171,16 @@ class PriceTable:
 
     def find(self, provider: str | None, model: str) -> ModelPrice | None:
         """First row matching ``model`` (case-insensitive) among ``provider``'s rows, or ``None``."""
+        # Every logged call prices itself, and traffic repeats a handful of (provider, model) pairs.
+        key = (provider, model)
+        if key in self._found:
+            return self._found[key]
+        if len(self._found) >= _FIND_CACHE_SIZE:
+            self._found.clear()
+        price = self._found[key] = self._search(provider, model)
+        return price
+
+    def _search(self, provider: str | None, model: str) -> ModelPrice | None:
         wanted = model.strip().lower()
         if not wanted:
             return None

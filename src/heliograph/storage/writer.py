@@ -74,12 +74,22 @@ class BatchingWriter:
         self._thread.start()
 
     def close(self, timeout: float = 30.0) -> None:
-        """Stop accepting batches, write what is queued, then stop the thread."""
+        """Stop accepting batches, write what is queued, then stop the thread.
+
+        Batches still queued when ``timeout`` runs out are failed with WriterClosed, so no caller
+        waits forever.
+        """
         with self._cond:
             self._closing = True
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
+        with self._cond:
+            abandoned = list(self._queue)
+            self._queue.clear()
+        for pending in abandoned:
+            if pending.future.set_running_or_notify_cancel():
+                pending.future.set_exception(WriterClosed("the server stopped before this batch was written"))
 
     @property
     def pending_records(self) -> int:
@@ -109,9 +119,16 @@ class BatchingWriter:
                 if not self._queue and self._closing:
                     return
                 group = self._take_group()
-            self._write_group(group)
+            try:
+                outcomes = self._write_group(group)
+            except Exception:  # pragma: no cover - _write_group already catches database errors
+                log.exception("the ingest writer failed unexpectedly")
+                outcomes = [False] * len(group)
+            # Free the queue space before waking callers, so one that submits again at once fits.
             with self._cond:
                 self._pending_records -= sum(max(len(p.batch), 1) for p in group)
+            for pending, written in zip(group, outcomes, strict=True):
+                _resolve(pending.future, written)
 
     def _take_group(self) -> list[_Pending]:
         group = [self._queue.popleft()]
@@ -122,30 +139,27 @@ class BatchingWriter:
             group.append(item)
         return group
 
-    def _write_group(self, group: list[_Pending]) -> None:
+    def _write_group(self, group: list[_Pending]) -> list[bool]:
+        """Write the group in one transaction; on failure, each batch alone. Returns what was written."""
         now = self._clock()
         try:
             self._write([p.batch for p in group], now)
         except Exception:
             if len(group) == 1:
                 log.exception("writing an ingest batch failed")
-                self._fail(group[0], now)
-                return
+                return [False]
             # One bad batch must not fail the others: retry each alone.
+            outcomes = []
             for pending in group:
                 try:
                     self._write([pending.batch], now)
                 except Exception:
                     log.exception("writing an ingest batch failed")
-                    self._fail(pending, now)
+                    outcomes.append(False)
                 else:
-                    pending.future.set_result(None)
-            return
-        for pending in group:
-            pending.future.set_result(None)
-
-    def _fail(self, pending: _Pending, now: int) -> None:
-        pending.future.set_exception(RuntimeError("the batch could not be stored"))
+                    outcomes.append(True)
+            return outcomes
+        return [True] * len(group)
 
     def _write(self, batches: list[IngestBatch], now: int) -> None:
         # Compression and encoding happen before the transaction, so the write lock is held briefly.
@@ -161,6 +175,17 @@ class BatchingWriter:
         self._known_resources.update(prepared.new_resource_ids)
 
 
+def _resolve(future: Future[None], written: bool) -> None:
+    # A caller that gave up (client gone, request cancelled) cancelled its future; the batch was still
+    # written (or not) and there is nobody left to tell.
+    if not future.set_running_or_notify_cancel():
+        return
+    if written:
+        future.set_result(None)
+    else:
+        future.set_exception(RuntimeError("the batch could not be stored"))
+
+
 # Bound parameters per IN list: well under SQLite's limit of 32,766 variables.
 _SEQ_CHUNK = 2000
 
@@ -168,14 +193,18 @@ _SEQ_CHUNK = 2000
 def _request_seqs(
     conn: sa.Connection, ids_by_org: dict[int, list[uuid.UUID]]
 ) -> dict[tuple[int, uuid.UUID], int]:
-    """seq of each (organization, request id), looked up within that organization only."""
+    """seq of each (organization, request id) just written; an id another organization owns is left out.
+
+    The lookup goes by id alone so the planner uses the unique id index; adding the organization to
+    the WHERE clause made SQLite scan the organization's whole time index instead.
+    """
     seqs: dict[tuple[int, uuid.UUID], int] = {}
     for organization_id, ids in ids_by_org.items():
         for start in range(0, len(ids), _SEQ_CHUNK):
-            chunk = ids[start : start + _SEQ_CHUNK]
-            query = sa.select(requests.c.id, requests.c.seq).where(
-                requests.c.organization_id == organization_id, requests.c.id.in_(chunk)
+            query = sa.select(requests.c.id, requests.c.seq, requests.c.organization_id).where(
+                requests.c.id.in_(ids[start : start + _SEQ_CHUNK])
             )
-            for request_id, seq in conn.execute(query):
-                seqs[(organization_id, request_id)] = seq
+            for request_id, seq, owner in conn.execute(query):
+                if owner == organization_id:
+                    seqs[(organization_id, request_id)] = seq
     return seqs
