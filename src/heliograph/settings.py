@@ -8,7 +8,7 @@ the code reads the environment.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -44,7 +44,9 @@ class Settings(BaseSettings):
     key_cache_seconds: float = Field(
         2.0, ge=0, description="How long a verified API key is trusted before it is looked up again."
     )
-    log_level: str = Field("info", description="Log level of the server (debug, info, warning, error).")
+    log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field(
+        "info", description="Log level of the server."
+    )
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -349,3 +349,27 @@ def test_abandoned_submit_does_not_stop_the_writer(
     # A healthy writer commits this in milliseconds; the timeout only bounds the failure case.
     writer.submit(IngestBatch(requests=[later])).result(timeout=2)
     assert later.id in _stored_ids(reader)
+
+
+def test_a_second_log_with_the_same_request_id_changes_nothing(
+    make_writer: MakeWriter, reader: sa.Engine
+) -> None:
+    request_id = uuid.uuid4()
+    writer = make_writer()
+    writer.start()
+    first = _request(id=request_id, model="gpt-4o", properties={"env": "prod"}, request_body='{"v":1}')
+    writer.submit(IngestBatch(requests=[first])).result(timeout=RESULT_TIMEOUT)
+    before = _children(reader)
+    second = _request(
+        id=request_id,
+        model="other",
+        properties={"env": "dev", "extra": "x"},
+        scores={"s": 1},
+        request_body='{"v":2}',
+    )
+    writer.submit(IngestBatch(requests=[second])).result(timeout=RESULT_TIMEOUT)
+
+    # First write wins, whole: no half-merge of the second log's properties, scores or body.
+    assert _children(reader) == before
+    with reader.connect() as connection:
+        assert connection.execute(sa.select(requests.c.model)).scalar_one() == "gpt-4o"

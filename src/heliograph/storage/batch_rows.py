@@ -3,7 +3,7 @@
 This is the hot path of ingestion, so rows are plain tuples encoded for the target dialect here
 (UUIDs as 16 bytes and large text compressed on SQLite; native values on PostgreSQL) instead of going
 through SQLAlchemy's per-value type processing. The column lists below are the single definition of
-what the writer inserts; ``insert_statements`` derives the SQL from them.
+what the writer inserts; ``request_insert`` and ``child_inserts`` derive the SQL from them.
 
 Writing is two-phase because child rows point at ``requests.seq``, which the database assigns:
 ``prepare`` encodes everything (including the costly compression) before the transaction, the writer
@@ -21,8 +21,8 @@ from typing import Any
 import orjson
 
 from heliograph.records import IngestBatch, RequestRecord, SpanRecord, SpanResource
+from heliograph.storage.bulk_insert import BulkInsert
 from heliograph.storage.compression import compress_text
-from heliograph.storage.dialect import insert_ignore_sql
 from heliograph.storage.payloads import encode_payload
 from heliograph.storage.tables import (
     request_bodies,
@@ -105,13 +105,13 @@ CHILD_TABLES = (
 )
 
 
-def request_insert_sql(dialect: str) -> str:
-    return insert_ignore_sql(requests, REQUEST_COLUMNS, dialect)
+def request_insert(dialect: str) -> BulkInsert:
+    return BulkInsert(requests, REQUEST_COLUMNS, dialect)
 
 
-def child_insert_statements(dialect: str) -> list[tuple[str, str]]:
-    """(table name, SQL) for every table filled after ``requests``, in insertion order."""
-    return [(table.name, insert_ignore_sql(table, columns, dialect)) for table, columns in CHILD_TABLES]
+def child_inserts(dialect: str) -> list[BulkInsert]:
+    """Inserts for every table filled after ``requests``, in insertion order."""
+    return [BulkInsert(table, columns, dialect) for table, columns in CHILD_TABLES]
 
 
 def _clean(text: str | None) -> str | None:
@@ -201,12 +201,13 @@ def prepare(
 
 
 def child_rows(
-    prepared: PreparedBatch, seqs: dict[tuple[int, uuid.UUID], int], now: int
+    prepared: PreparedBatch, seqs: dict[tuple[int, uuid.UUID], int], now: int, *, newer_than: int
 ) -> dict[str, list[Any]]:
     """Rows of every child table, given the seq of each (organization, request id) just written.
 
     A request id that another organization already used is absent from ``seqs``: its children are
-    dropped rather than attached to the other organization's request.
+    dropped rather than attached to the other organization's request. A request that existed before
+    this write (seq not above ``newer_than``) keeps its own body, properties and scores.
     """
     body_rows: list[tuple[Any, ...]] = []
     property_rows: list[tuple[Any, ...]] = []
@@ -214,7 +215,7 @@ def child_rows(
     for item in prepared.requests:
         record = item.record
         seq = seqs.get((record.organization_id, record.id))
-        if seq is None:
+        if seq is None or seq <= newer_than:
             continue
         if item.payload is not None:
             body_rows.append((seq, record.organization_id, item.payload))

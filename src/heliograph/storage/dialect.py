@@ -85,13 +85,13 @@ def insert_ignore(table: sa.Table, dialect: str) -> sa.Insert:
     return postgresql.insert(table).on_conflict_do_nothing()
 
 
-def insert_ignore_sql(table: sa.Table, columns: tuple[str, ...], dialect: str) -> str:
-    """Driver-level ``INSERT ... ON CONFLICT DO NOTHING`` with positional parameters, for the writer's
-    executemany (it skips SQLAlchemy's per-value type processing, which dominated ingest time)."""
+def insert_ignore_sql(table: sa.Table, columns: tuple[str, ...], rows: int, dialect: str) -> str:
+    """Driver-level ``INSERT ... VALUES (...), (...) ON CONFLICT DO NOTHING`` for ``rows`` rows, with
+    positional parameters (it skips SQLAlchemy's per-value type processing, which dominated ingest)."""
     placeholder = "?" if dialect == "sqlite" else "%s"
     names = ", ".join(columns)
-    values = ", ".join([placeholder] * len(columns))
-    return f"INSERT INTO {table.name} ({names}) VALUES ({values}) ON CONFLICT DO NOTHING"
+    row = "(" + ", ".join([placeholder] * len(columns)) + ")"
+    return f"INSERT INTO {table.name} ({names}) VALUES {', '.join([row] * rows)} ON CONFLICT DO NOTHING"
 
 
 def random_order(dialect: str) -> sa.ColumnElement[Any]:

@@ -18,16 +18,20 @@ class UnsupportedDatabase(ValueError):
 
 
 def normalize_url(url: str) -> sa.URL:
-    """Map user-facing URLs onto the drivers we ship: ``postgresql://`` uses psycopg 3."""
-    parsed = make_url(url)
-    backend = parsed.get_backend_name()
-    if backend == "postgresql":
-        if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        return parsed
-    if backend == "sqlite":
+    """Map user-facing URLs onto the drivers we ship: ``postgresql://`` and ``postgres://`` use
+    psycopg 3, ``sqlite://`` the standard library; any other backend or driver is refused up front."""
+    try:
+        parsed = make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise UnsupportedDatabase(f"invalid database URL: {exc}") from exc
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend in ("postgresql", "postgres") and driver in ("", "psycopg", "psycopg2"):
+        return parsed.set(drivername="postgresql+psycopg")
+    if backend == "sqlite" and driver in ("", "pysqlite"):
         return parsed.set(drivername="sqlite")
-    raise UnsupportedDatabase(f"unsupported database {backend!r}: use sqlite:///path or postgresql://...")
+    raise UnsupportedDatabase(
+        f"unsupported database URL scheme {parsed.drivername!r}: use sqlite:///path or postgresql://..."
+    )
 
 
 def create_engine(url: str) -> sa.Engine:

@@ -23,10 +23,10 @@ from heliograph.clock import Clock
 from heliograph.records import IngestBatch
 from heliograph.storage.batch_rows import (
     RowEncoder,
-    child_insert_statements,
+    child_inserts,
     child_rows,
     prepare,
-    request_insert_sql,
+    request_insert,
 )
 from heliograph.storage.tables import requests
 
@@ -65,8 +65,8 @@ class BatchingWriter:
         self._thread: threading.Thread | None = None
         # Resource rows are content-addressed; remembering the ids written skips re-inserting them.
         self._known_resources: set[int] = set()
-        self._request_sql = request_insert_sql(self._dialect)
-        self._child_statements = child_insert_statements(self._dialect)
+        self._request_insert = request_insert(self._dialect)
+        self._child_inserts = child_inserts(self._dialect)
         self._encoder = RowEncoder.for_dialect(self._dialect)
 
     def start(self) -> None:
@@ -165,13 +165,14 @@ class BatchingWriter:
         # Compression and encoding happen before the transaction, so the write lock is held briefly.
         prepared = prepare(batches, now, self._encoder, self._known_resources)
         with self._engine.begin() as conn:
-            if prepared.request_rows:
-                conn.exec_driver_sql(self._request_sql, prepared.request_rows)
+            # Rows with a higher seq than this were inserted now; an id that already existed keeps its
+            # first version whole (no half-merged properties from a second log with the same id).
+            newest_before = conn.execute(sa.select(sa.func.max(requests.c.seq))).scalar() or 0
+            self._request_insert.run(conn, prepared.request_rows)
             seqs = _request_seqs(conn, prepared.request_ids_by_org())
-            rows = child_rows(prepared, seqs, now)
-            for table, sql in self._child_statements:
-                if rows[table]:
-                    conn.exec_driver_sql(sql, rows[table])
+            rows = child_rows(prepared, seqs, now, newer_than=newest_before)
+            for insert in self._child_inserts:
+                insert.run(conn, rows[insert.table])
         self._known_resources.update(prepared.new_resource_ids)
 
 
