@@ -11,12 +11,16 @@ query (after 3 warm-ups) and prints its median and p95 in ms next to the target:
 
 - latest 100 with a property filter: POST /v1/request/query-clickhouse (bodies included), cycling through
   a few property filters, from common (environment=production, ~75% of requests) to rare (~0.6%);
+  and, without a target and at most 10 runs, a value found only in the oldest data (app-version=2.0.0,
+  the first release: ~3.5% of requests, all in the first 3 of the 30 days), the worst case for a plan
+  that walks requests newest first;
 - count per model over 30 days: `request_stats.count_by_model`, timed in-process on its own engine (there
   is no HTTP endpoint for grouped counts yet);
 - filtered counts: POST /v1/request/count/query for one model over 7 days, and one user over 30 days.
 
 HTTP figures are client-side (one keep-alive connection): they include JSON encoding and the network
-stack of this machine, which client and server share. `--no-analyze` skips the statistics step.
+stack of this machine, which client and server share. `--no-analyze` skips the statistics step (the
+product itself never runs ANALYZE on SQLite); `--keep` keeps a copy of each seeded database for EXPLAIN.
 """
 
 from __future__ import annotations
@@ -151,6 +155,7 @@ PROPERTY_FILTERS = [
     ("customer-tier=enterprise", "customer-tier", "enterprise", "~3.5%"),
     ("region=sa-east-1", "region", "sa-east-1", "~0.6%"),
 ]
+OLD_VERSION = "2.0.0"
 COUNT_MODELS = ["gpt-4o-mini", "claude-sonnet-4-5-20250929", "gemini-2.5-pro", "qwen/qwen3-32b"]
 COUNT_USERS = ["user-0001", "user-0042", "user-0500"]
 
@@ -404,6 +409,17 @@ def measure(server: BenchServer, repeat: int) -> list[Timing]:
         timings.append(
             Timing("latest 100, property filter (HTTP)", 20, samples, _per_variant(labels, samples))
         )
+
+        def old_version(_index: int) -> httpx.Response:
+            body = {
+                "filter": {"request_response_rmt": {"properties": {VERSION_KEY: {"equals": OLD_VERSION}}}},
+                "limit": 100,
+                "sort": {"created_at": "desc"},
+            }
+            return http.post("/v1/request/query-clickhouse", json=body)
+
+        samples = _time(old_version, found, min(repeat, 10))
+        timings.append(Timing(f"latest 100, {VERSION_KEY}={OLD_VERSION} (HTTP)", None, samples))
 
         week_ago = _iso(now - 7 * DAY_MS)
 

@@ -42,6 +42,8 @@ def test_count_by_model_is_org_scoped_windowed_and_sorted(engine: sa.Engine) -> 
             (1, NOW - 3 * DAY, "gemini-2.5-flash"),  # the window's first instant counts
             (1, NOW, "gpt-4o"),  # the window's end does not
             (1, NOW - 40 * DAY, "gpt-4o"),  # before the window
+            (1, NOW - 40 * DAY, "o3-mini"),  # a model used only before the window
+            (1, NOW - DAY, ""),  # a request whose model is unknown
             (2, NOW - DAY, "claude-sonnet-4-5"),  # another organization
             (2, NOW - DAY, "claude-sonnet-4-5"),
             (2, NOW - DAY, "claude-sonnet-4-5"),
@@ -51,8 +53,10 @@ def test_count_by_model_is_org_scoped_windowed_and_sorted(engine: sa.Engine) -> 
         assert count_by_model(conn, 1, NOW - 3 * DAY, NOW) == [
             ("gemini-2.5-flash", 2),
             ("gpt-4o", 2),
+            ("", 1),
             ("claude-sonnet-4-5", 1),
         ]
         assert count_by_model(conn, 2, NOW - 3 * DAY, NOW) == [("claude-sonnet-4-5", 3)]
         assert count_by_model(conn, 3, NOW - 3 * DAY, NOW) == []
         assert count_by_model(conn, 1, NOW, NOW + DAY) == [("gpt-4o", 1)]
+        assert count_by_model(conn, 1, NOW - 50 * DAY, NOW - 30 * DAY) == [("gpt-4o", 1), ("o3-mini", 1)]

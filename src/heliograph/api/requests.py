@@ -91,7 +91,7 @@ async def add_scores(requestId: str, body: ScoresBody, request: Request, auth: W
     return ok(None, 201)
 
 
-@router.post("/v1/request/{requestId}/assets/{assetId}", operation_id="GetAssetUrl")
+@router.post("/v1/request/{requestId}/assets/{assetId}", operation_id="GetRequestAssetById")
 async def asset_url(requestId: str, assetId: str, request: Request, auth: ReadAuth) -> Any:
     # Heliograph stores no assets apart from bodies (images stay inline in the request body), so no id
     # can name one; Helicone's own route is broken since its asset table was dropped.

@@ -61,10 +61,15 @@ class IngestionService:
         return IngestBatch(requests=[record])
 
     async def commit(self, batch: IngestBatch) -> None:
-        """Queue the batch and return once it is committed (raises WriterOverloaded when full)."""
+        """Queue the batch and return once it is committed (raises WriterOverloaded when full).
+
+        Encoding runs on a worker thread: it is mostly compression, which releases the GIL, so it uses
+        the second core while this thread decodes the next request and the writer inserts.
+        """
         if not len(batch):
             return
-        await asyncio.wrap_future(self._writer.submit(batch))
+        prepared = await asyncio.to_thread(self._writer.prepare, batch)
+        await asyncio.wrap_future(self._writer.submit_prepared(prepared))
 
     def _price(self, record: RequestRecord) -> int:
         usage = TokenUsage(

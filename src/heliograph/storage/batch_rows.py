@@ -7,7 +7,8 @@ what the writer inserts; ``request_insert`` and ``child_inserts`` derive the SQL
 
 Writing is two-phase because child rows point at ``requests.seq``, which the database assigns:
 ``prepare`` encodes everything (including the costly compression) before the transaction, the writer
-inserts the request rows and looks up their seqs, then ``child_rows`` completes the other tables.
+inserts the request rows (getting back the seqs of those actually inserted), then ``child_rows``
+completes the other tables.
 """
 
 from __future__ import annotations
@@ -106,7 +107,8 @@ CHILD_TABLES = (
 
 
 def request_insert(dialect: str) -> BulkInsert:
-    return BulkInsert(requests, REQUEST_COLUMNS, dialect)
+    """Inserts request rows and returns ``(id, organization_id, seq)`` of those actually inserted."""
+    return BulkInsert(requests, REQUEST_COLUMNS, dialect, returning=("id", "organization_id", "seq"))
 
 
 def child_inserts(dialect: str) -> list[BulkInsert]:
@@ -164,18 +166,29 @@ class PreparedBatch:
     resource_rows: list[tuple[Any, ...]] = field(default_factory=list)
     new_resource_ids: set[int] = field(default_factory=set)
     resource_of: dict[int, int] = field(default_factory=dict)  # id(SpanResource) -> content id
+    records: int = 0  # requests + spans, for the writer's queue accounting
 
-    def request_ids_by_org(self) -> dict[int, list[uuid.UUID]]:
-        grouped: dict[int, list[uuid.UUID]] = {}
-        for item in self.requests:
-            grouped.setdefault(item.record.organization_id, []).append(item.record.id)
-        return grouped
+
+def merge(prepared: list[PreparedBatch]) -> PreparedBatch:
+    """One PreparedBatch holding several, so a group of ingest calls is written in one transaction."""
+    if len(prepared) == 1:
+        return prepared[0]
+    out = PreparedBatch()
+    for item in prepared:
+        out.request_rows.extend(item.request_rows)
+        out.requests.extend(item.requests)
+        out.spans.extend(item.spans)
+        out.resource_rows.extend(item.resource_rows)
+        out.new_resource_ids.update(item.new_resource_ids)
+        out.resource_of.update(item.resource_of)
+        out.records += item.records
+    return out
 
 
 def prepare(
     batches: list[IngestBatch], now: int, enc: RowEncoder, known_resources: set[int]
 ) -> PreparedBatch:
-    out = PreparedBatch()
+    out = PreparedBatch(records=sum(len(batch) for batch in batches))
     for batch in batches:
         span_of = {span.request_id: span for span in batch.spans if span.request_id is not None}
         for record in batch.requests:
@@ -201,13 +214,13 @@ def prepare(
 
 
 def child_rows(
-    prepared: PreparedBatch, seqs: dict[tuple[int, uuid.UUID], int], now: int, *, newer_than: int
+    prepared: PreparedBatch, seqs: dict[tuple[int, uuid.UUID], int], now: int
 ) -> dict[str, list[Any]]:
-    """Rows of every child table, given the seq of each (organization, request id) just written.
+    """Rows of every child table, given the seq of each (organization, request id) just inserted.
 
-    A request id that another organization already used is absent from ``seqs``: its children are
-    dropped rather than attached to the other organization's request. A request that existed before
-    this write (seq not above ``newer_than``) keeps its own body, properties and scores.
+    Only requests inserted by this write are in ``seqs``. A request id that already existed (an exporter
+    retry, a second log with the same id, or an id another organization owns) gets no children: the
+    first write of an id wins whole, and nothing attaches to another organization's request.
     """
     body_rows: list[tuple[Any, ...]] = []
     property_rows: list[tuple[Any, ...]] = []
@@ -215,7 +228,7 @@ def child_rows(
     for item in prepared.requests:
         record = item.record
         seq = seqs.get((record.organization_id, record.id))
-        if seq is None or seq <= newer_than:
+        if seq is None:
             continue
         if item.payload is not None:
             body_rows.append((seq, record.organization_id, item.payload))

@@ -20,18 +20,30 @@ _MAX_PARAMETERS = {"sqlite": 32_766, "postgresql": 65_535}
 
 
 class BulkInsert:
-    """``INSERT ... ON CONFLICT DO NOTHING`` of any number of rows into one table."""
+    """``INSERT ... ON CONFLICT DO NOTHING`` of any number of rows into one table.
 
-    def __init__(self, table: sa.Table, columns: tuple[str, ...], dialect: str) -> None:
+    With ``returning`` columns, ``run`` returns them for the rows actually inserted: rows skipped as
+    conflicts are not reported (SQLite >= 3.35 and PostgreSQL both behave so).
+    """
+
+    def __init__(
+        self, table: sa.Table, columns: tuple[str, ...], dialect: str, returning: tuple[str, ...] = ()
+    ) -> None:
         self.table = table.name
         limit = min(_MAX_ROWS, _MAX_PARAMETERS[dialect] // len(columns))
         self._sizes = [1 << bit for bit in range(limit.bit_length() - 1, -1, -1)]
-        self._sql = {size: insert_ignore_sql(table, columns, size, dialect) for size in self._sizes}
+        suffix = f" RETURNING {', '.join(returning)}" if returning else ""
+        self._sql = {size: insert_ignore_sql(table, columns, size, dialect) + suffix for size in self._sizes}
+        self._returning = bool(returning)
 
-    def run(self, conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
+    def run(self, conn: sa.Connection, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        returned: list[tuple[Any, ...]] = []
         start = 0
         for size in self._sizes:
             while len(rows) - start >= size:
                 chunk = rows[start : start + size]
-                conn.exec_driver_sql(self._sql[size], tuple(value for row in chunk for value in row))
+                result = conn.exec_driver_sql(self._sql[size], tuple(value for row in chunk for value in row))
+                if self._returning:
+                    returned.extend(tuple(row) for row in result)
                 start += size
+        return returned

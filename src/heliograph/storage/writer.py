@@ -4,6 +4,10 @@ Ingest calls hand an ``IngestBatch`` to ``submit`` and wait on the returned futu
 queue, writes every waiting batch in one transaction and resolves their futures only after COMMIT, so an
 acknowledged call is durable. One writer also matches SQLite, which allows one writing connection.
 
+Encoding a batch (compressing payloads, building row tuples) is the costliest step and needs no
+database, so callers may run ``prepare`` on their own threads and hand the result to
+``submit_prepared``: compression releases the GIL, and the writer thread is left with only the inserts.
+
 The queue is bounded by record count: when it is full, ``submit`` raises ``WriterOverloaded`` and the
 edge answers 503 with Retry-After instead of buffering without bound.
 """
@@ -16,19 +20,21 @@ import threading
 import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
 from heliograph.clock import Clock
 from heliograph.records import IngestBatch
 from heliograph.storage.batch_rows import (
+    PreparedBatch,
     RowEncoder,
     child_inserts,
     child_rows,
+    merge,
     prepare,
     request_insert,
 )
-from heliograph.storage.tables import requests
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +53,8 @@ class WriterClosed(Exception):
 
 @dataclass(slots=True)
 class _Pending:
-    batch: IngestBatch
+    prepared: PreparedBatch
+    size: int
     future: Future[None] = field(default_factory=Future)
 
 
@@ -95,10 +102,18 @@ class BatchingWriter:
     def pending_records(self) -> int:
         return self._pending_records
 
+    def prepare(self, batch: IngestBatch) -> PreparedBatch:
+        """Encode a batch for writing; safe to call from any thread."""
+        return prepare([batch], self._clock(), self._encoder, self._known_resources)
+
     def submit(self, batch: IngestBatch) -> Future[None]:
-        """Queue a batch; the future completes once it is committed (or failed)."""
-        pending = _Pending(batch)
-        size = max(len(batch), 1)
+        """Encode and queue a batch; the future completes once it is committed (or failed)."""
+        return self.submit_prepared(self.prepare(batch))
+
+    def submit_prepared(self, prepared: PreparedBatch) -> Future[None]:
+        """Queue an encoded batch; the future completes once it is committed (or failed)."""
+        size = max(prepared.records, 1)
+        pending = _Pending(prepared, size)
         with self._cond:
             if self._closing:
                 raise WriterClosed("the server is shutting down")
@@ -126,16 +141,16 @@ class BatchingWriter:
                 outcomes = [False] * len(group)
             # Free the queue space before waking callers, so one that submits again at once fits.
             with self._cond:
-                self._pending_records -= sum(max(len(p.batch), 1) for p in group)
+                self._pending_records -= sum(p.size for p in group)
             for pending, written in zip(group, outcomes, strict=True):
                 _resolve(pending.future, written)
 
     def _take_group(self) -> list[_Pending]:
         group = [self._queue.popleft()]
-        size = len(group[0].batch)
-        while self._queue and size + len(self._queue[0].batch) <= self._max_batch:
+        size = group[0].size
+        while self._queue and size + self._queue[0].size <= self._max_batch:
             item = self._queue.popleft()
-            size += len(item.batch)
+            size += item.size
             group.append(item)
         return group
 
@@ -143,7 +158,7 @@ class BatchingWriter:
         """Write the group in one transaction; on failure, each batch alone. Returns what was written."""
         now = self._clock()
         try:
-            self._write([p.batch for p in group], now)
+            self._write([p.prepared for p in group], now)
         except Exception:
             if len(group) == 1:
                 log.exception("writing an ingest batch failed")
@@ -152,7 +167,7 @@ class BatchingWriter:
             outcomes = []
             for pending in group:
                 try:
-                    self._write([pending.batch], now)
+                    self._write([pending.prepared], now)
                 except Exception:
                     log.exception("writing an ingest batch failed")
                     outcomes.append(False)
@@ -161,16 +176,14 @@ class BatchingWriter:
             return outcomes
         return [True] * len(group)
 
-    def _write(self, batches: list[IngestBatch], now: int) -> None:
-        # Compression and encoding happen before the transaction, so the write lock is held briefly.
-        prepared = prepare(batches, now, self._encoder, self._known_resources)
+    def _write(self, batches: list[PreparedBatch], now: int) -> None:
+        prepared = merge(batches)
         with self._engine.begin() as conn:
-            # Rows with a higher seq than this were inserted now; an id that already existed keeps its
-            # first version whole (no half-merged properties from a second log with the same id).
-            newest_before = conn.execute(sa.select(sa.func.max(requests.c.seq))).scalar() or 0
-            self._request_insert.run(conn, prepared.request_rows)
-            seqs = _request_seqs(conn, prepared.request_ids_by_org())
-            rows = child_rows(prepared, seqs, now, newer_than=newest_before)
+            inserted = self._request_insert.run(conn, prepared.request_rows)
+            seqs = {
+                (organization_id, _as_uuid(request_id)): seq for request_id, organization_id, seq in inserted
+            }
+            rows = child_rows(prepared, seqs, now)
             for insert in self._child_inserts:
                 insert.run(conn, rows[insert.table])
         self._known_resources.update(prepared.new_resource_ids)
@@ -187,25 +200,6 @@ def _resolve(future: Future[None], written: bool) -> None:
         future.set_exception(RuntimeError("the batch could not be stored"))
 
 
-# Bound parameters per IN list: well under SQLite's limit of 32,766 variables.
-_SEQ_CHUNK = 2000
-
-
-def _request_seqs(
-    conn: sa.Connection, ids_by_org: dict[int, list[uuid.UUID]]
-) -> dict[tuple[int, uuid.UUID], int]:
-    """seq of each (organization, request id) just written; an id another organization owns is left out.
-
-    The lookup goes by id alone so the planner uses the unique id index; adding the organization to
-    the WHERE clause made SQLite scan the organization's whole time index instead.
-    """
-    seqs: dict[tuple[int, uuid.UUID], int] = {}
-    for organization_id, ids in ids_by_org.items():
-        for start in range(0, len(ids), _SEQ_CHUNK):
-            query = sa.select(requests.c.id, requests.c.seq, requests.c.organization_id).where(
-                requests.c.id.in_(ids[start : start + _SEQ_CHUNK])
-            )
-            for request_id, seq, owner in conn.execute(query):
-                if owner == organization_id:
-                    seqs[(organization_id, request_id)] = seq
-    return seqs
+def _as_uuid(value: Any) -> uuid.UUID:
+    # SQLite hands back the 16 stored bytes; psycopg a UUID.
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(bytes=bytes(value))
