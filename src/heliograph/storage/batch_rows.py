@@ -23,7 +23,7 @@ import orjson
 
 from heliograph.records import IngestBatch, RequestRecord, SpanRecord, SpanResource
 from heliograph.storage.bulk_insert import BulkInsert
-from heliograph.storage.compression import compress_text
+from heliograph.storage.compression import compress_text, compress_texts
 from heliograph.storage.payloads import encode_payload
 from heliograph.storage.tables import (
     request_bodies,
@@ -129,12 +129,17 @@ class RowEncoder:
 
     uuid: Callable[[uuid.UUID | None], Any]
     blob: Callable[[str | None], Any]
+    blobs: Callable[[list[str]], list[Any]]
 
     @classmethod
     def for_dialect(cls, dialect: str) -> RowEncoder:
         if dialect == "sqlite":
-            return cls(uuid=_uuid_bytes, blob=_compressed)
-        return cls(uuid=_same, blob=_clean)
+            return cls(uuid=_uuid_bytes, blob=_compressed, blobs=compress_texts)
+        return cls(uuid=_same, blob=_clean, blobs=_clean_all)
+
+
+def _clean_all(texts: list[str]) -> list[Any]:
+    return [_clean(text) for text in texts]
 
 
 def _uuid_bytes(value: uuid.UUID | None) -> bytes | None:
@@ -152,7 +157,14 @@ def _compressed(text: str | None) -> bytes | None:
 @dataclass(slots=True)
 class PreparedRequest:
     record: RequestRecord
-    payload: Any  # encoded payload, or None when the request has no body and no span
+    payload: Any = None  # encoded payload, or None when the request has no body and no span
+
+
+@dataclass(slots=True)
+class PreparedSpan:
+    span: SpanRecord
+    attributes: Any = None  # encoded, or None when they are in the request payload
+    extra: Any = None
 
 
 @dataclass(slots=True)
@@ -161,8 +173,7 @@ class PreparedBatch:
 
     request_rows: list[tuple[Any, ...]] = field(default_factory=list)
     requests: list[PreparedRequest] = field(default_factory=list)
-    # (span, encoded attributes or None when they are in the request payload, encoded extra or None)
-    spans: list[tuple[SpanRecord, Any, Any]] = field(default_factory=list)
+    spans: list[PreparedSpan] = field(default_factory=list)
     resource_rows: list[tuple[Any, ...]] = field(default_factory=list)
     new_resource_ids: set[int] = field(default_factory=set)
     resource_of: dict[int, int] = field(default_factory=dict)  # id(SpanResource) -> content id
@@ -189,6 +200,14 @@ def prepare(
     batches: list[IngestBatch], now: int, enc: RowEncoder, known_resources: set[int]
 ) -> PreparedBatch:
     out = PreparedBatch(records=sum(len(batch) for batch in batches))
+    # Large texts are gathered first and encoded (compressed) in one call at the end.
+    texts: list[str] = []
+    slots: list[tuple[PreparedRequest | PreparedSpan, str]] = []  # where each encoded text goes
+
+    def later(text: str, target: PreparedRequest | PreparedSpan, attribute: str) -> None:
+        texts.append(text)
+        slots.append((target, attribute))
+
     for batch in batches:
         span_of = {span.request_id: span for span in batch.spans if span.request_id is not None}
         for record in batch.requests:
@@ -196,20 +215,24 @@ def prepare(
             span = span_of.get(record.id)
             # An LLM span's attributes go into its request's payload, beside the bodies they repeat.
             attributes = None if span is None else orjson.dumps(span.attributes).decode()
-            has_payload = record.request_body is not None or record.response_body is not None or attributes
-            payload = enc.blob(encode_payload(record.request_body, record.response_body, attributes))
-            out.requests.append(PreparedRequest(record, payload if has_payload else None))
+            item = PreparedRequest(record)
+            out.requests.append(item)
+            if record.request_body is not None or record.response_body is not None or attributes:
+                later(encode_payload(record.request_body, record.response_body, attributes), item, "payload")
         in_payload = {record.id for record in batch.requests}
         for span in batch.spans:
             if span.resource is not None and id(span.resource) not in out.resource_of:
                 out.resource_of[id(span.resource)] = _resource_row(
                     span, span.resource, out, known_resources, enc
                 )
-            attributes = (
-                None if span.request_id in in_payload else enc.blob(orjson.dumps(span.attributes).decode())
-            )
-            extra = enc.blob(orjson.dumps(span.extra).decode()) if span.extra else None
-            out.spans.append((span, attributes, extra))
+            entry = PreparedSpan(span)
+            out.spans.append(entry)
+            if span.request_id not in in_payload:
+                later(orjson.dumps(span.attributes).decode(), entry, "attributes")
+            if span.extra:
+                later(orjson.dumps(span.extra).decode(), entry, "extra")
+    for (target, attribute), encoded in zip(slots, enc.blobs(texts), strict=True):
+        setattr(target, attribute, encoded)
     return out
 
 
@@ -238,9 +261,13 @@ def child_rows(
             score_rows.append((seq, _clean(key), record.organization_id, score, now, now))
     span_rows = [
         _span_row(
-            span, prepared.resource_of.get(id(span.resource)) if span.resource else None, seqs, attrs, extra
+            item.span,
+            prepared.resource_of.get(id(item.span.resource)) if item.span.resource else None,
+            seqs,
+            item.attributes,
+            item.extra,
         )
-        for span, attrs, extra in prepared.spans
+        for item in prepared.spans
     ]
     return {
         "span_resources": prepared.resource_rows,
