@@ -3,11 +3,11 @@
 This is the hot path of ingestion, so rows are plain tuples encoded for the target dialect here
 (UUIDs as 16 bytes and large text compressed on SQLite; native values on PostgreSQL) instead of going
 through SQLAlchemy's per-value type processing. The column lists below are the single definition of
-what the writer inserts; ``request_insert`` and ``child_inserts`` derive the SQL from them.
+what the writer inserts; ``child_inserts`` and ``request_inserts`` derive the SQL from them.
 
-Writing is two-phase because child rows point at ``requests.seq``, which the database assigns:
+Writing is two-phase because child rows point at ``requests.seq``, known only at insert time:
 ``prepare`` encodes everything (including the costly compression) before the transaction, the writer
-inserts the request rows (getting back the seqs of those actually inserted), then ``child_rows``
+inserts the request rows (see request_inserts.py for how it learns their seqs), then ``child_rows``
 completes the other tables.
 """
 
@@ -28,7 +28,6 @@ from heliograph.storage.payloads import encode_payload
 from heliograph.storage.tables import (
     request_bodies,
     request_properties,
-    requests,
     scores,
     span_resources,
     spans,
@@ -104,11 +103,6 @@ CHILD_TABLES = (
     (request_properties, PROPERTY_COLUMNS),
     (scores, SCORE_COLUMNS),
 )
-
-
-def request_insert(dialect: str) -> BulkInsert:
-    """Inserts request rows and returns ``(id, organization_id, seq)`` of those actually inserted."""
-    return BulkInsert(requests, REQUEST_COLUMNS, dialect, returning=("id", "organization_id", "seq"))
 
 
 def child_inserts(dialect: str) -> list[BulkInsert]:

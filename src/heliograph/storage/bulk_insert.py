@@ -12,9 +12,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from heliograph.storage.dialect import insert_ignore_sql
+from heliograph.storage.dialect import insert_rows_sql
 
-_MAX_ROWS = 256
+_MAX_ROWS = 512
 # SQLite accepts at most 32,766 bound parameters per statement; PostgreSQL 65,535.
 _MAX_PARAMETERS = {"sqlite": 32_766, "postgresql": 65_535}
 
@@ -23,17 +23,28 @@ class BulkInsert:
     """``INSERT ... ON CONFLICT DO NOTHING`` of any number of rows into one table.
 
     With ``returning`` columns, ``run`` returns them for the rows actually inserted: rows skipped as
-    conflicts are not reported (SQLite >= 3.35 and PostgreSQL both behave so).
+    conflicts are not reported (SQLite >= 3.35 and PostgreSQL both behave so). On SQLite every returned
+    row is one more statement step, and so one more GIL hand-off: use it on PostgreSQL only, where the
+    driver fetches the whole result in one call.
     """
 
     def __init__(
-        self, table: sa.Table, columns: tuple[str, ...], dialect: str, returning: tuple[str, ...] = ()
+        self,
+        table: sa.Table,
+        columns: tuple[str, ...],
+        dialect: str,
+        *,
+        returning: tuple[str, ...] = (),
+        ignore_conflicts: bool = True,
     ) -> None:
         self.table = table.name
         limit = min(_MAX_ROWS, _MAX_PARAMETERS[dialect] // len(columns))
         self._sizes = [1 << bit for bit in range(limit.bit_length() - 1, -1, -1)]
         suffix = f" RETURNING {', '.join(returning)}" if returning else ""
-        self._sql = {size: insert_ignore_sql(table, columns, size, dialect) + suffix for size in self._sizes}
+        self._sql = {
+            size: insert_rows_sql(table, columns, size, dialect, ignore_conflicts=ignore_conflicts) + suffix
+            for size in self._sizes
+        }
         self._returning = bool(returning)
 
     def run(self, conn: sa.Connection, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

@@ -85,13 +85,16 @@ def insert_ignore(table: sa.Table, dialect: str) -> sa.Insert:
     return postgresql.insert(table).on_conflict_do_nothing()
 
 
-def insert_ignore_sql(table: sa.Table, columns: tuple[str, ...], rows: int, dialect: str) -> str:
-    """Driver-level ``INSERT ... VALUES (...), (...) ON CONFLICT DO NOTHING`` for ``rows`` rows, with
+def insert_rows_sql(
+    table: sa.Table, columns: tuple[str, ...], rows: int, dialect: str, *, ignore_conflicts: bool = True
+) -> str:
+    """Driver-level ``INSERT ... VALUES (...), (...) [ON CONFLICT DO NOTHING]`` for ``rows`` rows, with
     positional parameters (it skips SQLAlchemy's per-value type processing, which dominated ingest)."""
     placeholder = "?" if dialect == "sqlite" else "%s"
     names = ", ".join(columns)
     row = "(" + ", ".join([placeholder] * len(columns)) + ")"
-    return f"INSERT INTO {table.name} ({names}) VALUES {', '.join([row] * rows)} ON CONFLICT DO NOTHING"
+    conflict = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    return f"INSERT INTO {table.name} ({names}) VALUES {', '.join([row] * rows)}{conflict}"
 
 
 def random_order(dialect: str) -> sa.ColumnElement[Any]:

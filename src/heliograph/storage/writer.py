@@ -17,10 +17,8 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -33,8 +31,8 @@ from heliograph.storage.batch_rows import (
     child_rows,
     merge,
     prepare,
-    request_insert,
 )
+from heliograph.storage.request_inserts import RequestInserter
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +70,7 @@ class BatchingWriter:
         self._thread: threading.Thread | None = None
         # Resource rows are content-addressed; remembering the ids written skips re-inserting them.
         self._known_resources: set[int] = set()
-        self._request_insert = request_insert(self._dialect)
+        self._request_insert = RequestInserter(self._dialect)
         self._child_inserts = child_inserts(self._dialect)
         self._encoder = RowEncoder.for_dialect(self._dialect)
 
@@ -179,10 +177,7 @@ class BatchingWriter:
     def _write(self, batches: list[PreparedBatch], now: int) -> None:
         prepared = merge(batches)
         with self._engine.begin() as conn:
-            inserted = self._request_insert.run(conn, prepared.request_rows)
-            seqs = {
-                (organization_id, _as_uuid(request_id)): seq for request_id, organization_id, seq in inserted
-            }
+            seqs = self._request_insert.run(conn, prepared)
             rows = child_rows(prepared, seqs, now)
             for insert in self._child_inserts:
                 insert.run(conn, rows[insert.table])
@@ -198,8 +193,3 @@ def _resolve(future: Future[None], written: bool) -> None:
         future.set_result(None)
     else:
         future.set_exception(RuntimeError("the batch could not be stored"))
-
-
-def _as_uuid(value: Any) -> uuid.UUID:
-    # SQLite hands back the 16 stored bytes; psycopg a UUID.
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(bytes=bytes(value))

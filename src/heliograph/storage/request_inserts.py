@@ -1,0 +1,83 @@
+"""Inserting request rows and learning the ``seq`` of each row actually inserted.
+
+Child rows (bodies, properties, scores, spans) point at ``requests.seq``, and only requests this write
+inserted get children: an id that already exists keeps its first version whole. The two dialects learn
+the seqs differently, because of how their drivers hold Python's GIL:
+
+- PostgreSQL: ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` — psycopg fetches the whole result in one
+  call, releasing the GIL once.
+- SQLite: the sqlite3 module releases and re-takes the GIL at every statement step, and each RETURNING
+  row is a step; under load every re-take waits behind the thread decoding the next request. So the
+  writer assigns seqs itself (max + 1, ...), after one query for ids that already exist, and inserts
+  with explicit seqs: a handful of steps per transaction whatever its size. The insert does not ignore
+  conflicts, so a second process writing the same file at the same moment makes the transaction fail
+  (and be retried by its client) instead of losing rows.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+
+from heliograph.storage.batch_rows import REQUEST_COLUMNS, PreparedBatch
+from heliograph.storage.bulk_insert import BulkInsert
+from heliograph.storage.tables import requests
+
+Seqs = dict[tuple[int, uuid.UUID], int]
+# Bound parameters per IN list: well under SQLite's limit of 32,766 variables.
+_ID_CHUNK = 4096
+
+
+class RequestInserter:
+    """Inserts the request rows of a prepared batch; returns the seq of every (org, id) inserted."""
+
+    def __init__(self, dialect: str) -> None:
+        self._sqlite = dialect == "sqlite"
+        if self._sqlite:
+            self._insert = BulkInsert(requests, (*REQUEST_COLUMNS, "seq"), dialect, ignore_conflicts=False)
+        else:
+            self._insert = BulkInsert(
+                requests, REQUEST_COLUMNS, dialect, returning=("id", "organization_id", "seq")
+            )
+
+    def run(self, conn: sa.Connection, prepared: PreparedBatch) -> Seqs:
+        if not prepared.request_rows:
+            return {}
+        if self._sqlite:
+            return self._run_with_own_seqs(conn, prepared)
+        inserted = self._insert.run(conn, prepared.request_rows)
+        return {(organization_id, _as_uuid(request_id)): seq for request_id, organization_id, seq in inserted}
+
+    def _run_with_own_seqs(self, conn: sa.Connection, prepared: PreparedBatch) -> Seqs:
+        taken = _existing_ids(conn, [row[0] for row in prepared.request_rows])
+        next_seq: int = conn.execute(sa.select(sa.func.coalesce(sa.func.max(requests.c.seq), 0))).scalar_one()
+        seqs: Seqs = {}
+        rows: list[tuple[Any, ...]] = []
+        for row, item in zip(prepared.request_rows, prepared.requests, strict=True):
+            if row[0] in taken:
+                continue  # already stored (a retry, a re-sent log) or owned by another organization
+            taken.add(row[0])
+            next_seq += 1
+            seqs[(item.record.organization_id, item.record.id)] = next_seq
+            rows.append((*row, next_seq))
+        self._insert.run(conn, rows)
+        return seqs
+
+
+def _existing_ids(conn: sa.Connection, encoded_ids: list[Any]) -> set[Any]:
+    found: set[Any] = set()
+    for start in range(0, len(encoded_ids), _ID_CHUNK):
+        chunk = encoded_ids[start : start + _ID_CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        found.update(
+            row[0]
+            for row in conn.exec_driver_sql(f"SELECT id FROM requests WHERE id IN ({marks})", tuple(chunk))
+        )
+    return found
+
+
+def _as_uuid(value: Any) -> uuid.UUID:
+    # psycopg hands back a UUID; other drivers the 16 stored bytes.
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(bytes=bytes(value))
