@@ -203,3 +203,32 @@ def test_bad_query_bodies(client: TestClient, key: str) -> None:
         "/v1/request/query-clickhouse", json={"filter": "all", "sort": {"cost": "up"}}, headers=auth(key)
     )
     assert response.status_code == 400
+
+
+def test_property_filter_pages_newest_first_like_the_general_plan(client: TestClient, key: str) -> None:
+    """Newest-first queries with a property equality are driven by the property index; they must
+    return exactly what the general plan returns (here compared with the oldest-first order)."""
+    calls = [
+        openllmetry_chat(
+            model=f"m-{i}",
+            **{
+                "traceloop.association.properties.Helicone-Property-Tier": "gold" if i % 3 else "silver",
+                "traceloop.association.properties.Helicone-User-Id": "alice" if i % 2 else "bob",
+            },
+        )
+        for i in range(12)
+    ]
+    body = export(*(span(attrs, start_ns=BASE_NS + i * MINUTE_NS) for i, attrs in enumerate(calls)))
+    assert client.post("/v1/trace/log", json=body, headers=auth(key)).status_code == 200
+    gold = {"request_response_rmt": {"properties": {"Tier": {"equals": "gold"}}}}
+    alice = {"request_response_rmt": {"user_id": {"equals": "alice"}}}
+    tree = {"left": alice, "operator": "and", "right": gold}
+    for filter_ in (gold, tree):
+        newest = [row["model"] for row in _query(client, key, filter_, limit=100)]
+        oldest = [row["model"] for row in _query(client, key, filter_, limit=100, sort={"created_at": "asc"})]
+        assert newest == list(reversed(oldest))
+        assert newest
+        page = [row["model"] for row in _query(client, key, filter_, limit=2, offset=1)]
+        assert page == newest[1:3]
+    either = {"left": gold, "operator": "or", "right": alice}
+    assert len(_query(client, key, either, limit=100)) == len([i for i in range(12) if i % 3 or i % 2])

@@ -17,6 +17,7 @@ from heliograph.storage.payloads import encode_payload
 from heliograph.storage.request_filters import (
     MAX_NESTING,
     FilterError,
+    equality_property,
     request_filter_clause,
     request_order_by,
 )
@@ -885,3 +886,34 @@ def test_uuid_text_and_like_helpers(seeded: sa.Engine) -> None:
             insensitive = sql_dialect.case_insensitive_like(literal, pattern.upper(), name)
             assert conn.scalar(sa.select(insensitive)) == (expected or pattern == "A*B%")
         assert len(conn.scalars(sa.select(requests.c.id).order_by(sql_dialect.random_order(name))).all()) == 6
+
+
+@pytest.mark.parametrize(
+    ("node", "expected"),
+    [
+        ({"request_response_rmt": {"properties": {"env": {"equals": "prod"}}}}, ("env", "prod")),
+        ({"properties": {"env": {"equals": "prod"}}}, ("env", "prod")),
+        (
+            {
+                "left": {"request_response_rmt": {"model": {"equals": "x"}}},
+                "operator": "and",
+                "right": {"request_response_rmt": {"properties": {"env": {"equals": "prod"}}}},
+            },
+            ("env", "prod"),
+        ),
+        (
+            {
+                "left": {"request_response_rmt": {"model": {"equals": "x"}}},
+                "operator": "or",
+                "right": {"request_response_rmt": {"properties": {"env": {"equals": "prod"}}}},
+            },
+            None,
+        ),
+        ({"request_response_rmt": {"properties": {"env": {"contains": "prod"}}}}, None),
+        ({"request_response_rmt": {"properties": {"env": {"equals": "null"}}}}, None),
+        ({"request_response_rmt": {"properties": {"Helicone-Session-Id": {"equals": "s"}}}}, None),
+        ("all", None),
+    ],
+)
+def test_equality_property_finds_only_required_equalities(node: object, expected: object) -> None:
+    assert equality_property(node) == expected

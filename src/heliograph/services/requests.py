@@ -14,7 +14,12 @@ from heliograph.services.errors import InvalidInput, NotFound
 from heliograph.services.keys import AuthContext
 from heliograph.services.request_view import FEEDBACK_SCORE, to_helicone_request
 from heliograph.storage import request_repo
-from heliograph.storage.request_filters import FilterError, request_filter_clause, request_order_by
+from heliograph.storage.request_filters import (
+    FilterError,
+    equality_property,
+    request_filter_clause,
+    request_order_by,
+)
 from heliograph.storage.tables import request_properties, requests, scores
 
 # Helicone hides rows stamped more than five minutes in the future (clock skew tolerance).
@@ -47,16 +52,16 @@ class RequestService:
         self._dialect = engine.dialect.name
         self._clock = clock
 
-    def _where(self, auth: AuthContext, query: RequestQuery) -> sa.ColumnElement[bool]:
+    def _where(
+        self, auth: AuthContext, query: RequestQuery, *, cutoff: bool = True
+    ) -> sa.ColumnElement[bool]:
         try:
             clause = request_filter_clause(query.filter, dialect=self._dialect)
         except FilterError as exc:
             raise InvalidInput(str(exc)) from exc
-        conditions = [
-            request_repo.scope(auth.organization_id),
-            requests.c.created_at <= self._clock() + _FUTURE_TOLERANCE_MS,
-            clause,
-        ]
+        conditions = [request_repo.scope(auth.organization_id), clause]
+        if cutoff:
+            conditions.append(requests.c.created_at <= self._cutoff())
         if query.is_scored is not None:
             has_scores = sa.exists().where(
                 scores.c.organization_id == requests.c.organization_id, scores.c.request_seq == requests.c.seq
@@ -71,17 +76,35 @@ class RequestService:
             conditions.append(in_experiment if query.is_part_of_experiment else ~in_experiment)
         return sa.and_(*conditions)
 
+    def _cutoff(self) -> int:
+        return self._clock() + _FUTURE_TOLERANCE_MS
+
     def query(self, auth: AuthContext, query: RequestQuery, *, legacy: bool = False) -> list[dict[str, Any]]:
-        where = self._where(auth, query)
         try:
             order_by = request_order_by(query.sort, dialect=self._dialect)
         except FilterError as exc:
             raise InvalidInput(str(exc)) from exc
         offset = min(query.offset, _LEGACY_MAX_OFFSET) if legacy else query.offset
+        newest_first = query.sort in (None, {}, {"created_at": "desc"})
+        driving = equality_property(query.filter) if newest_first else None
         with self._engine.connect() as conn:
-            found = request_repo.find_requests(
-                conn, where, order_by, limit=query.limit, offset=offset, with_bodies=True
-            )
+            if driving is not None:
+                found = request_repo.find_latest_with_property(
+                    conn,
+                    self._where(auth, query, cutoff=False),
+                    organization_id=auth.organization_id,
+                    key=driving[0],
+                    value=driving[1],
+                    created_before=self._cutoff(),
+                    limit=query.limit,
+                    offset=offset,
+                    with_bodies=True,
+                )
+            else:
+                where = self._where(auth, query)
+                found = request_repo.find_requests(
+                    conn, where, order_by, limit=query.limit, offset=offset, with_bodies=True
+                )
         return [to_helicone_request(item, legacy=legacy) for item in found]
 
     def count(self, auth: AuthContext, query: RequestQuery) -> int:

@@ -39,13 +39,25 @@ def create_engine(url: str) -> sa.Engine:
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
     # pool_pre_ping: a server restart must not surface as a 500 on the next request.
-    return sa.create_engine(parsed, pool_size=8, max_overflow=8, pool_pre_ping=True)
+    # prepare_threshold=None: psycopg would otherwise switch a statement to a server-side prepared one
+    # after five runs, and PostgreSQL's generic plan for it ignores the actual time window and filter
+    # values (measured: a per-model count went from 170 ms to 400 ms on 1M requests).
+    return sa.create_engine(
+        parsed,
+        pool_size=8,
+        max_overflow=8,
+        pool_pre_ping=True,
+        connect_args={"prepare_threshold": None},
+    )
 
 
 def checkpoint(engine: sa.Engine) -> None:
-    """Fold SQLite's WAL into the database file and truncate it (at shutdown; no-op on PostgreSQL)."""
+    """At shutdown on SQLite: refresh planner statistics where they are stale (``PRAGMA optimize``, cheap
+    and SQLite's own recommendation before closing), then fold the WAL into the database file and
+    truncate it. A no-op on PostgreSQL, whose autovacuum does both."""
     if engine.dialect.name == "sqlite":
         with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA optimize")
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 

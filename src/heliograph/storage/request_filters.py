@@ -24,6 +24,7 @@ from sqlalchemy.sql.elements import Grouping
 from heliograph.storage.dialect import DIALECTS, random_order
 from heliograph.storage.request_fields import (
     FIELDS,
+    SESSION_COLUMNS,
     TABLE_FIELDS,
     Field,
     FilterError,
@@ -262,6 +263,39 @@ _SORT_KEYS: dict[str, Callable[[str], sa.ColumnElement[Any]] | None] = {
     "response_text": lambda d: body_value("response_body", d),
     "cost": lambda _d: requests.c.cost,
 }
+
+
+def equality_property(node: object) -> tuple[str, str] | None:
+    """A ``properties.<key> equals <text>`` leaf that the whole filter requires (it sits in the top-level
+    AND chain), or None. Queries can then be driven from that property's index instead of scanning
+    requests newest-first and probing each one, which is slow for rare values."""
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if _is_branch(current):
+            if current.get("operator") == "and":
+                pending.extend((current.get("left"), current.get("right")))
+            continue
+        if not isinstance(current, Mapping):
+            continue
+        for table in ("request_response_rmt", "properties"):
+            found = _property_equality(current.get(table), legacy=table == "properties")
+            if found is not None:
+                return found
+    return None
+
+
+def _property_equality(table: object, *, legacy: bool) -> tuple[str, str] | None:
+    properties = table if legacy else (table.get("properties") if isinstance(table, Mapping) else None)
+    if not isinstance(properties, Mapping):
+        return None
+    for key, ops in properties.items():
+        value = ops.get("equals") if isinstance(ops, Mapping) else None
+        # Session keys are columns of requests, and "null"/"__empty__" are not literal values.
+        usable = isinstance(key, str) and key not in SESSION_COLUMNS and isinstance(value, str)
+        if usable and value not in ("null", "__empty__") and "\x00" not in value:
+            return key, value
+    return None
 
 
 def request_order_by(sort: object, *, dialect: str) -> list[sa.ColumnElement[Any]]:

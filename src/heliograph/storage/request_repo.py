@@ -50,6 +50,46 @@ def find_requests(
     return found
 
 
+def find_latest_with_property(
+    conn: sa.Connection,
+    where: sa.ColumnElement[bool],
+    *,
+    organization_id: int,
+    key: str,
+    value: str,
+    created_before: int,
+    limit: int,
+    offset: int,
+    with_bodies: bool,
+) -> list[StoredRequest]:
+    """Newest requests that have property ``key`` = ``value`` and match ``where``.
+
+    Driven by the property's (organization, key, value, created_at) index, whose created_at copy gives
+    the order: one index range read newest-first, instead of walking every request and probing its
+    properties (slow when the value is rare). The time cutoff must be on that copy too, or SQLite's
+    planner goes back to the requests time index.
+    """
+    # An alias, so property subqueries inside ``where`` still correlate to requests, not to this table.
+    p = request_properties.alias("driving_property")
+    query = (
+        sa.select(requests)
+        .select_from(p.join(requests, requests.c.seq == p.c.request_seq))
+        .where(
+            p.c.organization_id == organization_id,
+            p.c.key == key,
+            p.c.value == value,
+            p.c.created_at <= created_before,
+            where,
+        )
+        .order_by(p.c.created_at.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    found = [StoredRequest(row=row) for row in conn.execute(query).mappings()]
+    _attach_details(conn, found, with_bodies=with_bodies)
+    return found
+
+
 def count_requests(conn: sa.Connection, where: sa.ColumnElement[bool]) -> int:
     return conn.execute(sa.select(sa.func.count()).select_from(requests).where(where)).scalar_one()
 
