@@ -292,8 +292,9 @@ def _property_equality(table: object, *, legacy: bool) -> tuple[str, str] | None
     for key, ops in properties.items():
         value = ops.get("equals") if isinstance(ops, Mapping) else None
         # Session keys are columns of requests, and "null"/"__empty__" are not literal values.
-        usable = isinstance(key, str) and key not in SESSION_COLUMNS and isinstance(value, str)
-        if usable and value not in ("null", "__empty__") and "\x00" not in value:
+        if not isinstance(key, str) or key in SESSION_COLUMNS or not isinstance(value, str):
+            continue
+        if value not in ("null", "__empty__") and "\x00" not in value:
             return key, value
     return None
 
