@@ -81,3 +81,36 @@ def _org_uuid(client: TestClient, key: str) -> str:
     context: AuthContext | None = client.app.state.heliograph.verifier.verify(key)  # type: ignore[attr-defined]
     assert context is not None
     return context.organization_uuid
+
+
+def test_async_log_cannot_take_over_another_organizations_request_id(client: TestClient, make_key) -> None:  # type: ignore[no-untyped-def]
+    key_a = make_key(org="org-a")
+    key_b = make_key(org="org-b")
+    request_id = "3f2b8c1e-5d4a-4b6c-9e8f-1a2b3c4d5e6f"
+
+    def log(key: str, text: str, tier: str) -> int:
+        body = {
+            "providerRequest": {
+                "url": "https://api.openai.com/v1/chat/completions",
+                "json": {"model": "gpt-4o", "messages": [{"role": "user", "content": text}]},
+                "meta": {"Helicone-Request-Id": request_id, "Helicone-Property-Tier": tier},
+            },
+            "providerResponse": {"json": {"model": "gpt-4o"}, "status": 200, "headers": {}},
+        }
+        return client.post("/v1/trace/custom/log", json=body, headers=auth(key)).status_code
+
+    assert log(key_a, "from a", "gold") == 200
+    before = client.get(
+        f"/v1/request/{request_id}", params={"includeBody": "true"}, headers=auth(key_a)
+    ).json()
+    assert log(key_b, "from b", "evil") == 200
+    after = client.get(
+        f"/v1/request/{request_id}", params={"includeBody": "true"}, headers=auth(key_a)
+    ).json()
+    assert after == before
+    assert after["data"]["properties"] == {"tier": "gold"}
+    assert after["data"]["request_body"]["messages"][0]["content"] == "from a"
+    assert client.get(f"/v1/request/{request_id}", headers=auth(key_b)).json() == {
+        "data": None,
+        "error": None,
+    }

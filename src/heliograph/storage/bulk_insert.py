@@ -8,6 +8,7 @@ Chunk sizes are powers of two so the driver's prepared-statement cache holds a h
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import sqlalchemy as sa
@@ -53,7 +54,7 @@ class BulkInsert:
         for size in self._sizes:
             while len(rows) - start >= size:
                 chunk = rows[start : start + size]
-                result = conn.exec_driver_sql(self._sql[size], tuple(value for row in chunk for value in row))
+                result = conn.exec_driver_sql(self._sql[size], tuple(itertools.chain.from_iterable(chunk)))
                 if self._returning:
                     returned.extend(tuple(row) for row in result)
                 start += size
