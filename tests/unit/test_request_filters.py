@@ -17,9 +17,9 @@ from heliograph.storage.payloads import encode_payload
 from heliograph.storage.request_filters import (
     MAX_NESTING,
     FilterError,
-    equality_property,
     request_filter_clause,
     request_order_by,
+    split_equality_property,
 )
 from heliograph.storage.tables import organizations, request_bodies, request_properties, requests, scores
 
@@ -888,32 +888,37 @@ def test_uuid_text_and_like_helpers(seeded: sa.Engine) -> None:
         assert len(conn.scalars(sa.select(requests.c.id).order_by(sql_dialect.random_order(name))).all()) == 6
 
 
+ENV_PROD = {"request_response_rmt": {"properties": {"env": {"equals": "prod"}}}}
+MODEL_X = {"request_response_rmt": {"model": {"equals": "x"}}}
+
+
 @pytest.mark.parametrize(
     ("node", "expected"),
     [
-        ({"request_response_rmt": {"properties": {"env": {"equals": "prod"}}}}, ("env", "prod")),
-        ({"properties": {"env": {"equals": "prod"}}}, ("env", "prod")),
+        (ENV_PROD, (("env", "prod"), {})),
+        ({"properties": {"env": {"equals": "prod"}}}, (("env", "prod"), {})),
         (
-            {
-                "left": {"request_response_rmt": {"model": {"equals": "x"}}},
-                "operator": "and",
-                "right": {"request_response_rmt": {"properties": {"env": {"equals": "prod"}}}},
-            },
-            ("env", "prod"),
+            {"left": MODEL_X, "operator": "and", "right": ENV_PROD},
+            (("env", "prod"), {"left": MODEL_X, "operator": "and", "right": {}}),
         ),
         (
             {
-                "left": {"request_response_rmt": {"model": {"equals": "x"}}},
-                "operator": "or",
-                "right": {"request_response_rmt": {"properties": {"env": {"equals": "prod"}}}},
+                "request_response_rmt": {
+                    "model": {"equals": "x"},
+                    "properties": {"env": {"equals": "prod", "like": "p%"}},
+                }
             },
-            None,
+            (
+                ("env", "prod"),
+                {"request_response_rmt": {"model": {"equals": "x"}, "properties": {"env": {"like": "p%"}}}},
+            ),
         ),
+        ({"left": MODEL_X, "operator": "or", "right": ENV_PROD}, None),
         ({"request_response_rmt": {"properties": {"env": {"contains": "prod"}}}}, None),
         ({"request_response_rmt": {"properties": {"env": {"equals": "null"}}}}, None),
         ({"request_response_rmt": {"properties": {"Helicone-Session-Id": {"equals": "s"}}}}, None),
         ("all", None),
     ],
 )
-def test_equality_property_finds_only_required_equalities(node: object, expected: object) -> None:
-    assert equality_property(node) == expected
+def test_split_equality_property_takes_out_only_a_required_equality(node: object, expected: object) -> None:
+    assert split_equality_property(node) == expected

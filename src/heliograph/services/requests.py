@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,9 +16,9 @@ from heliograph.services.request_view import FEEDBACK_SCORE, to_helicone_request
 from heliograph.storage import request_repo
 from heliograph.storage.request_filters import (
     FilterError,
-    equality_property,
     request_filter_clause,
     request_order_by,
+    split_equality_property,
 )
 from heliograph.storage.tables import request_properties, requests, scores
 
@@ -86,15 +86,16 @@ class RequestService:
             raise InvalidInput(str(exc)) from exc
         offset = min(query.offset, _LEGACY_MAX_OFFSET) if legacy else query.offset
         newest_first = query.sort in (None, {}, {"created_at": "desc"})
-        driving = equality_property(query.filter) if newest_first else None
+        split = split_equality_property(query.filter) if newest_first else None
         with self._engine.connect() as conn:
-            if driving is not None:
+            if split is not None:
+                (key, value), rest = split
                 found = request_repo.find_latest_with_property(
                     conn,
-                    self._where(auth, query, cutoff=False),
+                    self._where(auth, replace(query, filter=rest), cutoff=False),
                     organization_id=auth.organization_id,
-                    key=driving[0],
-                    value=driving[1],
+                    key=key,
+                    value=value,
                     created_before=self._cutoff(),
                     limit=query.limit,
                     offset=offset,

@@ -49,6 +49,8 @@ MAX_NESTING = 50
 _GROUP_SIZE = 32
 _UNSUPPORTED_TABLES = frozenset({"sessions_request_response_rmt"})
 _PROPERTY_SORT_KEY = re.compile(r"[a-zA-Z0-9_-]+")
+# How deep into the top-level AND chain split_equality_property looks (deeper: the general plan).
+_SPLIT_DEPTH = 64
 
 Conditions = list[sa.ColumnElement[bool]]
 
@@ -265,37 +267,59 @@ _SORT_KEYS: dict[str, Callable[[str], sa.ColumnElement[Any]] | None] = {
 }
 
 
-def equality_property(node: object) -> tuple[str, str] | None:
-    """A ``properties.<key> equals <text>`` leaf that the whole filter requires (it sits in the top-level
-    AND chain), or None. Queries can then be driven from that property's index instead of scanning
-    requests newest-first and probing each one, which is slow for rare values."""
-    pending = [node]
-    while pending:
-        current = pending.pop()
-        if _is_branch(current):
-            if current.get("operator") == "and":
-                pending.extend((current.get("left"), current.get("right")))
-            continue
-        if not isinstance(current, Mapping):
-            continue
-        for table in ("request_response_rmt", "properties"):
-            found = _property_equality(current.get(table), legacy=table == "properties")
+def split_equality_property(node: object, _depth: int = 0) -> tuple[tuple[str, str], object] | None:
+    """Find a ``properties.<key> equals <text>`` condition that the whole filter requires (it sits in the
+    top-level AND chain) and return ``((key, value), the filter without it)``, or None.
+
+    Queries can then be driven from that property's index instead of walking requests newest-first and
+    probing each one (slow for rare values). Taking the condition out of the rest matters on PostgreSQL:
+    left in as a correlated EXISTS, it skews the planner's row estimate and it sorts instead of reading
+    the index in order.
+    """
+    if _depth > _SPLIT_DEPTH:
+        return None
+    if _is_branch(node):
+        if node.get("operator") != "and":
+            return None
+        for side in ("left", "right"):
+            found = split_equality_property(node.get(side), _depth + 1)
             if found is not None:
-                return found
+                return found[0], {**node, side: found[1]}
+        return None
+    if not isinstance(node, Mapping):
+        return None
+    for table in ("request_response_rmt", "properties"):
+        found = _split_leaf_table(node.get(table), legacy=table == "properties")
+        if found is not None:
+            pair, rest = found
+            leaf = {name: body for name, body in node.items() if name != table}
+            if rest:
+                leaf[table] = rest
+            return pair, leaf
     return None
 
 
-def _property_equality(table: object, *, legacy: bool) -> tuple[str, str] | None:
+def _split_leaf_table(table: object, *, legacy: bool) -> tuple[tuple[str, str], dict[str, Any]] | None:
     properties = table if legacy else (table.get("properties") if isinstance(table, Mapping) else None)
-    if not isinstance(properties, Mapping):
+    if not isinstance(properties, Mapping) or not isinstance(table, Mapping):
         return None
     for key, ops in properties.items():
         value = ops.get("equals") if isinstance(ops, Mapping) else None
         # Session keys are columns of requests, and "null"/"__empty__" are not literal values.
         if not isinstance(key, str) or key in SESSION_COLUMNS or not isinstance(value, str):
             continue
-        if value not in ("null", "__empty__") and "\x00" not in value:
-            return key, value
+        if value in ("null", "__empty__") or "\x00" in value:
+            continue
+        other_ops = {op: operand for op, operand in ops.items() if op != "equals"}
+        rest_properties = {name: body for name, body in properties.items() if name != key}
+        if other_ops:
+            rest_properties[key] = other_ops
+        if legacy:
+            return (key, value), rest_properties
+        rest = {name: body for name, body in table.items() if name != "properties"}
+        if rest_properties:
+            rest["properties"] = rest_properties
+        return (key, value), rest
     return None
 
 
