@@ -857,15 +857,6 @@ def test_unknown_dialect_is_a_programming_error() -> None:
         request_filter_clause("all", dialect="mysql")
 
 
-def test_insert_ignore_skips_conflicts(engine: sa.Engine) -> None:
-    row = {"id": 7, "uuid": ORG_A_UUID, "name": "a", "created_at": T0}
-    statement = sql_dialect.insert_ignore(organizations, engine.dialect.name)
-    with engine.begin() as conn:
-        conn.execute(statement, [row])
-        conn.execute(statement, [row, {**row, "id": 8, "uuid": ORG_B_UUID, "name": "b"}])
-        assert conn.scalar(sa.select(sa.func.count()).select_from(organizations)) == 2
-
-
 def test_uuid_text_and_like_helpers(seeded: sa.Engine) -> None:
     name = seeded.dialect.name
     cache_text = sql_dialect.uuid_text(requests.c.cache_reference_id, name)

@@ -29,11 +29,24 @@ def _json(text: str | None) -> Any:
         return text
 
 
+def _usage(row: Any) -> dict[str, Any]:
+    prompt, completion = row["prompt_tokens"], row["completion_tokens"]
+    return {
+        "total_tokens": (prompt or 0) + (completion or 0),
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "reasoning_tokens": row["reasoning_tokens"],
+        "prompt_cache_read_tokens": row["prompt_cache_read_tokens"],
+        "prompt_cache_write_tokens": row["prompt_cache_write_tokens"],
+        "prompt_audio_tokens": row["prompt_audio_tokens"],
+        "completion_audio_tokens": row["completion_audio_tokens"],
+        "cost": row["cost"] / 1e9,
+    }
+
+
 def to_helicone_request(stored: StoredRequest, *, legacy: bool = False) -> dict[str, Any]:
     row = stored.row
     request_id = str(row["id"])
-    prompt, completion = row["prompt_tokens"], row["completion_tokens"]
-    cost_usd = row["cost"] / 1e9
     properties = dict(stored.properties)
     view: dict[str, Any] = {
         "request_id": request_id,
@@ -56,15 +69,7 @@ def to_helicone_request(stored: StoredRequest, *, legacy: bool = False) -> dict[
         "provider": row["provider"],
         "delay_ms": row["latency"],
         "time_to_first_token": row["time_to_first_token"],
-        "total_tokens": (prompt or 0) + (completion or 0),
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "reasoning_tokens": row["reasoning_tokens"],
-        "prompt_cache_read_tokens": row["prompt_cache_read_tokens"],
-        "prompt_cache_write_tokens": row["prompt_cache_write_tokens"],
-        "prompt_audio_tokens": row["prompt_audio_tokens"],
-        "completion_audio_tokens": row["completion_audio_tokens"],
-        "cost": cost_usd,
+        **_usage(row),
         "scores": dict(stored.scores),
         "country_code": row["country_code"],
         "target_url": row["target_url"],
@@ -88,7 +93,7 @@ def to_helicone_request(stored: StoredRequest, *, legacy: bool = False) -> dict[
     }
     if legacy:
         feedback = stored.scores.get(FEEDBACK_SCORE)
-        view["costUSD"] = cost_usd
+        view["costUSD"] = view["cost"]
         view["feedback_rating"] = None if feedback is None else feedback == 1
         view["feedback_id"] = None
         view["feedback_created_at"] = None

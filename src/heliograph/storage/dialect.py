@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 Dialect = Literal["sqlite", "postgresql"]
 DIALECTS: frozenset[str] = frozenset({"sqlite", "postgresql"})
@@ -76,13 +75,6 @@ def case_insensitive_like(expr: sa.ColumnElement[Any], pattern: str, dialect: st
 def escape_like(value: str) -> str:
     """A LIKE pattern matching ``value`` literally (for substring searches on user text)."""
     return "".join("\\" + char if char in "%_\\" else char for char in value)
-
-
-def insert_ignore(table: sa.Table, dialect: str) -> sa.Insert:
-    """``INSERT ... ON CONFLICT DO NOTHING`` into ``table``; add ``.values(...)`` or execute with rows."""
-    if dialect == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing()
-    return postgresql.insert(table).on_conflict_do_nothing()
 
 
 def insert_rows_sql(
