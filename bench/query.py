@@ -421,41 +421,11 @@ def measure(server: BenchServer, repeat: int) -> list[Timing]:
         samples = _time(old_version, found, min(repeat, 10))
         timings.append(Timing(f"latest 100, {VERSION_KEY}={OLD_VERSION} (HTTP)", None, samples))
 
-        week_ago = _iso(now - 7 * DAY_MS)
-
-        def model_count(index: int) -> httpx.Response:
-            model = COUNT_MODELS[index % len(COUNT_MODELS)]
-            body = {
-                "filter": {
-                    "left": {"request_response_rmt": {"model": {"equals": model}}},
-                    "operator": "and",
-                    "right": {"request_response_rmt": {"request_created_at": {"gte": week_ago}}},
-                }
-            }
-            return http.post("/v1/request/count/query", json=body)
-
-        samples = _time(lambda i: model_count(i + WARMUPS), found, repeat)
-        labels = [COUNT_MODELS[(i + WARMUPS) % len(COUNT_MODELS)] for i in range(len(COUNT_MODELS))]
-        timings.append(
-            Timing("count: model = X, last 7 days (HTTP)", 100, samples, _per_variant(labels, samples))
-        )
-
-        month_ago = _iso(now - DAYS * DAY_MS)
-
-        def user_count(index: int) -> httpx.Response:
-            user = COUNT_USERS[index % len(COUNT_USERS)]
-            body = {
-                "filter": {
-                    "left": {"request_response_rmt": {"user_id": {"equals": user}}},
-                    "operator": "and",
-                    "right": {"request_response_rmt": {"request_created_at": {"gte": month_ago}}},
-                }
-            }
-            return http.post("/v1/request/count/query", json=body)
-
-        samples = _time(lambda i: user_count(i + WARMUPS), found, repeat)
-        labels = [COUNT_USERS[(i + WARMUPS) % len(COUNT_USERS)] for i in range(len(COUNT_USERS))]
-        timings.append(Timing("count: user = X, 30 days (HTTP)", 100, samples, _per_variant(labels, samples)))
+        for label, field, values, since in (
+            ("count: model = X, last 7 days (HTTP)", "model", COUNT_MODELS, now - 7 * DAY_MS),
+            ("count: user = X, 30 days (HTTP)", "user_id", COUNT_USERS, now - DAYS * DAY_MS),
+        ):
+            timings.append(_count_timing(http, found, repeat, label, field, values, _iso(since)))
 
     engine = create_engine(server.database_url)
     organization_id, _key_id = _organization(engine, server.key)
@@ -487,6 +457,32 @@ def keep(server: BenchServer) -> str:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{server.database}"')
     admin.dispose()
     return f"PostgreSQL database {name}"
+
+
+def _count_timing(
+    http: httpx.Client,
+    found: Callable[[httpx.Response], None],
+    repeat: int,
+    label: str,
+    field: str,
+    values: Sequence[str],
+    since_iso: str,
+) -> Timing:
+    """Time /v1/request/count/query for ``field`` = each of ``values`` (in turn) since ``since_iso``."""
+
+    def count(index: int) -> httpx.Response:
+        body = {
+            "filter": {
+                "left": {"request_response_rmt": {field: {"equals": values[index % len(values)]}}},
+                "operator": "and",
+                "right": {"request_response_rmt": {"request_created_at": {"gte": since_iso}}},
+            }
+        }
+        return http.post("/v1/request/count/query", json=body)
+
+    samples = _time(lambda i: count(i + WARMUPS), found, repeat)
+    labels = [values[(i + WARMUPS) % len(values)] for i in range(len(values))]
+    return Timing(label, 100, samples, _per_variant(labels, samples))
 
 
 def run(backend: str, count: int, repeat: int, do_analyze: bool, keep_db: bool) -> None:

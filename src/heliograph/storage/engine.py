@@ -92,7 +92,6 @@ def _configure_sqlite_connection(dbapi_connection: sqlite3.Connection, _record: 
     cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
     # Payloads are compressed at rest; body filters decompress them inside the query.
-    dbapi_connection.create_function("hg_inflate", 1, _inflate, deterministic=True)
     dbapi_connection.create_function("hg_payload_part", 2, _payload_part, deterministic=True)
 
 

@@ -34,5 +34,5 @@ def payload_part(text: str | None, part: int) -> str | None:
     part is NULL, as a missing body would be."""
     if text is None:
         return None
-    pieces = text.split("\n", 2)
-    return (pieces[part - 1] if len(pieces) >= part else "") or None
+    decoded = decode_payload(text)
+    return (decoded.request_body, decoded.response_body, decoded.span_attributes)[part - 1]
