@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from heliograph.clock import random_ids, system_clock
+from heliograph.services.keys import create_key
 from heliograph.storage import migrate
 from heliograph.storage.engine import create_engine
 from heliograph.storage.tables import metadata
@@ -97,3 +99,47 @@ def engine(database_url: str) -> Iterator[sa.Engine]:
     engine = create_engine(database_url)
     yield engine
     engine.dispose()
+
+
+REDIS_URL = os.environ.get("HELIOGRAPH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """URL of the Redis server on this machine (CI starts it when it is down)."""
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix no other test uses; every key under it is deleted afterwards."""
+    import redis
+
+    prefix = f"heliograph-test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+KeyFactory = Callable[..., str]
+
+
+@pytest.fixture
+def make_key(engine: sa.Engine) -> KeyFactory:
+    def make(org: str = "acme", permissions: str = "rw", name: str = "test") -> str:
+        key, _ = create_key(
+            engine, organization=org, name=name, permissions=permissions, clock=system_clock, ids=random_ids
+        )
+        return key
+
+    return make
+
+
+@pytest.fixture
+def key(make_key: KeyFactory) -> str:
+    return make_key()

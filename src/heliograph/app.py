@@ -7,16 +7,18 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import sqlalchemy as sa
 from fastapi import FastAPI
 
 from heliograph import __version__
-from heliograph.api import health, requests, trace
+from heliograph.api import health, log_routes, requests, trace
 from heliograph.api.context import AppContext
 from heliograph.api.envelope import JSONBody
 from heliograph.api.errors import install_error_handlers
 from heliograph.clock import Clock, IdFactory, random_ids, system_clock
+from heliograph.gateway.asgi import Receive, Scope, Send
+from heliograph.gateway.assembly import Gateway, build_gateway
+from heliograph.gateway.routing import GATEWAY_PREFIX
 from heliograph.pricing.prices import PriceTable
 from heliograph.services.ingestion import IngestionService
 from heliograph.services.keys import KeyVerifier
@@ -26,16 +28,28 @@ from heliograph.storage.engine import checkpoint, create_engine
 from heliograph.storage.writer import BatchingWriter
 
 
+class HeliographApp(FastAPI):
+    """FastAPI for the REST API, with gateway calls dispatched before FastAPI's routing and middleware:
+    the proxy is a plain ASGI app whose overhead is a product target."""
+
+    gateway: Gateway | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.gateway is not None and scope["type"] == "http" and scope["path"].startswith(GATEWAY_PREFIX):
+            await self.gateway.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     settings: Settings,
     *,
     db: sa.Engine | None = None,
     clock: Clock | None = None,
     ids: IdFactory | None = None,
-    http_client: httpx.AsyncClient | None = None,
-) -> FastAPI:
-    """Build the app. ``db``, ``clock``, ``ids`` and ``http_client`` are seams for tests and embedding;
-    the database must already be migrated (``heliograph serve`` does that before calling this)."""
+) -> HeliographApp:
+    """Build the app. ``db``, ``clock`` and ``ids`` are seams for tests and embedding; the database
+    must already be migrated (``heliograph serve`` does that before calling this)."""
     clock = clock or system_clock
     ids = ids or random_ids
     owns_engine = db is None
@@ -43,12 +57,19 @@ def create_app(
     writer = BatchingWriter(
         engine, max_pending=settings.writer_max_pending, max_batch=settings.writer_max_batch, clock=clock
     )
+    verifier = KeyVerifier(engine, ttl_ms=int(settings.key_cache_seconds * 1000), clock=clock)
+    prices = PriceTable.default()
+    gateway = (
+        None
+        if settings.only == "api"
+        else build_gateway(settings, writer=writer, verifier=verifier, prices=prices, clock=clock, ids=ids)
+    )
     context = AppContext(
         settings=settings,
         engine=engine,
         writer=writer,
-        verifier=KeyVerifier(engine, ttl_ms=int(settings.key_cache_seconds * 1000), clock=clock),
-        ingestion=IngestionService(writer, PriceTable.default(), clock=clock, ids=ids),
+        verifier=verifier,
+        ingestion=IngestionService(writer, prices, clock=clock, ids=ids),
         requests=RequestService(engine, clock=clock),
         clock=clock,
         ids=ids,
@@ -57,15 +78,19 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         writer.start()
+        if gateway is not None:
+            gateway.start()
         try:
             yield
         finally:
+            if gateway is not None:
+                await gateway.close()
             writer.close()
             checkpoint(engine)
             if owns_engine:
                 engine.dispose()
 
-    app = FastAPI(
+    app = HeliographApp(
         title="Heliograph",
         version=__version__,
         description="LLM observability platform and gateway speaking Helicone's public API.",
@@ -73,8 +98,12 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.heliograph = context
+    app.gateway = gateway
     install_error_handlers(app)
-    for router in (health.router, trace.router, requests.router):
+    routers = [health.router]
+    if settings.only != "gateway":
+        routers += [trace.router, requests.router, log_routes.router]
+    for router in routers:
         app.include_router(router)
     _declare_security(app)
     return app

@@ -7,15 +7,25 @@ the code reads the environment.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from heliograph.gateway.providers import DEFAULT_ALLOWED_HOSTS
 
 DEFAULT_PORT = 8585
 SQLITE_FILE_NAME = "heliograph.db"
 INITIAL_KEY_FILE_NAME = "initial-api-key"
+PROVIDER_URL_PREFIX = "HELIOGRAPH_PROVIDER_URL_"
 
 
 class Settings(BaseSettings):
@@ -47,6 +57,58 @@ class Settings(BaseSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field(
         "info", description="Log level of the server."
     )
+    only: Literal["all", "api", "gateway"] = Field(
+        "all", description="Serve everything, only the API, or only the gateway (and /healthcheck)."
+    )
+    gateway_require_auth: bool = Field(
+        True, description="Refuse gateway calls without a valid Heliograph key in Helicone-Auth."
+    )
+    gateway_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        list(DEFAULT_ALLOWED_HOSTS),
+        description="Hosts Helicone-Target-Url may name (comma-separated; '*.suffix' wildcards; '*' = any).",
+    )
+    gateway_timeout_seconds: float = Field(
+        600.0, gt=0, description="Longest wait for an upstream response (and between stream chunks)."
+    )
+    gateway_connect_timeout_seconds: float = Field(
+        10.0, gt=0, description="Longest wait to connect to an upstream provider."
+    )
+    gateway_cache_max_bytes: int = Field(
+        64 * 1024 * 1024, gt=0, description="Size of the in-process response cache (when Redis is not set)."
+    )
+    redis_url: SecretStr | None = Field(
+        None, description="redis://host:port/db; shares the gateway cache and rate limits between processes."
+    )
+    provider_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="Provider base URL overrides, from HELIOGRAPH_PROVIDER_URL_<NAME> (e.g. _OPENAI).",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _ProviderUrlSource(settings_cls))
+
+    @field_validator("gateway_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("provider_urls", mode="after")
+    @classmethod
+    def _check_provider_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, url in value.items():
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{PROVIDER_URL_PREFIX}{name.upper()} must be an http(s) URL, got {url!r}")
+        return value
 
     @field_validator("data_dir", mode="after")
     @classmethod
@@ -71,10 +133,28 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if name == "database_url":
                 value = mask_url(self.resolved_database_url)
+            elif name == "redis_url":
+                value = mask_url(value.get_secret_value()) if value is not None else None
             elif isinstance(value, Path):
                 value = str(value)
             shown[name] = value
         return shown
+
+
+class _ProviderUrlSource(PydanticBaseSettingsSource):
+    """Collects ``HELIOGRAPH_PROVIDER_URL_<NAME>`` variables into ``provider_urls``: one variable per
+    provider reads better in a deployment than a JSON map, and new providers need no new field."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        urls = {
+            name[len(PROVIDER_URL_PREFIX) :].lower(): value.strip()
+            for name, value in os.environ.items()
+            if name.upper().startswith(PROVIDER_URL_PREFIX) and value.strip()
+        }
+        return {"provider_urls": urls} if urls else {}
 
 
 def mask_url(url: str) -> str:

@@ -1,15 +1,54 @@
-"""A small local stand-in for an OpenAI-compatible LLM provider (the one external system we fake)."""
+"""A small local stand-in for LLM providers (the one external system we fake).
+
+Speaks OpenAI chat completions (JSON and SSE, with usage when asked for), OpenAI embeddings and model
+listing, and Anthropic messages (JSON and SSE). Tests steer it with ``x-fake-*`` request headers:
+
+* ``x-fake-status: 503``: answer with that status and an OpenAI-style error body;
+* ``x-fake-fail-times: N``: fail the first N calls carrying the same ``x-fake-key`` with
+  ``x-fake-status`` (default 500), then answer normally (for retries);
+* ``x-fake-delay-ms: N``: wait before answering; ``x-fake-chunk-delay-ms``: wait between SSE chunks;
+* ``x-fake-drop``: ``before`` closes the connection without answering, ``mid-stream`` after two chunks;
+* ``x-fake-no-usage``: streams never carry usage, even when ``include_usage`` is set;
+* ``x-fake-gzip``: gzip the JSON body.
+
+Every request is recorded (method, path, headers, body) in ``FakeProvider.requests``.
+"""
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
+import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 REPLY = "The answer is 4."
+USAGE = {"prompt_tokens": 21, "completion_tokens": 6, "total_tokens": 27}
+ANTHROPIC_USAGE = {"input_tokens": 17, "output_tokens": 9}
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class FakeProvider:
+    url: str  # http://127.0.0.1:PORT (no path)
+    requests: list[Recorded] = field(default_factory=list)
+    failures: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def v1(self) -> str:
+        return f"{self.url}/v1"
 
 
 def chat_completion(model: str) -> dict[str, Any]:
@@ -26,11 +65,24 @@ def chat_completion(model: str) -> dict[str, Any]:
                 "logprobs": None,
             }
         ],
-        "usage": {"prompt_tokens": 21, "completion_tokens": 6, "total_tokens": 27},
+        "usage": USAGE,
     }
 
 
-def _stream_chunks(model: str, include_usage: bool) -> Iterator[dict[str, Any]]:
+def anthropic_message(model: str) -> dict[str, Any]:
+    return {
+        "id": "msg_test",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [{"type": "text", "text": REPLY}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": ANTHROPIC_USAGE,
+    }
+
+
+def _chat_chunks(model: str, include_usage: bool) -> Iterator[dict[str, Any]]:
     base = {
         "id": "chatcmpl-test",
         "object": "chat.completion.chunk",
@@ -45,48 +97,160 @@ def _stream_chunks(model: str, include_usage: bool) -> Iterator[dict[str, Any]]:
         yield {**base, "choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}]}
     yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
     if include_usage:
-        yield {
-            **base,
-            "choices": [],
-            "usage": {"prompt_tokens": 21, "completion_tokens": 6, "total_tokens": 27},
-        }
+        yield {**base, "choices": [], "usage": USAGE}
+
+
+def _anthropic_events(model: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    message = {**anthropic_message(model), "content": [], "usage": {"input_tokens": 17, "output_tokens": 1}}
+    yield "message_start", {"type": "message_start", "message": message}
+    yield (
+        "content_block_start",
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    )
+    for word in REPLY.split(" "):
+        delta = {"type": "text_delta", "text": word + " "}
+        yield "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
+    yield "content_block_stop", {"type": "content_block_stop", "index": 0}
+    yield (
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+            "usage": {"output_tokens": 9},
+        },
+    )
+    yield "message_stop", {"type": "message_stop"}
 
 
 class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    fake: FakeProvider
+
     def log_message(self, format: str, *args: Any) -> None:
         pass  # keep test output quiet
 
+    def do_GET(self) -> None:
+        self._record(None)
+        if self.path.rstrip("/").endswith("/models"):
+            self._json(200, {"object": "list", "data": [{"id": "gpt-4o-mini", "object": "model"}]})
+        else:
+            self._json(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length", "0"))
-        body = json.loads(self.rfile.read(length) or b"{}")
-        model = body.get("model", "gpt-4o-mini")
-        if body.get("stream"):
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            self.send_response(200)
-            self.send_header("content-type", "text/event-stream")
-            self.end_headers()
-            for chunk in _stream_chunks(model, include_usage):
-                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-                self.wfile.flush()
-            self.wfile.write(b"data: [DONE]\n\n")
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body = json.loads(raw or b"{}")
+        except json.JSONDecodeError:
+            body = raw.decode("utf-8", "replace")
+        self._record(body)
+        if self._steered():
             return
-        payload = json.dumps(chat_completion(model)).encode()
-        self.send_response(200)
+        body = body if isinstance(body, dict) else {}
+        model = body.get("model", "gpt-4o-mini")
+        anthropic = self.path.endswith("/messages")
+        if self.path.endswith("/embeddings"):
+            payload = {
+                "object": "list",
+                "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}],
+                "model": model,
+                "usage": {"prompt_tokens": 5, "total_tokens": 5},
+            }
+            self._json(200, payload)
+        elif body.get("stream"):
+            self._stream(model, body, anthropic)
+        else:
+            self._json(200, anthropic_message(model) if anthropic else chat_completion(model))
+
+    def _record(self, body: Any) -> None:
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        self.fake.requests.append(Recorded(self.command, self.path, headers, body))
+
+    def _steered(self) -> bool:
+        """Apply the x-fake-* headers; True when the response has been sent."""
+        delay = int(self.headers.get("x-fake-delay-ms", "0"))
+        if delay:
+            time.sleep(delay / 1000)
+        if self.headers.get("x-fake-drop") == "before":
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return True
+        status = int(self.headers.get("x-fake-status", "0") or 0)
+        fail_times = int(self.headers.get("x-fake-fail-times", "0"))
+        if fail_times:
+            key = self.headers.get("x-fake-key", "default")
+            self.fake.failures[key] += 1
+            if self.fake.failures[key] > fail_times:
+                return False
+            status = status or 500
+        if status:
+            error = {"error": {"message": f"fake failure {status}", "type": "server_error", "code": status}}
+            self._json(status, error)
+            return True
+        return False
+
+    def _json(self, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload, indent=2).encode()  # pretty-printed, as OpenAI answers
+        gzipped = "x-fake-gzip" in self.headers
+        if gzipped:
+            data = gzip.compress(data)
+        self.send_response(status)
         self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(payload)))
+        self.send_header("x-request-id", "req_fake_123")
+        if gzipped:
+            self.send_header("content-encoding", "gzip")
+        self.send_header("content-length", str(len(data)))
         self.end_headers()
-        self.wfile.write(payload)
+        self.wfile.write(data)
+
+    def _stream(self, model: str, body: dict[str, Any], anthropic: bool) -> None:
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        chunk_delay = int(self.headers.get("x-fake-chunk-delay-ms", "0")) / 1000
+        drop = self.headers.get("x-fake-drop") == "mid-stream"
+        if anthropic:
+            events = [
+                f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in _anthropic_events(model)
+            ]
+        else:
+            include = bool((body.get("stream_options") or {}).get("include_usage"))
+            include = include and "x-fake-no-usage" not in self.headers
+            events = [f"data: {json.dumps(chunk)}\n\n" for chunk in _chat_chunks(model, include)]
+            events.append("data: [DONE]\n\n")
+        for index, event in enumerate(events):
+            if drop and index == 2:
+                self.connection.shutdown(2)
+                return
+            self.wfile.write(event.encode())
+            self.wfile.flush()
+            if chunk_delay:
+                time.sleep(chunk_delay)
 
 
 @contextmanager
-def fake_provider() -> Iterator[str]:
-    """Serve on a free loopback port; yields the base URL (``http://127.0.0.1:PORT/v1``)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+def running_fake_provider() -> Iterator[FakeProvider]:
+    """Serve on a free loopback port until the block ends."""
+    handler = type("Handler", (_Handler,), {})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    fake = FakeProvider(url=f"http://127.0.0.1:{server.server_address[1]}")
+    handler.fake = fake
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+        yield fake
     finally:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+@contextmanager
+def fake_provider() -> Iterator[str]:
+    """The base URL (``http://127.0.0.1:PORT/v1``) of a running fake provider."""
+    with running_fake_provider() as fake:
+        yield fake.v1

@@ -66,14 +66,22 @@ def cli(ctx: click.Context) -> None:
 @cli.command()
 @click.option("--host", default=None, help="Interface to bind. Env: HELIOGRAPH_HOST. Default: 127.0.0.1")
 @click.option("--port", type=int, default=None, help="Port. Env: HELIOGRAPH_PORT. Default: 8585")
+@click.option(
+    "--only",
+    type=click.Choice(["all", "api", "gateway"]),
+    default=None,
+    help="Serve only the REST API or only the gateway. Env: HELIOGRAPH_ONLY. Default: all",
+)
 @storage_options
-def serve(host: str | None, port: int | None, database_url: str | None, data_dir: Path | None) -> None:
-    """Migrate the database to the latest schema, then serve the API."""
+def serve(
+    host: str | None, port: int | None, only: str | None, database_url: str | None, data_dir: Path | None
+) -> None:
+    """Migrate the database to the latest schema, then serve the API and the gateway."""
     import uvicorn
 
     from heliograph.app import create_app
 
-    settings = _settings(host=host, port=port, database_url=database_url, data_dir=data_dir)
+    settings = _settings(host=host, port=port, only=only, database_url=database_url, data_dir=data_dir)
     engine = _engine(settings)
     migrate.upgrade(engine)
     initial_key = key_service.bootstrap(engine, settings.data_dir, clock=system_clock, ids=random_ids)

@@ -10,6 +10,8 @@ Helicone (reference ``helicone-api.md`` §3.3, §3.4) with these deliberate diff
 * Like Helicone, ``Helicone-Property-<Name>`` is stored under the LOWER-CASED name (its Fetch ``Headers``
   normalise names), so ``Helicone-Property-Env`` becomes property ``env``.
 * Dates without an offset are UTC (JavaScript would use the server's zone); times must lie in 1970-9999.
+* A streamed response sent as ``providerResponse.json.streamed_data`` (an array of chunks, what Helicone's
+  SDK loggers send) is rebuilt as ``data: <chunk>`` SSE lines, as Helicone's worker does, on every route.
 * Bad input is a 4xx :class:`AsyncLogError` naming the field, never a 500; NUL characters are removed
   from every stored string because PostgreSQL text cannot hold them.
 """
@@ -162,11 +164,14 @@ def async_log_to_request(
     now: int,
     new_id: Callable[[], uuid.UUID],
     prices: PriceTable,
+    default_provider: str = DEFAULT_PROVIDER,
 ) -> RequestRecord:
     """The record of one async log; raises :class:`AsyncLogError` on a body that cannot be stored.
 
     ``headers`` are the HTTP request's headers: their ``Helicone-*`` values win over
     ``providerRequest.meta``. ``now`` (epoch ms) stands in for missing start and end times.
+    ``default_provider`` is the provider when the body names none (each route of Helicone's worker has
+    its own).
     """
     if not isinstance(body, Mapping):
         raise AsyncLogError("body", "body must be an object", 400)
@@ -189,7 +194,7 @@ def async_log_to_request(
         source="async",
         status=_status(response.get("status")),
         response_created_at=end,
-        provider=_provider(body.get("provider")),
+        provider=_provider(body.get("provider"), default_provider),
         model=_clean(model),
         request_model=request_model,
         response_model=usage.response_model and _clean(usage.response_model),
@@ -303,6 +308,11 @@ def _response_body(response: Mapping[str, Any]) -> tuple[str, Any]:
         except orjson.JSONDecodeError:
             return _dumps(text), text
     value = _json_field(response.get("json"), "providerResponse.json")
+    if isinstance(value, dict) and isinstance(value.get("streamed_data"), list):
+        # Helicone rebuilds the chunks as the SSE stream the provider would have sent; a non-list
+        # streamed_data is an ordinary field of an ordinary body.
+        stream = "\n".join("data: " + _dumps(chunk) for chunk in value["streamed_data"])
+        return _dumps(stream), stream
     return ("{}", None) if value is None else (_dumps(value), value)
 
 
@@ -325,12 +335,12 @@ def _special_model(request_json: Any) -> str:
     return ""
 
 
-def _provider(value: Any) -> str:
+def _provider(value: Any, default: str) -> str:
     if value is None:
-        return DEFAULT_PROVIDER
+        return default
     if not isinstance(value, str):
         raise AsyncLogError("provider", "provider must be a string")
-    return _clean(value).strip().upper() or DEFAULT_PROVIDER
+    return _clean(value).strip().upper() or default
 
 
 def _status(value: Any) -> int:
@@ -354,6 +364,14 @@ def _timing(timing: Any, now: int) -> tuple[int, int, int | None]:
     if not _is_number(ttft):
         raise AsyncLogError("timing.timeToFirstToken", "timeToFirstToken must be a number")
     return start, end, int(ttft) if 0 <= ttft <= _MAX_EPOCH_MS else None
+
+
+def parse_epoch_ms(value: Any, field: str) -> int:
+    """Epoch ms of a time given as ``{seconds, milliseconds}``, an epoch number or digit string (seconds
+    before 2100-01-01, else milliseconds) or a date string; :class:`AsyncLogError` naming ``field``."""
+    if value is None:
+        raise AsyncLogError(field, "a time is required")
+    return _time(value, field, 0)
 
 
 def _time(value: Any, field: str, now: int) -> int:

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from heliograph.clock import Clock, IdFactory
-from heliograph.ingest.async_log import async_log_to_request
+from heliograph.ingest.async_log import DEFAULT_PROVIDER, async_log_to_request
+from heliograph.ingest.log_message import log_message_to_request
 from heliograph.ingest.otlp_json import decode_otlp_json
 from heliograph.ingest.otlp_proto import decode_otlp_protobuf
 from heliograph.ingest.semconv import extract_llm_call
@@ -47,7 +48,12 @@ class IngestionService:
         return batch
 
     def async_log_batch(
-        self, body: Mapping[str, Any], headers: Mapping[str, str], auth: AuthContext
+        self,
+        body: Mapping[str, Any],
+        headers: Mapping[str, str],
+        auth: AuthContext,
+        *,
+        default_provider: str = DEFAULT_PROVIDER,
     ) -> IngestBatch:
         record = async_log_to_request(
             body,
@@ -56,6 +62,18 @@ class IngestionService:
             api_key_id=auth.key_id,
             now=self._clock(),
             new_id=self._ids,
+            prices=self._prices,
+            default_provider=default_provider,
+        )
+        return IngestBatch(requests=[record])
+
+    def log_message_batch(self, body: Mapping[str, Any], auth: AuthContext) -> IngestBatch:
+        """One record from Helicone's ``/v1/log/request`` message; raises ``LogMessageError`` (4xx)."""
+        record = log_message_to_request(
+            body,
+            organization_id=auth.organization_id,
+            api_key_id=auth.key_id,
+            now=self._clock(),
             prices=self._prices,
         )
         return IngestBatch(requests=[record])

@@ -1,0 +1,156 @@
+"""Log ingestion as Helicone's own components send it, so they work pointed at Heliograph unchanged.
+
+* ``POST /custom/v1/log``, ``/oai/v1/log``, ``/anthropic/v1/log``, ``/googleapis/v1/log``: the async-log
+  routes of Helicone's worker (where its SDK loggers post), served at the root as the worker does. Same
+  body and semantics as ``/v1/trace/custom/log``; each route has the provider the worker assumes when the
+  body names none. The key may come in ``Helicone-Auth`` (what the loggers send) or ``Authorization``.
+  The answer is the worker's: 200 ``ok`` with the request id in ``Helicone-Id``.
+* ``POST /v1/log/request``: the log message Helicone's worker and Rust gateway send Jawn. The key is in
+  ``Authorization`` or the message's ``authorization`` field; when both are given they must belong to
+  the same organization. The answer is Jawn's: 200 with an empty body.
+
+Every route answers only after the record is committed, like the other ingest routes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from heliograph.api.auth import authenticate, require_write
+from heliograph.api.context import AppContext, app_context
+from heliograph.api.envelope import empty
+from heliograph.api.errors import ApiError
+from heliograph.api.trace import _commit, _json_object
+from heliograph.ingest.async_log import AsyncLogError
+from heliograph.ingest.log_message import LogMessageError, message_authorization
+from heliograph.services.keys import AuthContext
+
+router = APIRouter(tags=["Log"])
+
+# Helicone's worker (worker/src/routers/api/apiRouter.ts) gives each route the provider it logs under
+# when the body has no ``provider``.
+ASYNC_LOG_ROUTES: dict[str, str] = {
+    "/custom/v1/log": "CUSTOM",
+    "/oai/v1/log": "OPENAI",
+    "/anthropic/v1/log": "ANTHROPIC",
+    "/googleapis/v1/log": "GOOGLE",
+}
+_OPERATION_IDS = {
+    "/custom/v1/log": "LogAsyncCustom",
+    "/oai/v1/log": "LogAsyncOpenAI",
+    "/anthropic/v1/log": "LogAsyncAnthropic",
+    "/googleapis/v1/log": "LogAsyncGoogle",
+}
+_OBJECT_BODY = {
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+}
+_MISSING_KEY = "missing API key: send 'Authorization: Bearer <key>' or 'Helicone-Auth: Bearer <key>'"
+
+
+def _unauthorized(message: str) -> ApiError:
+    return ApiError(401, message, trace="isAuthenticated.error")
+
+
+async def _header_auth(request: Request) -> AuthContext | None:
+    """The caller named by ``Helicone-Auth``, else by ``Authorization`` / ``helicone-authorization``.
+
+    ``Helicone-Auth`` comes first, as in Helicone's worker, where ``Authorization`` may hold a provider
+    key. None when no header carries a key; 401 when the key is unknown or revoked.
+    """
+    helicone_auth = request.headers.get("helicone-auth", "").strip()
+    if helicone_auth:
+        auth = app_context(request).verifier.verify(helicone_auth)
+        if auth is None:
+            raise _unauthorized("invalid or revoked API key in Helicone-Auth")
+        return auth
+    if request.headers.get("authorization") or request.headers.get("helicone-authorization"):
+        return await authenticate(request)
+    return None
+
+
+def _async_log_endpoint(default_provider: str) -> Callable[[Request], Awaitable[Response]]:
+    async def log_async(request: Request) -> Response:
+        auth = await _header_auth(request)
+        if auth is None:
+            raise _unauthorized(_MISSING_KEY)
+        await require_write(auth)
+        context = app_context(request)
+        body = await _json_object(request, context)
+        try:
+            batch = context.ingestion.async_log_batch(
+                body, request.headers, auth, default_provider=default_provider
+            )
+        except AsyncLogError as exc:
+            raise ApiError(exc.status, str(exc), errors=exc.errors) from exc
+        await _commit(context, batch)
+        return PlainTextResponse("ok", headers={"Helicone-Id": str(batch.requests[0].id)})
+
+    return log_async
+
+
+for _path, _provider in ASYNC_LOG_ROUTES.items():
+    router.add_api_route(
+        _path,
+        _async_log_endpoint(_provider),
+        methods=["POST"],
+        operation_id=_OPERATION_IDS[_path],
+        openapi_extra=_OBJECT_BODY,
+        response_class=PlainTextResponse,
+        summary=f"Log a call made without the gateway (provider {_provider} unless the body names one)",
+    )
+
+
+@router.post("/v1/log/request", operation_id="LogRequest", openapi_extra=_OBJECT_BODY)
+async def log_request(request: Request) -> Response:
+    """Store one log message of Helicone's worker or Rust gateway."""
+    context = app_context(request)
+    header_auth = await _header_auth(request)
+    if header_auth is not None:
+        await require_write(header_auth)
+    body = await _message_body(request, context, authenticated=header_auth is not None)
+    auth = await _message_auth(context, body, header_auth)
+    try:
+        batch = context.ingestion.log_message_batch(body, auth)
+    except LogMessageError as exc:
+        raise ApiError(exc.status, str(exc), details={exc.field: {"message": exc.message}}) from exc
+    await _commit(context, batch)
+    return empty()
+
+
+async def _message_body(request: Request, context: AppContext, *, authenticated: bool) -> dict[str, Any]:
+    try:
+        return await _json_object(request, context)
+    except ApiError as exc:
+        # Without a header key the body is the only credential; one that cannot be read names no caller.
+        if authenticated or exc.status != 400:
+            raise
+        raise _unauthorized(_MISSING_KEY) from exc
+
+
+async def _message_auth(
+    context: AppContext, body: dict[str, Any], header_auth: AuthContext | None
+) -> AuthContext:
+    """The caller: the header's key and/or the message's ``authorization``, which must agree."""
+    try:
+        presented = message_authorization(body)
+    except LogMessageError as exc:
+        if header_auth is None:
+            raise _unauthorized(_MISSING_KEY) from exc
+        raise ApiError(exc.status, str(exc), details={exc.field: {"message": exc.message}}) from exc
+    if presented is None:
+        if header_auth is None:
+            raise _unauthorized(_MISSING_KEY)
+        return header_auth
+    body_auth = context.verifier.verify(presented)
+    if body_auth is None:
+        raise _unauthorized("invalid or revoked API key in the message's authorization")
+    await require_write(body_auth)
+    if header_auth is not None and header_auth.organization_id != body_auth.organization_id:
+        raise _unauthorized(
+            "the Authorization header and the message's authorization name different organizations"
+        )
+    return header_auth or body_auth

@@ -1,0 +1,243 @@
+"""Calling the upstream (with retries and fallbacks) and streaming its answer to the client.
+
+The provider's status, headers and body bytes reach the client unchanged and as they arrive: each chunk
+is sent on before the next is read, and a copy is kept for the log (a tee). When the upstream breaks
+mid-stream the client connection is aborted too, so the client sees the failure instead of a body that
+merely looks complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+import aiohttp
+
+from heliograph.clock import IdFactory
+from heliograph.gateway.asgi import Send
+from heliograph.gateway.body_rewrite import RequestBody, with_overrides
+from heliograph.gateway.cache import CachedResponse, CacheLookup, CacheStore, save
+from heliograph.gateway.call import Call, call_exchange
+from heliograph.gateway.exchange import EndReason, Exchange
+from heliograph.gateway.log_sink import LogSink
+from heliograph.gateway.options import FallbackEntry
+from heliograph.gateway.providers import HostAllowList
+from heliograph.gateway.rate_limit import RateLimitPolicy
+from heliograph.gateway.replies import Headers, send_error, whole_lines
+from heliograph.gateway.routing import fallback_target, upstream_url
+from heliograph.gateway.upstream import Upstream, UpstreamError, response_headers
+
+_RETRY_STATUSES = frozenset({429}) | frozenset(range(500, 600))
+
+
+class UpstreamBroken(Exception):
+    """The provider's stream broke after the response started; re-raised to abort the client side."""
+
+
+Charge = tuple[str, RateLimitPolicy]  # the bucket to charge the call's cost (in cents) to
+Spawn = Callable[[Coroutine[Any, Any, None]], None]
+
+
+class Forwarder:
+    def __init__(
+        self,
+        upstream: Upstream,
+        sink: LogSink,
+        cache: CacheStore,
+        allow: HostAllowList,
+        *,
+        log_body_limit: int,
+        spawn: Spawn,
+        ids: IdFactory,
+    ) -> None:
+        self._upstream = upstream
+        self._sink = sink
+        self._cache = cache
+        self._allow = allow
+        self._log_body_limit = log_body_limit
+        self._spawn = spawn
+        self._ids = ids
+
+    async def forward(
+        self, call: Call, exchange: Exchange, *, cache_key: str | None, charge: Charge | None
+    ) -> None:
+        exchange.charge = charge
+        try:
+            response, exchange = await self._attempts(call, exchange)
+        except UpstreamError as exc:
+            exchange.end_reason = EndReason.TIMEOUT if exc.timeout else EndReason.ERROR
+            status, title = (504, "Request timeout") if exc.timeout else (502, "Network connection lost")
+            body = await send_error(call.send, status, str(exc), title, call.reply_headers)
+            self._finish(exchange, body)
+            return
+        await self._stream(call, response, exchange)
+        if cache_key is not None and exchange.status == 200 and exchange.end_reason is EndReason.DONE:
+            self._spawn(self._save(cache_key, call, exchange, response))
+
+    async def replay(self, exchange: Exchange, send: Send, found: CacheLookup, headers: Headers) -> None:
+        """Answer from the cache in one burst, and log the hit with the original call's id."""
+        hit = found.hit
+        assert hit is not None
+        reply = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in hit.headers]
+        extra = [
+            *headers,
+            (b"helicone-cache", b"HIT"),
+            (b"helicone-cache-bucket-idx", str(found.bucket_index).encode()),
+            (b"helicone-cache-latency", str(hit.latency_ms).encode()),
+        ]
+        await send({"type": "http.response.start", "status": hit.status, "headers": [*reply, *extra]})
+        exchange.capture(hit.body, time.perf_counter(), self._log_body_limit)
+        await send({"type": "http.response.body", "body": hit.body, "more_body": False})
+        exchange.status = hit.status
+        exchange.content_type, exchange.content_encoding = _content_headers(reply)
+        exchange.cache_hit = True
+        exchange.cache_reference_id = _uuid_or_none(hit.request_id)
+        self._finish(exchange)
+
+    async def _attempts(self, call: Call, exchange: Exchange) -> tuple[aiohttp.ClientResponse, Exchange]:
+        """The response to stream: the route's target, or the first fallback entry that does not fail."""
+        fallbacks = call.options.fallbacks
+        if not fallbacks:
+            url = upstream_url(call.target, call.route.rest, call.scope["query_string"])
+            return await self._send(call, url, call.forward_headers, call.body), exchange
+        last = len(fallbacks) - 1
+        for index, entry in enumerate(fallbacks):
+            target = fallback_target(entry.target_url, self._allow)
+            attempt = call_exchange(call, target)
+            attempt.charge = exchange.charge
+            call_body = with_overrides(call.body, entry.body_overrides)
+            url = upstream_url(target, call.route.rest, call.scope["query_string"])
+            try:
+                response = await self._send(call, url, _merged(call.forward_headers, entry), call_body)
+            except UpstreamError as exc:
+                if index == last or not entry.retries_on(504 if exc.timeout else 502):
+                    raise
+                self._log_failed_attempt(attempt, exc)
+                continue
+            if index < last and entry.retries_on(response.status):
+                await self._log_refused_attempt(attempt, response)
+                continue
+            call.reply_headers.append((b"helicone-fallback-index", str(index).encode()))
+            attempt.request_body, attempt.request_json = call_body.raw, call_body.parsed
+            return response, attempt
+        raise AssertionError("unreachable: the last fallback entry always returns or raises")
+
+    async def _send(
+        self, call: Call, url: str, headers: list[tuple[str, str]], body: RequestBody
+    ) -> aiohttp.ClientResponse:
+        """One upstream call, retried on 429/5xx and connection errors when Helicone-Retry-Enabled."""
+        retry = call.options.retry
+        method = call.scope["method"]
+        attempt = 0
+        while True:
+            try:
+                response = await self._upstream.send(method, url, headers, body.raw)
+            except UpstreamError:
+                if not retry.enabled or attempt >= retry.num:
+                    raise
+            else:
+                if not retry.enabled or attempt >= retry.num or response.status not in _RETRY_STATUSES:
+                    return response
+                response.release()
+            attempt += 1
+            await asyncio.sleep(retry.delay_ms(attempt) / 1000)
+
+    async def _stream(self, call: Call, response: aiohttp.ClientResponse, exchange: Exchange) -> None:
+        exchange.status = response.status
+        headers = response_headers(response)
+        exchange.content_type, exchange.content_encoding = _content_headers(headers)
+        send = call.send
+        limit = self._log_body_limit
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status,
+                    "headers": [*headers, *call.reply_headers],
+                }
+            )
+            chunks: AsyncIterator[bytes] = response.content.iter_any()
+            if call.options.stream_force_format:
+                chunks = whole_lines(chunks)
+            async for chunk in chunks:
+                exchange.capture(chunk, time.perf_counter(), limit)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            call.finished = True
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except asyncio.CancelledError:
+            exchange.end_reason = EndReason.CANCELLED if call.client_gone else EndReason.ERROR
+            raise
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            exchange.end_reason = EndReason.TIMEOUT if isinstance(exc, TimeoutError) else EndReason.ERROR
+            raise UpstreamBroken(f"the provider's response broke off: {exc!r}") from exc
+        finally:
+            response.release()
+            self._finish(exchange)
+
+    async def _save(self, key: str, call: Call, exchange: Exchange, response: aiohttp.ClientResponse) -> None:
+        assert call.options.cache is not None
+        if exchange.body_truncated:
+            return
+        cached = CachedResponse(
+            status=exchange.status,
+            headers=[(n.decode("latin-1"), v.decode("latin-1")) for n, v in response_headers(response)],
+            body=b"".join(exchange.chunks),
+            latency_ms=round(((exchange.end or exchange.start) - exchange.start) * 1000),
+            request_id=str(exchange.request_id),
+            created_at=exchange.created_at,
+        )
+        await save(self._cache, key, cached, call.options.cache.ttl_seconds)
+
+    def _finish(self, exchange: Exchange, body: bytes | None = None) -> None:
+        if exchange.end is None:
+            exchange.end = time.perf_counter()
+        if body is not None:
+            exchange.chunks.append(body)
+            exchange.content_type = "application/json"
+        if exchange.organization_id:
+            self._sink.add(exchange)
+
+    def _log_failed_attempt(self, attempt: Exchange, exc: UpstreamError) -> None:
+        attempt.end_reason = EndReason.TIMEOUT if exc.timeout else EndReason.ERROR
+        attempt.request_id = self._ids()
+        self._finish(attempt, None)
+
+    async def _log_refused_attempt(self, attempt: Exchange, response: aiohttp.ClientResponse) -> None:
+        # Each fallback attempt is its own log (as in Helicone), under its own id.
+        attempt.request_id = self._ids()
+        attempt.status = response.status
+        attempt.content_type, attempt.content_encoding = _content_headers(response_headers(response))
+        try:
+            attempt.capture(await response.read(), time.perf_counter(), self._log_body_limit)
+        except (aiohttp.ClientError, TimeoutError):
+            attempt.end_reason = EndReason.ERROR
+        finally:
+            response.release()
+        self._finish(attempt)
+
+
+def _merged(headers: list[tuple[str, str]], entry: FallbackEntry) -> list[tuple[str, str]]:
+    # Helicone replaces every header with the entry's; merging keeps the client's own (content type,
+    # accept...) while the entry still overrides what it names (usually the provider key).
+    kept = [(name, value) for name, value in headers if name not in entry.headers]
+    return kept + [(name, value) for name, value in entry.headers.items() if not name.startswith("helicone-")]
+
+
+def _content_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:
+    content_type = content_encoding = ""
+    for name, value in headers:
+        if name == b"content-type":
+            content_type = value.decode("latin-1")
+        elif name == b"content-encoding":
+            content_encoding = value.decode("latin-1")
+    return content_type, content_encoding
+
+
+def _uuid_or_none(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None

@@ -1,0 +1,318 @@
+"""The gateway: a logging proxy in front of LLM providers, as a plain ASGI app.
+
+One call goes: path and headers -> auth -> options -> cache -> rate limit -> upstream (with retries and
+fallbacks) -> the response streamed to the client as it arrives, captured on the side -> the log,
+handed to the sink after the last byte. Nothing the log needs is computed before the client has its
+response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+from heliograph.clock import Clock, IdFactory
+from heliograph.gateway.asgi import Receive, Scope, Send
+from heliograph.gateway.body_rewrite import parse_body, rewrite
+from heliograph.gateway.cache import CacheStore, cache_key, key_headers_from, lookup
+from heliograph.gateway.call import Call, call_exchange
+from heliograph.gateway.forwarding import Charge, Forwarder
+from heliograph.gateway.log_sink import LogSink
+from heliograph.gateway.options import OptionError, parse_options
+from heliograph.gateway.providers import HostAllowList
+from heliograph.gateway.rate_limit import RateLimiter, bucket_key, rate_limit_headers
+from heliograph.gateway.replies import send_error
+from heliograph.gateway.routing import RouteError, parse_path, resolve_target
+from heliograph.services.keys import AuthContext, KeyVerifier
+
+log = logging.getLogger(__name__)
+
+
+class _Gone(Exception):
+    """The client disconnected before its request was read."""
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str, title: str) -> None:
+        super().__init__(message)
+        self.status, self.message, self.title = status, message, title
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    require_auth: bool
+    max_body_bytes: int
+    base_urls: dict[str, str]
+    allow: HostAllowList
+
+
+class GatewayApp:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        verifier: KeyVerifier,
+        forwarder: Forwarder,
+        cache: CacheStore,
+        limiter: RateLimiter,
+        sink: LogSink,
+        clock: Clock,
+        ids: IdFactory,
+    ) -> None:
+        self._config = config
+        self._verifier = verifier
+        self._forwarder = forwarder
+        self._cache = cache
+        self._limiter = limiter
+        self._sink = sink
+        self._clock = clock
+        self._ids = ids
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = time.perf_counter()
+        created_at = self._clock()
+        try:
+            call = await self._accept(scope, receive, send, start, created_at)
+        except _Refused as refused:
+            await send_error(send, refused.status, refused.message, refused.title)
+            return
+        except _Gone:
+            return
+        watcher = _watch_disconnect(receive, call)
+        try:
+            await self._handle(call)
+        except _Refused as refused:
+            await send_error(send, refused.status, refused.message, refused.title, call.reply_headers)
+        except asyncio.CancelledError:
+            if not call.client_gone:
+                raise
+            # Our own cancellation: the client left; the forwarder has logged the call as cancelled.
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+        finally:
+            call.finished = True
+            watcher.cancel()
+
+    async def _accept(
+        self, scope: Scope, receive: Receive, send: Send, start: float, created_at: int
+    ) -> Call:
+        try:
+            route = parse_path(scope["path"])
+        except RouteError as exc:
+            raise _Refused(exc.status, str(exc), "Not found") from None
+        helicone, forward, cache_control = _split_headers(scope["headers"])
+        raw = await _read_body(receive, self._config.max_body_bytes)
+        auth = self._authenticate(helicone, forward, route.path_key)
+        try:
+            options = parse_options(helicone, cache_control)
+            target = resolve_target(route, options, self._config.base_urls, self._config.allow)
+        except (OptionError, RouteError) as exc:
+            raise _Refused(400, str(exc), "Bad request") from None
+        body = rewrite(parse_body(raw, scope["query_string"]), options, route.provider, route.rest)
+        return Call(
+            scope=scope,
+            send=send,
+            route=route,
+            helicone=helicone,
+            forward_headers=forward,
+            auth=auth,
+            options=options,
+            target=target,
+            body=body,
+            request_id=options.request_id or self._ids(),
+            created_at=created_at,
+            start=start,
+        )
+
+    def _authenticate(
+        self, helicone: dict[str, str], forward: list[tuple[str, str]], path_key: str | None
+    ) -> AuthContext | None:
+        presented = helicone.get("helicone-auth") or path_key or _heliograph_key_in(forward)
+        if not presented:
+            if self._config.require_auth:
+                raise _Refused(
+                    401, "missing Heliograph key: send 'Helicone-Auth: Bearer <key>'", "Unauthorized"
+                )
+            return None
+        auth = self._verifier.verify(presented)
+        if auth is None:
+            raise _Refused(401, "invalid or revoked Heliograph key in Helicone-Auth", "Unauthorized")
+        if not auth.can_write:
+            raise _Refused(401, "this Heliograph key may not write logs (permissions: r)", "Unauthorized")
+        return auth
+
+    async def _handle(self, call: Call) -> None:
+        call.reply_headers.append((b"helicone-id", str(call.request_id).encode()))
+        call.reply_headers.append((b"helicone-status", b"success"))
+        cache_keys: list[str] = []
+        save_slot: int | None = None
+        cache = call.options.cache
+        if cache is not None and call.auth is not None:
+            cache_keys = self._cache_keys(call)
+            found = await lookup(self._cache, cache_keys, choose=random.randrange)
+            if cache.read and found.hit is not None:
+                await self._forwarder.replay(call_exchange(call), call.send, found, call.reply_headers)
+                return
+            if cache.read:
+                call.reply_headers.append((b"helicone-cache", b"MISS"))
+            save_slot = found.bucket_index if cache.save and found.can_save else None
+        charge = await self._check_rate_limit(call)
+        if call.finished:
+            return
+        await self._forwarder.forward(
+            call,
+            call_exchange(call),
+            cache_key=cache_keys[save_slot] if save_slot is not None else None,
+            charge=charge,
+        )
+
+    def _cache_keys(self, call: Call) -> list[str]:
+        assert call.auth is not None
+        assert call.options.cache is not None
+        cache = call.options.cache
+        scope = call.scope
+        url = f"{scope['path']}?{scope['query_string'].decode('latin-1')}"
+        headers = key_headers_from([*call.helicone.items(), *call.forward_headers])
+        return [
+            cache_key(
+                organization_id=call.auth.organization_id,
+                seed=cache.seed,
+                url=url,
+                body=call.body.raw,
+                ignore_keys=cache.ignore_keys,
+                key_headers=headers,
+                bucket_index=index,
+            )
+            for index in range(cache.bucket_max_size)
+        ]
+
+    async def _check_rate_limit(self, call: Call) -> Charge | None:
+        """Check the policy; answers 429 itself when limited. Returns the bucket to charge in cents."""
+        policy = call.options.rate_limit
+        if policy is None or call.auth is None:
+            return None
+        segment_value = _segment_value(call, policy.segment)
+        key = bucket_key(call.auth.organization_id, policy, segment_value)
+        decision = await self._limiter.check(key, policy, self._clock())
+        headers = [
+            (name.lower().encode(), value.encode()) for name, value in rate_limit_headers(policy, decision)
+        ]
+        call.reply_headers.extend(headers)
+        if decision.allowed:
+            return (key, policy) if policy.unit == "cents" else None
+        message = f"rate limit {policy.normalized()} exceeded; retry later"
+        body = await send_error(
+            call.send,
+            429,
+            message,
+            "Rate limited",
+            [*call.reply_headers, (b"x-helicone-error", b"rate_limited")],
+        )
+        exchange = call_exchange(call)
+        exchange.status = 429
+        exchange.content_type = "application/json"
+        exchange.chunks.append(body)
+        exchange.end = time.perf_counter()
+        exchange.extra_properties["Helicone-Rate-Limit-Status"] = "bucket_rate_limited"
+        self._sink.add(exchange)
+        call.finished = True
+        return None
+
+
+def _segment_value(call: Call, segment: str | None) -> str | None:
+    if segment is None:
+        return None
+    if segment == "user":
+        parsed = call.body.parsed
+        body_user = parsed.get("user") if isinstance(parsed, dict) else None
+        value = call.options.user_id or (body_user if isinstance(body_user, str) else None)
+        needed = "a Helicone-User-Id header"
+    else:
+        value = call.options.properties.get(segment)
+        needed = f"a Helicone-Property-{segment} header"
+    if not value:
+        # Helicone lets such calls through unlimited; a limit that silently does nothing is worse.
+        raise _Refused(
+            400, f"Helicone-RateLimit-Policy segments by {segment!r}: send {needed}", "Bad request"
+        )
+    return value
+
+
+def _split_headers(
+    raw: list[tuple[bytes, bytes]],
+) -> tuple[dict[str, str], list[tuple[str, str]], str | None]:
+    """(helicone-* headers by name, headers to forward, Cache-Control) in one pass."""
+    helicone: dict[str, str] = {}
+    forward: list[tuple[str, str]] = []
+    cache_control = None
+    for name_bytes, value_bytes in raw:
+        name = name_bytes.decode("latin-1")
+        value = value_bytes.decode("latin-1")
+        if name.startswith("helicone-"):
+            helicone[name] = value.strip()
+        elif name in _NOT_FORWARDED:
+            continue
+        else:
+            if name == "cache-control":
+                cache_control = value
+            forward.append((name, value))
+    return helicone, forward, cache_control
+
+
+_NOT_FORWARDED = frozenset(
+    {
+        "host",
+        "content-length",
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+
+def _heliograph_key_in(forward: list[tuple[str, str]]) -> str | None:
+    """A Heliograph key sent as the provider key, taken out so it never reaches the provider."""
+    for index, (name, value) in enumerate(forward):
+        if name in ("authorization", "x-api-key") and "sk-heliograph-" in value:
+            del forward[index]
+            return value
+    return None
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Gone()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _Refused(413, f"request body exceeds {limit} bytes", "Payload too large")
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _watch_disconnect(receive: Receive, call: Call) -> asyncio.Task[None]:
+    """Cancel the handling task when the client goes away mid-call, so the upstream is released and
+    the call is logged as cancelled (-3)."""
+    handler = asyncio.current_task()
+
+    async def watch() -> None:
+        message = await receive()
+        if message["type"] == "http.disconnect" and not call.finished and handler is not None:
+            call.client_gone = True
+            handler.cancel()
+
+    return asyncio.get_running_loop().create_task(watch())
