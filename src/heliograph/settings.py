@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     redis_url: SecretStr | None = Field(
         None, description="redis://host:port/db; shares the gateway cache and rate limits between processes."
     )
+    redis_key_prefix: str = Field(
+        "heliograph:", description="Prefix of every Redis key, so several deployments can share one Redis."
+    )
     provider_urls: dict[str, str] = Field(
         default_factory=dict,
         description="Provider base URL overrides, from HELIOGRAPH_PROVIDER_URL_<NAME> (e.g. _OPENAI).",
