@@ -7,9 +7,13 @@ listing, and Anthropic messages (JSON and SSE). Tests steer it with ``x-fake-*``
 * ``x-fake-fail-times: N``: fail the first N calls carrying the same ``x-fake-key`` with
   ``x-fake-status`` (default 500), then answer normally (for retries);
 * ``x-fake-delay-ms: N``: wait before answering; ``x-fake-chunk-delay-ms``: wait between SSE chunks;
-* ``x-fake-drop``: ``before`` closes the connection without answering, ``mid-stream`` after two chunks;
+* ``x-fake-drop``: ``before`` closes the connection without answering, ``mid-stream`` after two chunks
+  of a chunked (``transfer-encoding: chunked``) stream;
 * ``x-fake-no-usage``: streams never carry usage, even when ``include_usage`` is set;
-* ``x-fake-gzip``: gzip the JSON body.
+* ``x-fake-gzip``: gzip the JSON body;
+* ``x-fake-response-model: M``: answer as model ``M`` whatever the request named;
+* ``x-fake-split-bytes: N``: write every SSE event in pieces of N bytes, each flushed on its own (and
+  ``x-fake-chunk-delay-ms`` waits between pieces), so lines reach the gateway split.
 
 Every request is recorded (method, path, headers, body) in ``FakeProvider.requests``.
 """
@@ -147,7 +151,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self._steered():
             return
         body = body if isinstance(body, dict) else {}
-        model = body.get("model", "gpt-4o-mini")
+        model = self.headers.get("x-fake-response-model") or body.get("model", "gpt-4o-mini")
         anthropic = self.path.endswith("/messages")
         if self.path.endswith("/embeddings"):
             payload = {
@@ -208,10 +212,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("content-type", "text/event-stream")
         self.send_header("cache-control", "no-cache")
         self.send_header("connection", "close")
+        drop = self.headers.get("x-fake-drop") == "mid-stream"
+        if drop:
+            # A close-delimited body that stops early looks complete to its reader; chunked framing (as
+            # real providers send SSE) without the final empty chunk makes the break visible.
+            self.send_header("transfer-encoding", "chunked")
         self.end_headers()
         self.close_connection = True
         chunk_delay = int(self.headers.get("x-fake-chunk-delay-ms", "0")) / 1000
-        drop = self.headers.get("x-fake-drop") == "mid-stream"
         if anthropic:
             events = [
                 f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in _anthropic_events(model)
@@ -221,14 +229,18 @@ class _Handler(BaseHTTPRequestHandler):
             include = include and "x-fake-no-usage" not in self.headers
             events = [f"data: {json.dumps(chunk)}\n\n" for chunk in _chat_chunks(model, include)]
             events.append("data: [DONE]\n\n")
+        split = int(self.headers.get("x-fake-split-bytes", "0"))
         for index, event in enumerate(events):
             if drop and index == 2:
                 self.connection.shutdown(2)
                 return
-            self.wfile.write(event.encode())
-            self.wfile.flush()
-            if chunk_delay:
-                time.sleep(chunk_delay)
+            data = event.encode()
+            for start in range(0, len(data), split or len(data)):
+                piece = data[start : start + (split or len(data))]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if drop else piece)
+                self.wfile.flush()
+                if chunk_delay:
+                    time.sleep(chunk_delay)
 
 
 @contextmanager
@@ -239,7 +251,8 @@ def running_fake_provider() -> Iterator[FakeProvider]:
     server.daemon_threads = True
     fake = FakeProvider(url=f"http://127.0.0.1:{server.server_address[1]}")
     handler.fake = fake
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # A short poll interval: shutdown() waits for the next poll, which would add 0.5 s to every test.
+    thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
     try:
         yield fake

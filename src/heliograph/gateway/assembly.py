@@ -126,7 +126,8 @@ def _shared_state(settings: Settings, clock: Clock) -> tuple[CacheStore, RateLim
     if settings.redis_url is None:
         return MemoryCacheStore(settings.gateway_cache_max_bytes, clock=clock), MemoryRateLimiter()
     url = settings.redis_url.get_secret_value()
+    prefix = settings.redis_key_prefix
     # Each store owns (and closes) its client.
-    return RedisCacheStore(redis_asyncio.Redis.from_url(url)), RedisRateLimiter(
-        redis_asyncio.Redis.from_url(url)
+    return RedisCacheStore(redis_asyncio.Redis.from_url(url), f"{prefix}cache:"), RedisRateLimiter(
+        redis_asyncio.Redis.from_url(url), prefix
     )

@@ -109,6 +109,8 @@ class Forwarder:
             attempt = call_exchange(call, target)
             attempt.charge = exchange.charge
             call_body = with_overrides(call.body, entry.body_overrides)
+            # Every attempt, failed ones included, is logged with the body it actually sent.
+            attempt.request_body, attempt.request_json = call_body.raw, call_body.parsed
             url = upstream_url(target, call.route.rest, call.scope["query_string"])
             try:
                 response = await self._send(call, url, _merged(call.forward_headers, entry), call_body)
@@ -121,7 +123,6 @@ class Forwarder:
                 await self._log_refused_attempt(attempt, response)
                 continue
             call.reply_headers.append((b"helicone-fallback-index", str(index).encode()))
-            attempt.request_body, attempt.request_json = call_body.raw, call_body.parsed
             return response, attempt
         raise AssertionError("unreachable: the last fallback entry always returns or raises")
 

@@ -23,7 +23,9 @@ from heliograph.storage.writer import BatchingWriter, WriterClosed, WriterOverlo
 
 log = logging.getLogger(__name__)
 
-_FLUSH_DELAY_S = 0.005
+# Long enough to gather a few hundred calls per batch on a busy gateway (one thread hand-off and one
+# transaction for all of them), short enough that a log is readable almost at once.
+_FLUSH_DELAY_S = 0.02
 _RETRY_DELAY_S = 0.5
 
 

@@ -145,7 +145,10 @@ def _flag(helicone: Mapping[str, str], name: str, default: bool = False) -> bool
 
 
 def _display(name: str) -> str:
-    return "-".join(part.capitalize() for part in name.split("-"))
+    return "-".join(_SPELLING.get(part, part.capitalize()) for part in name.split("-"))
+
+
+_SPELLING = {"llm": "LLM", "openai": "OpenAI", "ratelimit": "RateLimit"}
 
 
 def _request_id(value: str | None) -> uuid.UUID | None:

@@ -25,7 +25,7 @@ from heliograph.gateway.options import OptionError, parse_options
 from heliograph.gateway.providers import HostAllowList
 from heliograph.gateway.rate_limit import RateLimiter, bucket_key, rate_limit_headers
 from heliograph.gateway.replies import send_error
-from heliograph.gateway.routing import RouteError, parse_path, resolve_target
+from heliograph.gateway.routing import RouteError, fallback_target, parse_path, resolve_target
 from heliograph.services.keys import AuthContext, KeyVerifier
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,9 @@ class GatewayApp:
             return
         except _Gone:
             return
-        watcher = _watch_disconnect(receive, call)
+        # Only streams are watched: a watcher task per call costs measurable latency, and a non-streamed
+        # call whose client left is still completed upstream (and billed), so it is logged as such.
+        watcher = _watch_disconnect(receive, call) if call.body.is_stream else None
         try:
             await self._handle(call)
         except _Refused as refused:
@@ -95,7 +97,8 @@ class GatewayApp:
                 task.uncancel()
         finally:
             call.finished = True
-            watcher.cancel()
+            if watcher is not None:
+                watcher.cancel()
 
     async def _accept(
         self, scope: Scope, receive: Receive, send: Send, start: float, created_at: int
@@ -110,6 +113,10 @@ class GatewayApp:
         try:
             options = parse_options(helicone, cache_control)
             target = resolve_target(route, options, self._config.base_urls, self._config.allow)
+            # Every fallback target is checked before the first is called: a refused later entry must
+            # not surface only after earlier ones were already tried (or as an unhandled error then).
+            for entry in options.fallbacks:
+                fallback_target(entry.target_url, self._config.allow)
         except (OptionError, RouteError) as exc:
             raise _Refused(400, str(exc), "Bad request") from None
         body = rewrite(parse_body(raw, scope["query_string"]), options, route.provider, route.rest)
@@ -176,7 +183,8 @@ class GatewayApp:
         cache = call.options.cache
         scope = call.scope
         url = f"{scope['path']}?{scope['query_string'].decode('latin-1')}"
-        headers = key_headers_from([*call.helicone.items(), *call.forward_headers])
+        sent = [*call.helicone.items(), *call.forward_headers]
+        headers = key_headers_from([(name, value) for name, value in sent if name not in _CACHE_SWITCHES])
         return [
             cache_key(
                 organization_id=call.auth.organization_id,
@@ -277,6 +285,12 @@ _NOT_FORWARDED = frozenset(
         "upgrade",
     }
 )
+
+
+# Whether a call reads or saves says nothing about its answer; keyed on, a save-only call's entry could
+# never be read by a read-only (or fully cached) call. Helicone keys on them; the seed, bucket size and
+# ignore-keys headers stay in the key.
+_CACHE_SWITCHES = frozenset({"helicone-cache-enabled", "helicone-cache-read", "helicone-cache-save"})
 
 
 def _heliograph_key_in(forward: list[tuple[str, str]]) -> str | None:

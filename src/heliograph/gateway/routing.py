@@ -67,7 +67,7 @@ def resolve_target(
             url = checked_target(options.target_url, allow, "Helicone-Target-Url")
             return Target(url, infer_provider(url))
         if options.openai_api_base and provider.route in ("oai", "azure"):
-            return _azure(options.openai_api_base, allow)
+            return _azure(options.openai_api_base, allow, provider.route)
         if provider.route == "azure":
             if base_urls.get("azure"):
                 return Target(base_urls["azure"], "AZURE")
@@ -85,10 +85,11 @@ def fallback_target(url: str, allow: HostAllowList) -> Target:
     return Target(checked, infer_provider(checked))
 
 
-def _azure(base: str, allow: HostAllowList) -> Target:
+def _azure(base: str, allow: HostAllowList, route: str) -> Target:
     url = checked_target(base, allow, "Helicone-OpenAI-Api-Base")
-    # Helicone answers a non-Azure base with a 500; any allowed host works here, named by inference.
-    return Target(url, "AZURE" if is_azure_base(url) else infer_provider(url))
+    # Helicone answers a non-Azure base with a 500; any allowed host works here. The azure route is
+    # Azure by choice (a private endpoint or an API gateway in front of it); on oai the host decides.
+    return Target(url, "AZURE" if route == "azure" or is_azure_base(url) else infer_provider(url))
 
 
 def upstream_url(target: Target, rest: str, query: bytes) -> str:

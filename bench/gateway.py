@@ -1,0 +1,223 @@
+"""Gateway overhead: the same fake provider called directly and through `heliograph serve`, alternating.
+
+For each service time (0 and 50 ms), mode (JSON, stream) and concurrency (1, 8, 64), every client
+sends a direct call, then the same call through the gateway, and so on, so both see the same machine
+load. Logging is on (SQLite). Prints, per configuration:
+
+* added latency p50 / p99: gateway percentile minus direct percentile, full response;
+* for streams, added time to first byte (p50);
+* then the gateway's throughput alone (0 ms, JSON, concurrency 64), its peak RSS, and a check that
+  every gateway call was logged.
+
+    python bench/gateway.py [--requests 20000] [--service-ms 0 50] [--concurrency 1 8 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from server import BenchServer, _free_port, bench_server
+
+BODY = (
+    b'{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are terse."},'
+    b'{"role":"user","content":"What is 2+2? Answer in one sentence, please."}]}'
+)
+STREAM_BODY = BODY[:-1] + b',"stream":true}'
+
+
+@dataclass
+class Samples:
+    total: list[float] = field(default_factory=list)
+    first_byte: list[float] = field(default_factory=list)
+
+
+@contextmanager
+def fake_provider() -> Iterator[str]:
+    port = _free_port()
+    script = Path(__file__).resolve().parent / "fake_llm.py"
+    process = subprocess.Popen([sys.executable, str(script), str(port)])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                httpx.post(f"{url}/v1/chat/completions", content=BODY, timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+async def _one(
+    session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str], out: Samples
+) -> None:
+    start = time.perf_counter()
+    async with session.post(url, data=body, headers=headers) as response:
+        first = None
+        async for _chunk in response.content.iter_any():
+            if first is None:
+                first = time.perf_counter()
+        if response.status != 200:
+            raise RuntimeError(f"{url} answered {response.status}")
+    end = time.perf_counter()
+    out.total.append(end - start)
+    out.first_byte.append((first or end) - start)
+
+
+async def alternate(
+    direct_url: str,
+    gateway_url: str,
+    key: str,
+    *,
+    requests: int,
+    concurrency: int,
+    service_ms: int,
+    stream: bool,
+) -> tuple[Samples, Samples]:
+    body = STREAM_BODY if stream else BODY
+    common = {
+        "content-type": "application/json",
+        "authorization": "Bearer sk-bench",
+        "x-bench-delay-ms": str(service_ms),
+    }
+    gateway_headers = {**common, "helicone-auth": f"Bearer {key}", "helicone-property-bench": "gateway"}
+    direct, through = Samples(), Samples()
+    per_client = max(1, requests // concurrency)
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def client() -> None:
+            for _ in range(per_client):
+                await _one(session, direct_url, body, common, direct)
+                await _one(session, gateway_url, body, gateway_headers, through)
+
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+    return direct, through
+
+
+async def throughput(gateway_url: str, key: str, requests: int, concurrency: int) -> tuple[int, float]:
+    headers = {
+        "content-type": "application/json",
+        "authorization": "Bearer sk-bench",
+        "helicone-auth": f"Bearer {key}",
+    }
+    sink = Samples()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        per_client = requests // concurrency
+
+        async def client() -> None:
+            for _ in range(per_client):
+                await _one(session, gateway_url, BODY, headers, sink)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(concurrency)))
+        return len(sink.total), len(sink.total) / (time.perf_counter() - start)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def logged_count(server: BenchServer) -> int:
+    response = httpx.post(
+        f"{server.url}/v1/request/count/query",
+        headers={"authorization": f"Bearer {server.key}"},
+        json={"filter": "all"},
+        timeout=60,
+    )
+    response.raise_for_status()
+    count: int = response.json()["data"]
+    return count
+
+
+def wait_for_logs(server: BenchServer, expected: int, timeout: float = 120) -> int:
+    deadline = time.monotonic() + timeout
+    count = logged_count(server)
+    while count < expected and time.monotonic() < deadline:
+        time.sleep(0.5)
+        count = logged_count(server)
+    return count
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=20_000, help="gateway calls per configuration")
+    parser.add_argument("--service-ms", type=int, nargs="+", default=[0, 50])
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
+    parser.add_argument("--modes", nargs="+", default=["json", "stream"], choices=["json", "stream"])
+    args = parser.parse_args()
+    asyncio.set_event_loop_policy(_loop_policy())
+    with (
+        fake_provider() as provider,
+        bench_server("sqlite", {"HELIOGRAPH_PROVIDER_URL_OPENAI": provider}) as server,
+    ):
+        direct_url = f"{provider}/v1/chat/completions"
+        gateway_url = f"{server.url}/v1/gateway/oai/v1/chat/completions"
+        sent = 0
+        print(
+            f"{'service':>7} {'mode':>6} {'conc':>4} {'calls':>6} | {'direct p50':>10} {'added p50':>9} "
+            f"{'added p99':>9} {'added TTFB p50':>14} | {'gateway calls/s':>15}"
+        )
+        for service_ms in args.service_ms:
+            for mode in args.modes:
+                for concurrency in args.concurrency:
+                    started = time.perf_counter()
+                    direct, through = asyncio.run(
+                        alternate(
+                            direct_url,
+                            gateway_url,
+                            server.key,
+                            requests=args.requests,
+                            concurrency=concurrency,
+                            service_ms=service_ms,
+                            stream=mode == "stream",
+                        )
+                    )
+                    elapsed = time.perf_counter() - started
+                    sent += len(through.total)
+                    added50 = (percentile(through.total, 0.5) - percentile(direct.total, 0.5)) * 1000
+                    added99 = (percentile(through.total, 0.99) - percentile(direct.total, 0.99)) * 1000
+                    ttfb = (percentile(through.first_byte, 0.5) - percentile(direct.first_byte, 0.5)) * 1000
+                    print(
+                        f"{service_ms:>5}ms {mode:>6} {concurrency:>4} {len(through.total):>6} | "
+                        f"{percentile(direct.total, 0.5) * 1000:>8.2f}ms {added50:>7.2f}ms {added99:>7.2f}ms "
+                        f"{(f'{ttfb:.2f}ms' if mode == 'stream' else '-'):>14} | "
+                        f"{len(through.total) / elapsed:>15.0f}",
+                        flush=True,
+                    )
+        calls, rate = asyncio.run(throughput(gateway_url, server.key, args.requests, 64))
+        sent += calls
+        print(f"\ngateway alone, 0 ms service, JSON, concurrency 64: {rate:,.0f} calls/s")
+        logged = wait_for_logs(server, sent)
+        print(f"gateway peak RSS: {server.peak_rss_mib():.0f} MiB")
+        print(f"logged: {logged:,} of {sent:,} gateway calls")
+
+
+def _loop_policy() -> asyncio.AbstractEventLoopPolicy:
+    try:
+        import uvloop
+
+        return uvloop.EventLoopPolicy()
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings uvloop
+        return asyncio.DefaultEventLoopPolicy()
+
+
+if __name__ == "__main__":
+    main()
