@@ -373,3 +373,30 @@ def test_a_second_log_with_the_same_request_id_changes_nothing(
     assert _children(reader) == before
     with reader.connect() as connection:
         assert connection.execute(sa.select(requests.c.model)).scalar_one() == "gpt-4o"
+
+
+@pytest.mark.only_dialects("sqlite")
+def test_two_processes_writers_on_one_sqlite_file_never_collide(database_url: str) -> None:
+    """Two servers (say two `serve --only gateway`) on one SQLite file: each writer takes the write
+    lock before choosing seqs, so concurrent batches all land and none fails on a duplicate seq."""
+    engines = [create_engine(database_url), create_engine(database_url)]
+    writers = [BatchingWriter(engine, max_pending=10_000, max_batch=50, clock=_clock) for engine in engines]
+    for writer in writers:
+        writer.start()
+    try:
+        futures = [
+            writers[index % 2].submit(IngestBatch(requests=[_request() for _ in range(5)]))
+            for index in range(80)
+        ]
+        for future in futures:
+            future.result(RESULT_TIMEOUT)  # raises if a batch could not be stored
+    finally:
+        for writer in writers:
+            writer.close()
+        for engine in engines:
+            engine.dispose()
+    check = create_engine(database_url)
+    with check.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(requests)).scalar_one() == 400
+        assert conn.execute(sa.select(sa.func.count(sa.distinct(requests.c.seq)))).scalar_one() == 400
+    check.dispose()

@@ -12,9 +12,11 @@ because proxying traffic matters more than logging it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import dataclass
 
 from heliograph.gateway.exchange import Exchange
 from heliograph.records import IngestBatch, RequestRecord
@@ -26,6 +28,8 @@ log = logging.getLogger(__name__)
 # Long enough to gather a few hundred calls per batch on a busy gateway (one thread hand-off and one
 # transaction for all of them), short enough that a log is readable almost at once.
 _FLUSH_DELAY_S = 0.02
+# A batch the database refused (busy, unreachable) is tried again this many times before it is dropped.
+_WRITE_ATTEMPTS = 5
 _RETRY_DELAY_S = 0.5
 
 
@@ -41,7 +45,7 @@ class LogSink:
         self._build = build
         self._max_pending = max_pending
         self._pending: list[Exchange] = []
-        self._unsent: list[PreparedBatch] = []
+        self._unsent: list[_Unsent] = []
         self._task: asyncio.Task[None] | None = None
         self.dropped = 0
 
@@ -50,6 +54,9 @@ class LogSink:
         if len(self._pending) > self._max_pending:
             del self._pending[0]
             self._count_drop(1)
+        self._ensure_flush()
+
+    def _ensure_flush(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._flush_soon())
 
@@ -61,8 +68,12 @@ class LogSink:
 
     async def _flush_soon(self) -> None:
         try:
-            await asyncio.sleep(_FLUSH_DELAY_S)
-            while self._pending or self._unsent:
+            # Wait before every flush, also between back-to-back ones: flushing what piled up during
+            # the previous flush at once would mean many tiny batches, each a thread hand-off.
+            while True:
+                await asyncio.sleep(_FLUSH_DELAY_S)
+                if not (self._pending or self._unsent):
+                    return
                 if not await self._flush():
                     await asyncio.sleep(_RETRY_DELAY_S)
         finally:
@@ -72,22 +83,42 @@ class LogSink:
         """Send what is waiting; False when the writer is full and a retry should wait."""
         exchanges, self._pending = self._pending, []
         if exchanges:
-            self._unsent.append(await asyncio.to_thread(self._prepare, exchanges))
+            self._unsent.append(_Unsent(await asyncio.to_thread(self._prepare, exchanges)))
         while self._unsent:
-            prepared = self._unsent[0]
+            item = self._unsent[0]
             try:
-                future = self._writer.submit_prepared(prepared)
+                future = self._writer.submit_prepared(item.prepared)
             except WriterOverloaded:
                 self._trim_unsent()
                 return False
             except WriterClosed:
-                dropped = sum(batch.records for batch in self._unsent)
+                dropped = sum(unsent.prepared.records for unsent in self._unsent)
                 self._unsent.clear()
                 self._count_drop(dropped)
                 return True
             self._unsent.pop(0)
-            future.add_done_callback(_report_failure)
+            future.add_done_callback(
+                functools.partial(self._written, item=item, loop=asyncio.get_running_loop())
+            )
         return True
+
+    def _written(self, future: Future[None], *, item: _Unsent, loop: asyncio.AbstractEventLoop) -> None:
+        """Runs on the writer thread when a batch is committed or refused; refused ones go back."""
+        if future.cancelled() or future.exception() is None:
+            return
+        item.attempts += 1
+        if item.attempts >= _WRITE_ATTEMPTS:
+            log.error(
+                "gateway logs could not be stored after %d attempts: %s", item.attempts, future.exception()
+            )
+            self.dropped += item.prepared.records
+            return
+        # Back off: a refused write usually means the database is busy or briefly unreachable.
+        loop.call_soon_threadsafe(loop.call_later, _RETRY_DELAY_S * item.attempts, self._requeue, item)
+
+    def _requeue(self, item: _Unsent) -> None:
+        self._unsent.append(item)
+        self._ensure_flush()
 
     def _prepare(self, exchanges: list[Exchange]) -> PreparedBatch:
         records = []
@@ -99,14 +130,15 @@ class LogSink:
         return self._writer.prepare(IngestBatch(requests=records))
 
     def _trim_unsent(self) -> None:
-        while sum(batch.records for batch in self._unsent) > self._max_pending and len(self._unsent) > 1:
-            self._count_drop(self._unsent.pop(0).records)
+        while sum(u.prepared.records for u in self._unsent) > self._max_pending and len(self._unsent) > 1:
+            self._count_drop(self._unsent.pop(0).prepared.records)
 
     def _count_drop(self, count: int) -> None:
         self.dropped += count
         log.warning("gateway log backlog is full: dropped %d log(s), %d in all", count, self.dropped)
 
 
-def _report_failure(future: Future[None]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.error("gateway logs could not be stored: %s", future.exception())
+@dataclass(slots=True)
+class _Unsent:
+    prepared: PreparedBatch
+    attempts: int = 0

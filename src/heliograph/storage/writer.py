@@ -177,6 +177,10 @@ class BatchingWriter:
     def _write(self, batches: list[PreparedBatch], now: int) -> None:
         prepared = merge(batches)
         with self._engine.begin() as conn:
+            if self._dialect == "sqlite":
+                # Take the write lock before reading max(seq): another process writing the same file
+                # (e.g. a second `serve --only gateway`) then waits instead of picking the same seqs.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             seqs = self._request_insert.run(conn, prepared)
             rows = child_rows(prepared, seqs, now)
             for insert in self._child_inserts:
