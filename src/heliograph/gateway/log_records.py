@@ -7,17 +7,18 @@ and prices the call.
 
 from __future__ import annotations
 
-import json
 import re
 import zlib
 from typing import Any
 
-import orjson
 import zstandard
 
 from heliograph.gateway.estimate import TokenEstimator, stream_output_text
 from heliograph.gateway.exchange import Exchange
-from heliograph.ingest.usage import ParsedUsage, parse_response_usage, parse_sse_events
+from heliograph.ingest.json_text import dumps as _dumps
+from heliograph.ingest.json_text import strip_nul as _clean
+from heliograph.ingest.json_text import text_as_json as _text_as_json
+from heliograph.ingest.usage import ParsedUsage, apply_usage, parse_response_usage, parse_sse_events
 from heliograph.pricing.prices import PriceTable
 from heliograph.records import RequestRecord
 
@@ -85,13 +86,7 @@ class RecordBuilder:
             usage.prompt_tokens = self._estimator.prompt_tokens(exchange.request_json)
             usage.completion_tokens = self._estimator.completion_tokens(output)
             record.tokens_estimated = True
-        record.prompt_tokens = usage.prompt_tokens
-        record.completion_tokens = usage.completion_tokens
-        record.reasoning_tokens = usage.reasoning_tokens
-        record.prompt_cache_read_tokens = usage.cache_read_tokens
-        record.prompt_cache_write_tokens = usage.cache_write_tokens
-        record.prompt_audio_tokens = usage.prompt_audio_tokens
-        record.completion_audio_tokens = usage.completion_audio_tokens
+        apply_usage(record, usage)
         if exchange.cache_hit:
             return  # a replayed answer cost nothing; Helicone also logs hits at zero cost
         tokens = usage.token_usage()
@@ -175,29 +170,5 @@ def _json_text(parsed: Any, raw: bytes) -> str | None:
     return _dumps(raw.decode("utf-8", "replace"))
 
 
-def _text_as_json(text: str) -> str:
-    """Compact JSON for storage: JSON bodies re-encoded (providers pretty-print them; the payload
-    format needs JSON without raw newlines), anything else (SSE, plain text) as a JSON string."""
-    stripped = text.strip()
-    if stripped[:1] in ("{", "["):
-        try:
-            return _dumps(orjson.loads(stripped))
-        except orjson.JSONDecodeError:
-            pass
-    return _dumps(text)
-
-
 def _ms(seconds: float) -> int:
     return max(0, round(seconds * 1000))
-
-
-def _clean(text: str) -> str:
-    return text.replace("\x00", "")
-
-
-def _dumps(value: Any) -> str:
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        # orjson refuses integers beyond 64 bits and lone surrogates; the stdlib encoder takes both.
-        return json.dumps(value)

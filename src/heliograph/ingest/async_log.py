@@ -18,7 +18,6 @@ Helicone (reference ``helicone-api.md`` §3.3, §3.4) with these deliberate diff
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import uuid
@@ -29,7 +28,9 @@ from typing import Any
 
 import orjson
 
-from heliograph.ingest.usage import ParsedUsage, parse_response_usage
+from heliograph.ingest.json_text import dumps as _dumps
+from heliograph.ingest.json_text import strip_nul as _clean
+from heliograph.ingest.usage import ParsedUsage, apply_usage, parse_response_usage
 from heliograph.pricing.prices import PriceTable
 from heliograph.records import RequestRecord
 
@@ -277,13 +278,7 @@ def _apply_identity(record: RequestRecord, helicone: Mapping[str, str], request_
 
 
 def _apply_usage(record: RequestRecord, usage: ParsedUsage, prices: PriceTable) -> None:
-    record.prompt_tokens = usage.prompt_tokens
-    record.completion_tokens = usage.completion_tokens
-    record.reasoning_tokens = usage.reasoning_tokens
-    record.prompt_cache_read_tokens = usage.cache_read_tokens
-    record.prompt_cache_write_tokens = usage.cache_write_tokens
-    record.prompt_audio_tokens = usage.prompt_audio_tokens
-    record.completion_audio_tokens = usage.completion_audio_tokens
+    apply_usage(record, usage)
     record.cost = prices.cost_nanos(record.provider, record.model, usage.token_usage())
 
 
@@ -304,9 +299,11 @@ def _response_body(response: Mapping[str, Any]) -> tuple[str, Any]:
         if not isinstance(text, str):
             raise AsyncLogError("providerResponse.textBody", "textBody must be a string")
         try:
-            return text, orjson.loads(text)
+            parsed = orjson.loads(text)
         except orjson.JSONDecodeError:
             return _dumps(text), text
+        # Re-encoded: a pretty-printed body holds raw newlines, which the payload format cannot.
+        return _dumps(parsed), parsed
     value = _json_field(response.get("json"), "providerResponse.json")
     if isinstance(value, dict) and isinstance(value.get("streamed_data"), list):
         # Helicone rebuilds the chunks as the SSE stream the provider would have sent; a non-list
@@ -431,15 +428,3 @@ def _js_truthy(value: Any) -> bool:
 
 def _as_dict(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def _clean(text: str) -> str:
-    return text.replace("\x00", "")
-
-
-def _dumps(value: Any) -> str:
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        # orjson refuses integers beyond 64 bits and lone surrogates; the stdlib encoder takes both.
-        return json.dumps(value)

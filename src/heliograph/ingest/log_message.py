@@ -35,7 +35,9 @@ from typing import Any
 from urllib.parse import unquote
 
 from heliograph.ingest.async_log import AsyncLogError, parse_epoch_ms
-from heliograph.pricing.prices import PriceTable, TokenUsage
+from heliograph.ingest.json_text import strip_nul as _clean
+from heliograph.ingest.usage import record_usage
+from heliograph.pricing.prices import PriceTable
 from heliograph.records import RequestRecord
 
 SOURCE = "gateway"
@@ -317,18 +319,5 @@ def _apply_usage(record: RequestRecord, response: _Reader, prices: PriceTable) -
     if cost_usd is not None:
         record.cost = round(max(cost_usd, 0.0) * 1e9)  # Helicone clamps negative costs to 0
         return
-    usage = TokenUsage(
-        prompt_tokens=record.prompt_tokens or 0,
-        completion_tokens=record.completion_tokens or 0,
-        cache_read_tokens=record.prompt_cache_read_tokens,
-        cache_write_tokens=record.prompt_cache_write_tokens,
-        reasoning_tokens=record.reasoning_tokens,
-        prompt_audio_tokens=record.prompt_audio_tokens,
-        completion_audio_tokens=record.completion_audio_tokens,
-    )
+    usage = record_usage(record)
     record.cost = prices.cost_nanos(record.provider, record.model, usage)
-
-
-def _clean(text: str) -> str:
-    # PostgreSQL text cannot hold NUL; Helicone strips it too.
-    return text.replace("\x00", "")

@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from heliograph.pricing.prices import TokenUsage
+from heliograph.records import RequestRecord
 
 # Larger counts are junk; rejecting them keeps the int64 token and cost columns from overflowing.
 _MAX_COUNT = 1 << 40
@@ -323,3 +324,27 @@ def _count(value: Any) -> int | None:
 
 def _count0(value: Any) -> int:
     return _count(value) or 0
+
+
+def apply_usage(record: RequestRecord, usage: ParsedUsage) -> None:
+    """Copy the counts of ``usage`` onto ``record`` (the model and cost are the caller's business)."""
+    record.prompt_tokens = usage.prompt_tokens
+    record.completion_tokens = usage.completion_tokens
+    record.reasoning_tokens = usage.reasoning_tokens
+    record.prompt_cache_read_tokens = usage.cache_read_tokens
+    record.prompt_cache_write_tokens = usage.cache_write_tokens
+    record.prompt_audio_tokens = usage.prompt_audio_tokens
+    record.completion_audio_tokens = usage.completion_audio_tokens
+
+
+def record_usage(record: RequestRecord) -> TokenUsage:
+    """The counts of a record, for pricing; unknown totals count as 0."""
+    return TokenUsage(
+        prompt_tokens=record.prompt_tokens or 0,
+        completion_tokens=record.completion_tokens or 0,
+        cache_read_tokens=record.prompt_cache_read_tokens,
+        cache_write_tokens=record.prompt_cache_write_tokens,
+        reasoning_tokens=record.reasoning_tokens,
+        prompt_audio_tokens=record.prompt_audio_tokens,
+        completion_audio_tokens=record.completion_audio_tokens,
+    )

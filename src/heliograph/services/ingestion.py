@@ -13,7 +13,8 @@ from heliograph.ingest.otlp_json import decode_otlp_json
 from heliograph.ingest.otlp_proto import decode_otlp_protobuf
 from heliograph.ingest.semconv import extract_llm_call
 from heliograph.ingest.span_requests import request_id_for_span, span_to_request
-from heliograph.pricing.prices import PriceTable, TokenUsage
+from heliograph.ingest.usage import record_usage
+from heliograph.pricing.prices import PriceTable
 from heliograph.records import IngestBatch, RequestRecord, SpanRecord
 from heliograph.services.keys import AuthContext
 from heliograph.storage.writer import BatchingWriter
@@ -90,13 +91,7 @@ class IngestionService:
         await asyncio.wrap_future(self._writer.submit_prepared(prepared))
 
     def _price(self, record: RequestRecord) -> int:
-        usage = TokenUsage(
-            prompt_tokens=record.prompt_tokens or 0,
-            completion_tokens=record.completion_tokens or 0,
-            cache_read_tokens=record.prompt_cache_read_tokens,
-            cache_write_tokens=record.prompt_cache_write_tokens,
-            reasoning_tokens=record.reasoning_tokens,
-        )
+        usage = record_usage(record)
         return self._prices.cost_nanos(record.provider, record.model, usage)
 
 
