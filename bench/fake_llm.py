@@ -56,6 +56,9 @@ async def chat(request: web.Request) -> web.StreamResponse:
 
 
 def main() -> None:
+    import uvloop
+
+    uvloop.install()
     app = web.Application()
     app.router.add_post("/v1/chat/completions", chat)
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)

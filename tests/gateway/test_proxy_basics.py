@@ -281,3 +281,13 @@ def test_other_providers_use_their_routes(gateway: TestClient, key: str, provide
     assert response.status_code == 200
     assert provider.requests[-1].path == "/openai/v1/chat/completions"
     assert wait_for_log(gateway, key, response.headers["helicone-id"])["provider"] == "GROQ"
+
+
+def test_the_path_is_forwarded_as_the_client_encoded_it(
+    gateway: TestClient, key: str, provider: FakeProvider
+) -> None:
+    response = gateway.get(
+        "/v1/gateway/oai/v1/models/ft%3Agpt-4o%2Fteam%20a?limit=2", headers={"Helicone-Auth": f"Bearer {key}"}
+    )
+    assert response.status_code == 404  # the fake knows no such model, and says so
+    assert provider.requests[-1].path == "/v1/models/ft%3Agpt-4o%2Fteam%20a?limit=2"

@@ -104,7 +104,9 @@ class GatewayApp:
         self, scope: Scope, receive: Receive, send: Send, start: float, created_at: int
     ) -> Call:
         try:
-            route = parse_path(scope["path"])
+            # The raw path: forwarded as the client encoded it (scope["path"] is percent-decoded).
+            raw_path = scope.get("raw_path")
+            route = parse_path(raw_path.decode("latin-1") if raw_path else scope["path"])
         except RouteError as exc:
             raise _Refused(exc.status, str(exc), "Not found") from None
         helicone, forward, cache_control = _split_headers(scope["headers"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import aiohttp
+import yarl
 
 # Headers that describe one connection, not the message (RFC 9110 §7.6.1); never forwarded either way.
 HOP_BY_HOP = frozenset(
@@ -25,6 +26,7 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
+_HOP_BY_HOP_BYTES = frozenset(name.encode() for name in HOP_BY_HOP)
 # aiohttp would add these when the client did not send them; a faithful proxy adds nothing.
 _NO_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 
@@ -43,6 +45,9 @@ class Upstream:
             total=None, connect=connect_timeout_s, sock_connect=connect_timeout_s, sock_read=timeout_s
         )
         self._session: aiohttp.ClientSession | None = None
+        # Parsed upstream URLs: a gateway calls few distinct URLs, and parsing one costs more than
+        # looking it up.
+        self._urls: dict[str, yarl.URL] = {}
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -65,10 +70,16 @@ class Upstream:
         self, method: str, url: str, headers: Sequence[tuple[str, str]], body: bytes
     ) -> aiohttp.ClientResponse:
         """Send the call and return once the response head arrived; the body is read by the caller."""
+        target = self._urls.get(url)
+        if target is None:
+            if len(self._urls) >= 4096:
+                self._urls.clear()
+            # encoded=True: the path is forwarded exactly as the client percent-encoded it.
+            target = self._urls[url] = yarl.URL(url, encoded=True)
         try:
             return await self.session.request(
                 method,
-                url,
+                target,
                 data=body if body or method not in ("GET", "HEAD") else None,
                 headers=list(headers),
                 skip_auto_headers=_NO_AUTO_HEADERS,
@@ -83,8 +94,9 @@ class Upstream:
 
 def response_headers(response: aiohttp.ClientResponse) -> list[tuple[bytes, bytes]]:
     """The provider's headers for the client, minus the hop-by-hop ones."""
-    return [
-        (name.lower(), value)
-        for name, value in response.raw_headers
-        if name.lower().decode("latin-1") not in HOP_BY_HOP
-    ]
+    headers = []
+    for name, value in response.raw_headers:
+        lowered = name.lower()
+        if lowered not in _HOP_BY_HOP_BYTES:
+            headers.append((lowered, value))
+    return headers
