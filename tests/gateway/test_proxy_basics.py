@@ -291,3 +291,26 @@ def test_the_path_is_forwarded_as_the_client_encoded_it(
     )
     assert response.status_code == 404  # the fake knows no such model, and says so
     assert provider.requests[-1].path == "/v1/models/ft%3Agpt-4o%2Fteam%20a?limit=2"
+
+
+def test_cached_answers_are_only_replayed_to_clients_accepting_their_encoding(
+    gateway: TestClient, key: str, provider: FakeProvider
+) -> None:
+    def call(accept: str) -> str:
+        response = gateway.post(
+            "/v1/gateway/oai/v1/chat/completions",
+            headers={
+                "Helicone-Auth": f"Bearer {key}",
+                "Helicone-Cache-Enabled": "true",
+                "accept-encoding": accept,
+                "x-fake-gzip": "1",
+            },
+            json={"model": "gpt-4o-mini", "messages": MESSAGES},
+        )
+        assert response.status_code == 200
+        return response.headers["helicone-cache"]
+
+    assert call("gzip") == "MISS"
+    assert call("gzip") == "HIT"
+    assert call("identity") == "MISS"  # the gzipped copy is not for this client
+    assert len(provider.requests) == 2

@@ -14,8 +14,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
-import aiohttp
-
 from heliograph.clock import IdFactory
 from heliograph.gateway.asgi import Send
 from heliograph.gateway.body_rewrite import RequestBody, with_overrides
@@ -28,7 +26,7 @@ from heliograph.gateway.providers import HostAllowList
 from heliograph.gateway.rate_limit import RateLimitPolicy
 from heliograph.gateway.replies import Headers, send_error, whole_lines
 from heliograph.gateway.routing import fallback_target, upstream_url
-from heliograph.gateway.upstream import Upstream, UpstreamError, response_headers
+from heliograph.gateway.upstream import Response, Upstream, UpstreamError, response_headers
 
 _RETRY_STATUSES = frozenset({429}) | frozenset(range(500, 600))
 
@@ -97,7 +95,7 @@ class Forwarder:
         exchange.cache_reference_id = _uuid_or_none(hit.request_id)
         self._finish(exchange)
 
-    async def _attempts(self, call: Call, exchange: Exchange) -> tuple[aiohttp.ClientResponse, Exchange]:
+    async def _attempts(self, call: Call, exchange: Exchange) -> tuple[Response, Exchange]:
         """The response to stream: the route's target, or the first fallback entry that does not fail."""
         fallbacks = call.options.fallbacks
         if not fallbacks:
@@ -128,7 +126,7 @@ class Forwarder:
 
     async def _send(
         self, call: Call, url: str, headers: list[tuple[str, str]], body: RequestBody
-    ) -> aiohttp.ClientResponse:
+    ) -> Response:
         """One upstream call, retried on 429/5xx and connection errors when Helicone-Retry-Enabled."""
         retry = call.options.retry
         method = call.scope["method"]
@@ -146,7 +144,7 @@ class Forwarder:
             attempt += 1
             await asyncio.sleep(retry.delay_ms(attempt) / 1000)
 
-    async def _stream(self, call: Call, response: aiohttp.ClientResponse, exchange: Exchange) -> None:
+    async def _stream(self, call: Call, response: Response, exchange: Exchange) -> None:
         exchange.status = response.status
         headers = response_headers(response)
         exchange.content_type, exchange.content_encoding = _content_headers(headers)
@@ -160,7 +158,7 @@ class Forwarder:
                     "headers": [*headers, *call.reply_headers],
                 }
             )
-            chunks: AsyncIterator[bytes] = response.content.iter_any()
+            chunks: AsyncIterator[bytes] = response.iter_chunks()
             if call.options.stream_force_format:
                 chunks = whole_lines(chunks)
             async for chunk in chunks:
@@ -171,14 +169,14 @@ class Forwarder:
         except asyncio.CancelledError:
             exchange.end_reason = EndReason.CANCELLED if call.client_gone else EndReason.ERROR
             raise
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            exchange.end_reason = EndReason.TIMEOUT if isinstance(exc, TimeoutError) else EndReason.ERROR
+        except UpstreamError as exc:
+            exchange.end_reason = EndReason.TIMEOUT if exc.timeout else EndReason.ERROR
             raise UpstreamBroken(f"the provider's response broke off: {exc!r}") from exc
         finally:
             response.release()
             self._finish(exchange)
 
-    async def _save(self, key: str, call: Call, exchange: Exchange, response: aiohttp.ClientResponse) -> None:
+    async def _save(self, key: str, call: Call, exchange: Exchange, response: Response) -> None:
         assert call.options.cache is not None
         if exchange.body_truncated:
             return
@@ -206,14 +204,14 @@ class Forwarder:
         attempt.request_id = self._ids()
         self._finish(attempt, None)
 
-    async def _log_refused_attempt(self, attempt: Exchange, response: aiohttp.ClientResponse) -> None:
+    async def _log_refused_attempt(self, attempt: Exchange, response: Response) -> None:
         # Each fallback attempt is its own log (as in Helicone), under its own id.
         attempt.request_id = self._ids()
         attempt.status = response.status
         attempt.content_type, attempt.content_encoding = _content_headers(response_headers(response))
         try:
             attempt.capture(await response.read(), time.perf_counter(), self._log_body_limit)
-        except (aiohttp.ClientError, TimeoutError):
+        except UpstreamError:
             attempt.end_reason = EndReason.ERROR
         finally:
             response.release()

@@ -243,6 +243,9 @@ def _fallback_entry(entry: Any, index: int) -> FallbackEntry:
     headers = entry.get("headers", {})
     if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
         raise OptionError(f"{where}: headers must be an object of strings")
+    for name, value in headers.items():
+        if not _header_safe(name) or not _header_safe(value) or not name:
+            raise OptionError(f"{where}: header {name[:40]!r} has characters HTTP headers cannot carry")
     overrides = entry.get("bodyKeyOverride")
     if overrides is not None and not isinstance(overrides, dict):
         raise OptionError(f"{where}: bodyKeyOverride must be an object")
@@ -252,6 +255,11 @@ def _fallback_entry(entry: Any, index: int) -> FallbackEntry:
         on_codes=_on_codes(entry.get("onCodes", []), where),
         body_overrides=overrides,
     )
+
+
+def _header_safe(text: str) -> bool:
+    # ASCII without line breaks or NUL: anything else would break or inject into the request head.
+    return text.isascii() and not any(char in text for char in "\r\n\x00") if text else True
 
 
 def _on_codes(codes: Any, where: str) -> tuple[tuple[int, int], ...]:

@@ -187,6 +187,11 @@ class GatewayApp:
         url = f"{scope['path']}?{scope['query_string'].decode('latin-1')}"
         sent = [*call.helicone.items(), *call.forward_headers]
         headers = key_headers_from([(name, value) for name, value in sent if name not in _CACHE_SWITCHES])
+        # Cached bytes are replayed as stored, compressed or not: a client that accepts other
+        # encodings must not be served them.
+        for name, value in call.forward_headers:
+            if name == "accept-encoding":
+                headers["accept-encoding"] = value
         return [
             cache_key(
                 organization_id=call.auth.organization_id,
@@ -277,6 +282,8 @@ _NOT_FORWARDED = frozenset(
     {
         "host",
         "content-length",
+        # The whole body is read before forwarding, so there is nothing to wait for.
+        "expect",
         "connection",
         "keep-alive",
         "proxy-connection",
