@@ -434,3 +434,12 @@ def test_arbitrary_streams_never_raise(events: list[Any], noise: str) -> None:
 @given(st.text() | st.binary())
 def test_arbitrary_text_never_raises(body: str | bytes) -> None:
     assert isinstance(parse_response_usage(body), ParsedUsage)
+
+
+def test_usage_only_parsing_keeps_the_first_event_and_the_counting_ones() -> None:
+    chunk = {"model": "gpt-4o-mini", "choices": [{"delta": {"content": "word"}}]}
+    text = _sse(*[chunk] * 50, {"model": "gpt-4o-mini", "choices": [], "usage": {"prompt_tokens": 3}})
+    assert parse_sse_events(text, usage_only=True) == [chunk, parse_sse_events(text)[-1]]
+    assert len(parse_sse_events(text)) == 51
+    usage = parse_response_usage(text)
+    assert (usage.prompt_tokens, usage.response_model) == (3, "gpt-4o-mini")

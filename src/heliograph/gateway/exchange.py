@@ -7,6 +7,7 @@ parsing, pricing, token estimation and compression happen later on a worker thre
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from enum import Enum
@@ -57,10 +58,10 @@ class Exchange:
     charge: tuple[str, Any] | None = None
     extra_properties: dict[str, str] = field(default_factory=dict)
 
-    def capture(self, chunk: bytes, now: float, limit: int) -> None:
+    def capture(self, chunk: bytes, limit: int) -> None:
         """Keep ``chunk`` for the log, up to ``limit`` bytes in all (the client still gets everything)."""
         if self.first_chunk is None:
-            self.first_chunk = now
+            self.first_chunk = time.perf_counter()
         self.body_bytes += len(chunk)
         if self.body_bytes <= limit:
             self.chunks.append(chunk)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from heliograph.clock import IdFactory
@@ -87,7 +87,7 @@ class Forwarder:
             (b"helicone-cache-latency", str(hit.latency_ms).encode()),
         ]
         await send({"type": "http.response.start", "status": hit.status, "headers": [*reply, *extra]})
-        exchange.capture(hit.body, time.perf_counter(), self._log_body_limit)
+        exchange.capture(hit.body, self._log_body_limit)
         await send({"type": "http.response.body", "body": hit.body, "more_body": False})
         exchange.status = hit.status
         exchange.content_type, exchange.content_encoding = _content_headers(reply)
@@ -158,12 +158,15 @@ class Forwarder:
                     "headers": [*headers, *call.reply_headers],
                 }
             )
-            chunks: AsyncIterator[bytes] = response.iter_chunks()
             if call.options.stream_force_format:
-                chunks = whole_lines(chunks)
-            async for chunk in chunks:
-                exchange.capture(chunk, time.perf_counter(), limit)
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                async for line in whole_lines(response.iter_chunks()):
+                    exchange.capture(line, limit)
+                    await send({"type": "http.response.body", "body": line, "more_body": True})
+            else:
+                next_chunk = response.next_chunk
+                while (chunk := await next_chunk()) is not None:
+                    exchange.capture(chunk, limit)
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
             call.finished = True
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
@@ -210,7 +213,7 @@ class Forwarder:
         attempt.status = response.status
         attempt.content_type, attempt.content_encoding = _content_headers(response_headers(response))
         try:
-            attempt.capture(await response.read(), time.perf_counter(), self._log_body_limit)
+            attempt.capture(await response.read(), self._log_body_limit)
         except UpstreamError:
             attempt.end_reason = EndReason.ERROR
         finally:

@@ -27,6 +27,8 @@ from heliograph.records import RequestRecord
 _MAX_COUNT = 1 << 40
 # The SSE spec's line terminators; str.splitlines() would also split on U+2028 inside JSON strings.
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# Substrings of every stream event that can carry token counts (see parse_sse_events).
+_USAGE_MARKERS = ("usage", "Usage", "token_count")
 # Anthropic reports cache writes per TTL, sometimes without the total.
 _ANTHROPIC_CACHE_TTLS = ("ephemeral_5m_input_tokens", "ephemeral_1h_input_tokens")
 
@@ -75,11 +77,14 @@ def parse_response_usage(body: Any) -> ParsedUsage:
     return ParsedUsage()
 
 
-def parse_sse_events(text: str) -> list[Any]:
+def parse_sse_events(text: str, *, usage_only: bool = False) -> list[Any]:
     """The JSON payloads of a stream's ``data:`` lines, in order.
 
     Like Helicone, every line is parsed on its own: ``[DONE]``, ``event:``/``id:`` lines, comments and
     unparseable payloads are skipped. Bare JSON lines are kept too, so NDJSON streams read the same way.
+    ``usage_only`` keeps the first payload (it names the model) and those that can carry counts: every
+    shape :func:`parse_response_usage` reads says ``usage`` or ``token_count``, and most chunks say
+    neither, so most of a long stream is never parsed.
     """
     events: list[Any] = []
     for raw in _LINE_BREAK.split(text):
@@ -91,6 +96,8 @@ def parse_sse_events(text: str) -> list[Any]:
         else:
             continue
         if not payload or payload == "[DONE]":
+            continue
+        if usage_only and events and not any(marker in payload for marker in _USAGE_MARKERS):
             continue
         try:
             events.append(orjson.loads(payload))
@@ -108,7 +115,7 @@ def _parse_text(text: str) -> ParsedUsage:
             pass  # NDJSON or a truncated body: read it line by line below
         else:
             return parse_response_usage(parsed) if isinstance(parsed, dict | list) else ParsedUsage()
-    return _accumulate(parse_sse_events(text))
+    return _accumulate(parse_sse_events(text, usage_only=True))
 
 
 def _accumulate(events: Iterable[Any]) -> ParsedUsage:
