@@ -314,3 +314,15 @@ def test_cached_answers_are_only_replayed_to_clients_accepting_their_encoding(
     assert call("gzip") == "HIT"
     assert call("identity") == "MISS"  # the gzipped copy is not for this client
     assert len(provider.requests) == 2
+
+
+def test_an_api_only_server_has_no_gateway(
+    gateway_factory: GatewayFactory, key: str, provider: FakeProvider
+) -> None:
+    api_only = gateway_factory(only="api")
+    auth = {"Helicone-Auth": f"Bearer {key}", "authorization": f"Bearer {key}"}
+    response = api_only.post("/v1/gateway/oai/v1/chat/completions", headers=auth, json={"model": "m"})
+    assert response.status_code == 404
+    assert provider.requests == []
+    query = {"filter": "all", "limit": 1}
+    assert api_only.post("/v1/request/query", headers=auth, json=query).status_code == 201  # as Helicone
