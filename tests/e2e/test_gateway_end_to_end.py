@@ -126,6 +126,30 @@ def test_openai_and_anthropic_clients_through_the_gateway(
     assert log["properties"] == {"feature": "claude"}
 
 
+def test_a_stream_the_provider_breaks_off_breaks_for_the_client_too(
+    server: RunningServer, provider: FakeProvider
+) -> None:
+    headers = {
+        "Helicone-Auth": f"Bearer {server.key}",
+        "x-fake-drop": "mid-stream",
+        "x-fake-chunk-delay-ms": "50",
+    }
+    body = {"model": "gpt-4o-mini", "messages": MESSAGES, "stream": True}
+    with (
+        httpx.Client(base_url=server.url) as http,
+        http.stream("POST", "/v1/gateway/oai/v1/chat/completions", headers=headers, json=body) as response,
+    ):
+        assert response.status_code == 200
+        request_id = response.headers["helicone-id"]
+        # The gateway closes the connection mid-body: the client cannot mistake the rest for complete.
+        with pytest.raises(httpx.RemoteProtocolError):
+            b"".join(response.iter_raw())
+    assert logged(server, request_id)["response_status"] == -100
+    log_text = server.log_path.read_text()
+    assert "broke off" in log_text
+    assert "Traceback" not in log_text
+
+
 def test_a_stream_the_client_abandons_is_logged_as_cancelled(
     server: RunningServer, provider: FakeProvider
 ) -> None:

@@ -20,6 +20,7 @@ class RunningServer:
     url: str
     key: str
     process: subprocess.Popen[bytes]
+    log_path: Path
 
 
 def free_port() -> int:
@@ -57,7 +58,7 @@ def serve(
             _wait_healthy(url, process, log_path)
             key_file = data_dir / "initial-api-key"
             key = key_file.read_text().strip() if key_file.exists() else ""
-            yield RunningServer(url=url, key=key, process=process)
+            yield RunningServer(url=url, key=key, process=process, log_path=log_path)
         finally:
             process.terminate()
             try:

@@ -19,7 +19,7 @@ from heliograph.gateway.asgi import Receive, Scope, Send
 from heliograph.gateway.body_rewrite import parse_body, rewrite
 from heliograph.gateway.cache import CacheStore, cache_key, key_headers_from, lookup
 from heliograph.gateway.call import Call, call_exchange
-from heliograph.gateway.forwarding import Charge, Forwarder
+from heliograph.gateway.forwarding import Charge, Forwarder, UpstreamBroken
 from heliograph.gateway.log_sink import LogSink
 from heliograph.gateway.options import OptionError, parse_options
 from heliograph.gateway.providers import HostAllowList
@@ -88,6 +88,10 @@ class GatewayApp:
             await self._handle(call)
         except _Refused as refused:
             await send_error(send, refused.status, refused.message, refused.title, call.reply_headers)
+        except UpstreamBroken as broken:
+            # Returning with the response unfinished makes the server close the connection, so the
+            # client sees the break too; raising would do the same with a traceback in the log.
+            log.warning("gateway call %s: %s", call.request_id, broken)
         except asyncio.CancelledError:
             if not call.client_gone:
                 raise
