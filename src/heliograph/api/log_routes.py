@@ -24,7 +24,7 @@ from heliograph.api.auth import authenticate, require_write
 from heliograph.api.context import AppContext, app_context
 from heliograph.api.envelope import empty
 from heliograph.api.errors import ApiError
-from heliograph.api.trace import _commit, _json_object
+from heliograph.api.trace import commit_ingest, read_json_object
 from heliograph.ingest.async_log import AsyncLogError
 from heliograph.ingest.log_message import LogMessageError, message_authorization
 from heliograph.services.keys import AuthContext
@@ -79,14 +79,14 @@ def _async_log_endpoint(default_provider: str) -> Callable[[Request], Awaitable[
             raise _unauthorized(_MISSING_KEY)
         await require_write(auth)
         context = app_context(request)
-        body = await _json_object(request, context)
+        body = await read_json_object(request, context)
         try:
             batch = context.ingestion.async_log_batch(
                 body, request.headers, auth, default_provider=default_provider
             )
         except AsyncLogError as exc:
             raise ApiError(exc.status, str(exc), errors=exc.errors) from exc
-        await _commit(context, batch)
+        await commit_ingest(context, batch)
         return PlainTextResponse("ok", headers={"Helicone-Id": str(batch.requests[0].id)})
 
     return log_async
@@ -117,13 +117,13 @@ async def log_request(request: Request) -> Response:
         batch = context.ingestion.log_message_batch(body, auth)
     except LogMessageError as exc:
         raise ApiError(exc.status, str(exc), details={exc.field: {"message": exc.message}}) from exc
-    await _commit(context, batch)
+    await commit_ingest(context, batch)
     return empty()
 
 
 async def _message_body(request: Request, context: AppContext, *, authenticated: bool) -> dict[str, Any]:
     try:
-        return await _json_object(request, context)
+        return await read_json_object(request, context)
     except ApiError as exc:
         # Without a header key the body is the only credential; one that cannot be read names no caller.
         if authenticated or exc.status != 400:

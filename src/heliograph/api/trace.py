@@ -49,7 +49,7 @@ async def _run(work: Callable[[], IngestBatch], size: int) -> IngestBatch:
     return await asyncio.to_thread(work) if size > _OFFLOAD_BYTES else work()
 
 
-async def _commit(context: AppContext, batch: IngestBatch) -> None:
+async def commit_ingest(context: AppContext, batch: IngestBatch) -> None:
     try:
         await context.ingestion.commit(batch)
     except WriterOverloaded as exc:
@@ -70,7 +70,7 @@ async def _ingest_otlp(request: Request, auth: AuthContext, *, protobuf: bool) -
         )
     except OtlpDecodeError as exc:
         raise ApiError(exc.status, exc.message) from exc
-    await _commit(context, batch)
+    await commit_ingest(context, batch)
 
 
 @router.post("/v1/trace/log", openapi_extra=_OTLP_BODY, operation_id="LogTrace")
@@ -98,7 +98,7 @@ async def otlp_traces(request: Request, auth: WriteAuth) -> Response:
     return Response(b"{}", media_type="application/json")
 
 
-async def _json_object(request: Request, context: AppContext) -> dict[str, Any]:
+async def read_json_object(request: Request, context: AppContext) -> dict[str, Any]:
     body = await read_body(request, context.settings.max_body_bytes)
     try:
         parsed = orjson.loads(body)
@@ -115,24 +115,24 @@ async def _ingest_async_log(request: Request, auth: AuthContext, body: dict[str,
         batch = context.ingestion.async_log_batch(body, request.headers, auth)
     except AsyncLogError as exc:
         raise ApiError(exc.status, str(exc), errors=exc.errors) from exc
-    await _commit(context, batch)
+    await commit_ingest(context, batch)
 
 
 @router.post("/v1/trace/custom/log", openapi_extra=_ASYNC_LOG_BODY, operation_id="LogCustomTrace")
 async def log_custom(request: Request, auth: WriteAuth) -> Response:
-    await _ingest_async_log(request, auth, await _json_object(request, app_context(request)))
+    await _ingest_async_log(request, auth, await read_json_object(request, app_context(request)))
     return empty()
 
 
 @router.post("/v1/trace/custom/v1/log", openapi_extra=_ASYNC_LOG_BODY, operation_id="LogCustomTraceLegacy")
 async def log_custom_legacy(request: Request, auth: WriteAuth) -> Response:
-    await _ingest_async_log(request, auth, await _json_object(request, app_context(request)))
+    await _ingest_async_log(request, auth, await read_json_object(request, app_context(request)))
     return empty()
 
 
 @router.post("/v1/trace/custom/log/typed", openapi_extra=_ASYNC_LOG_BODY, operation_id="LogCustomTraceTyped")
 async def log_custom_typed(request: Request, auth: WriteAuth) -> Response:
-    body = await _json_object(request, app_context(request))
+    body = await read_json_object(request, app_context(request))
     errors = validate_typed_async_log(body)
     if errors:
         return JSONBody({"isValid": False, "errors": errors}, status_code=400)
