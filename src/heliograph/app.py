@@ -3,8 +3,8 @@ built here from explicit settings, and torn down by the lifespan."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -75,6 +75,31 @@ def create_app(
         ids=ids,
     )
 
+    app = HeliographApp(
+        title="Heliograph",
+        version=__version__,
+        description="LLM observability platform and gateway speaking Helicone's public API.",
+        default_response_class=JSONBody,
+        lifespan=_lifespan(writer, gateway, engine, owns_engine=owns_engine),
+    )
+    app.state.heliograph = context
+    app.gateway = gateway
+    install_error_handlers(app)
+    routers = [health.router]
+    if settings.only != "gateway":
+        routers += [trace.router, requests.router, log_routes.router]
+    for router in routers:
+        app.include_router(router)
+    _declare_security(app)
+    return app
+
+
+def _lifespan(
+    writer: BatchingWriter, gateway: Gateway | None, engine: sa.Engine, *, owns_engine: bool
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start the writer (and gateway) with the server; on shutdown the gateway's pending logs go to the
+    writer before it drains and closes."""
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         writer.start()
@@ -90,23 +115,7 @@ def create_app(
             if owns_engine:
                 engine.dispose()
 
-    app = HeliographApp(
-        title="Heliograph",
-        version=__version__,
-        description="LLM observability platform and gateway speaking Helicone's public API.",
-        default_response_class=JSONBody,
-        lifespan=lifespan,
-    )
-    app.state.heliograph = context
-    app.gateway = gateway
-    install_error_handlers(app)
-    routers = [health.router]
-    if settings.only != "gateway":
-        routers += [trace.router, requests.router, log_routes.router]
-    for router in routers:
-        app.include_router(router)
-    _declare_security(app)
-    return app
+    return lifespan
 
 
 def _declare_security(app: FastAPI) -> None:

@@ -99,9 +99,7 @@ def build_gateway(
     upstream = Upstream(
         timeout_s=settings.gateway_timeout_seconds, connect_timeout_s=settings.gateway_connect_timeout_seconds
     )
-    forwarder = Forwarder(
-        upstream, sink, cache, allow, log_body_limit=settings.max_body_bytes, spawn=spawn, ids=ids
-    )
+    forwarder = Forwarder(upstream, sink, cache, log_body_limit=settings.max_body_bytes, spawn=spawn, ids=ids)
     config = GatewayConfig(
         require_auth=settings.gateway_require_auth,
         max_body_bytes=settings.max_body_bytes,

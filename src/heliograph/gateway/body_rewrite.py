@@ -25,7 +25,6 @@ class RequestBody:
     raw: bytes  # what is sent upstream
     parsed: Any  # the JSON value, or None when the body is not JSON
     is_stream: bool
-    usage_injected: bool = False
 
 
 def parse_body(raw: bytes, query: bytes) -> RequestBody:
@@ -47,14 +46,12 @@ def rewrite(body: RequestBody, options: GatewayOptions, provider: Provider, path
     value = body.parsed
     if options.token_limit_handler is not None:
         value = apply_token_limit(value, options.token_limit_handler, model_override=options.model_override)
-    injected = False
     if body.is_stream and _wants_usage(value, options, provider, path):
         stream_options = value.get("stream_options")
         value = {**value, "stream_options": {**(stream_options or {}), "include_usage": True}}
-        injected = True
     if value is body.parsed:
         return body
-    return RequestBody(orjson.dumps(value), value, body.is_stream, injected)
+    return RequestBody(orjson.dumps(value), value, body.is_stream)
 
 
 def with_overrides(body: RequestBody, overrides: dict[str, Any] | None) -> RequestBody:
@@ -62,7 +59,7 @@ def with_overrides(body: RequestBody, overrides: dict[str, Any] | None) -> Reque
     if not overrides or not isinstance(body.parsed, dict):
         return body
     value = {**body.parsed, **overrides}
-    return RequestBody(orjson.dumps(value), value, body.is_stream, body.usage_injected)
+    return RequestBody(orjson.dumps(value), value, body.is_stream)
 
 
 def _wants_usage(value: dict[str, Any], options: GatewayOptions, provider: Provider, path: str) -> bool:

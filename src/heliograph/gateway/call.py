@@ -26,6 +26,7 @@ class Call:
     auth: AuthContext | None
     options: GatewayOptions
     target: Target
+    fallback_targets: tuple[Target, ...]  # one per Helicone-Fallbacks entry, checked on arrival
     body: RequestBody
     request_id: uuid.UUID
     created_at: int
@@ -52,5 +53,4 @@ def call_exchange(call: Call, target: Target | None = None) -> Exchange:
         is_stream=call.body.is_stream,
         created_at=call.created_at,
         start=call.start,
-        usage_injected=call.body.usage_injected,
     )

@@ -53,7 +53,6 @@ class Exchange:
     end_reason: EndReason = EndReason.DONE
     cache_reference_id: uuid.UUID | None = None
     cache_hit: bool = False
-    usage_injected: bool = False
     # The rate-limit bucket (key, policy) to charge this call's cost to, for cents policies.
     charge: tuple[str, Any] | None = None
     extra_properties: dict[str, str] = field(default_factory=dict)

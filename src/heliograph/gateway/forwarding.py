@@ -22,10 +22,9 @@ from heliograph.gateway.call import Call, call_exchange
 from heliograph.gateway.exchange import EndReason, Exchange
 from heliograph.gateway.log_sink import LogSink
 from heliograph.gateway.options import FallbackEntry
-from heliograph.gateway.providers import HostAllowList
 from heliograph.gateway.rate_limit import RateLimitPolicy
 from heliograph.gateway.replies import Headers, send_error, whole_lines
-from heliograph.gateway.routing import fallback_target, upstream_url
+from heliograph.gateway.routing import upstream_url
 from heliograph.gateway.upstream import Response, Upstream, UpstreamError, response_headers
 
 _RETRY_STATUSES = frozenset({429}) | frozenset(range(500, 600))
@@ -45,7 +44,6 @@ class Forwarder:
         upstream: Upstream,
         sink: LogSink,
         cache: CacheStore,
-        allow: HostAllowList,
         *,
         log_body_limit: int,
         spawn: Spawn,
@@ -54,7 +52,6 @@ class Forwarder:
         self._upstream = upstream
         self._sink = sink
         self._cache = cache
-        self._allow = allow
         self._log_body_limit = log_body_limit
         self._spawn = spawn
         self._ids = ids
@@ -103,7 +100,7 @@ class Forwarder:
             return await self._send(call, url, call.forward_headers, call.body), exchange
         last = len(fallbacks) - 1
         for index, entry in enumerate(fallbacks):
-            target = fallback_target(entry.target_url, self._allow)
+            target = call.fallback_targets[index]
             attempt = call_exchange(call, target)
             attempt.charge = exchange.charge
             call_body = with_overrides(call.body, entry.body_overrides)

@@ -26,6 +26,7 @@ from heliograph.gateway.providers import HostAllowList
 from heliograph.gateway.rate_limit import RateLimiter, bucket_key, rate_limit_headers
 from heliograph.gateway.replies import send_error
 from heliograph.gateway.routing import RouteError, fallback_target, parse_path, resolve_target
+from heliograph.gateway.upstream import HOP_BY_HOP
 from heliograph.services.keys import AuthContext, KeyVerifier
 
 log = logging.getLogger(__name__)
@@ -121,8 +122,9 @@ class GatewayApp:
             target = resolve_target(route, options, self._config.base_urls, self._config.allow)
             # Every fallback target is checked before the first is called: a refused later entry must
             # not surface only after earlier ones were already tried (or as an unhandled error then).
-            for entry in options.fallbacks:
-                fallback_target(entry.target_url, self._config.allow)
+            fallback_targets = tuple(
+                fallback_target(e.target_url, self._config.allow) for e in options.fallbacks
+            )
         except (OptionError, RouteError) as exc:
             raise _Refused(400, str(exc), "Bad request") from None
         body = rewrite(parse_body(raw, scope["query_string"]), options, route.provider, route.rest)
@@ -135,6 +137,7 @@ class GatewayApp:
             auth=auth,
             options=options,
             target=target,
+            fallback_targets=fallback_targets,
             body=body,
             request_id=options.request_id or self._ids(),
             created_at=created_at,
@@ -282,22 +285,9 @@ def _split_headers(
     return helicone, forward, cache_control
 
 
-_NOT_FORWARDED = frozenset(
-    {
-        "host",
-        "content-length",
-        # The whole body is read before forwarding, so there is nothing to wait for.
-        "expect",
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
+# The client recomputes host and length; the whole body is read before forwarding, so an Expect has
+# nothing left to wait for.
+_NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "expect"}
 
 
 # Whether a call reads or saves says nothing about its answer; keyed on, a save-only call's entry could

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
 import orjson
 
@@ -41,10 +40,6 @@ async def send_error(
     body = error_body(message, title)
     await send_bytes(send, status, body, headers, b"application/json")
     return body
-
-
-def json_bytes(value: Any) -> bytes:
-    return orjson.dumps(value)
 
 
 async def whole_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
