@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from heliograph import __version__
-from heliograph.api import health, log_routes, requests, trace
+from heliograph.api import health, log_routes, prompts, requests, trace
 from heliograph.api.context import AppContext
 from heliograph.api.envelope import JSONBody
 from heliograph.api.errors import install_error_handlers
@@ -22,6 +22,8 @@ from heliograph.gateway.routing import GATEWAY_PREFIX
 from heliograph.pricing.prices import PriceTable
 from heliograph.services.ingestion import IngestionService
 from heliograph.services.keys import KeyVerifier
+from heliograph.services.prompt_tracking import PromptTracker
+from heliograph.services.prompts import PromptService
 from heliograph.services.requests import RequestService
 from heliograph.settings import Settings
 from heliograph.storage.engine import checkpoint, create_engine
@@ -55,7 +57,11 @@ def create_app(
     owns_engine = db is None
     engine = db if db is not None else create_engine(settings.resolved_database_url)
     writer = BatchingWriter(
-        engine, max_pending=settings.writer_max_pending, max_batch=settings.writer_max_batch, clock=clock
+        engine,
+        max_pending=settings.writer_max_pending,
+        max_batch=settings.writer_max_batch,
+        clock=clock,
+        after_insert=PromptTracker(ids),
     )
     verifier = KeyVerifier(engine, ttl_ms=int(settings.key_cache_seconds * 1000), clock=clock)
     prices = PriceTable.default()
@@ -71,6 +77,7 @@ def create_app(
         verifier=verifier,
         ingestion=IngestionService(writer, prices, clock=clock, ids=ids),
         requests=RequestService(engine, clock=clock),
+        prompts=PromptService(engine, clock=clock, ids=ids),
         clock=clock,
         ids=ids,
     )
@@ -87,7 +94,7 @@ def create_app(
     install_error_handlers(app)
     routers = [health.router]
     if settings.only != "gateway":
-        routers += [trace.router, requests.router, log_routes.router]
+        routers += [trace.router, requests.router, prompts.router, log_routes.router]
     for router in routers:
         app.include_router(router)
     _declare_security(app)

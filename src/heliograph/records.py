@@ -12,6 +12,21 @@ from typing import Any
 
 
 @dataclass(slots=True)
+class PromptUse:
+    """A request sent with ``Helicone-Prompt-Id``: the prompt it used and the inputs it filled in.
+
+    ``template`` is the request body with each input tag replaced by its placeholder and untagged
+    messages by auto-input placeholders; the writer finds (or creates) the matching prompt version.
+    """
+
+    name: str  # the prompt's user-defined id, as sent in Helicone-Prompt-Id
+    version: str | None  # Helicone-Prompt-Version as sent: a version id, "major" or "major.minor"
+    template: Any
+    inputs: dict[str, str]
+    auto_inputs: list[Any]
+
+
+@dataclass(slots=True)
 class RequestRecord:
     """One LLM call: the future ``requests`` row plus its bodies and properties."""
 
@@ -58,6 +73,7 @@ class RequestRecord:
     # JSON texts of the bodies as they are stored (None: omitted).
     request_body: str | None = None
     response_body: str | None = None
+    prompt_use: PromptUse | None = None
 
 
 @dataclass(slots=True)

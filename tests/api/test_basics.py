@@ -31,16 +31,17 @@ def test_openapi_and_docs_are_served(client: TestClient) -> None:
 
 
 def test_routes_match_helicone_spec(client: TestClient) -> None:
-    """Every Request and Trace operation of Helicone's public spec exists here with the same method."""
+    """Every Request, Trace and (legacy) Prompt operation of Helicone's public spec exists here with the
+    same method."""
     helicone = json.loads(REFERENCE.read_text())["paths"]
     ours = client.get("/openapi.json").json()["paths"]
     wanted = {
         (path, method)
         for path, operations in helicone.items()
-        if path.startswith(("/v1/request", "/v1/trace"))
+        if path.startswith(("/v1/request", "/v1/trace", "/v1/prompt/"))
         for method in operations
     }
-    assert len(wanted) == 15
+    assert len(wanted) == 15 + 18
     missing = {(path, method) for path, method in wanted if method not in ours.get(path, {})}
     assert missing == set()
     # Same operation ids, so clients generated from either spec call the same methods.

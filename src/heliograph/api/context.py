@@ -10,6 +10,7 @@ from fastapi import Request
 from heliograph.clock import Clock, IdFactory
 from heliograph.services.ingestion import IngestionService
 from heliograph.services.keys import KeyVerifier
+from heliograph.services.prompts import PromptService
 from heliograph.services.requests import RequestService
 from heliograph.settings import Settings
 from heliograph.storage.writer import BatchingWriter
@@ -23,6 +24,7 @@ class AppContext:
     verifier: KeyVerifier
     ingestion: IngestionService
     requests: RequestService
+    prompts: PromptService
     clock: Clock
     ids: IdFactory
 

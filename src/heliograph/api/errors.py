@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from heliograph.api.envelope import JSONBody
-from heliograph.services.errors import InvalidInput, NotFound, ServiceError
+from heliograph.services.errors import Conflict, InvalidInput, NotFound, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,9 @@ def validation_response(errors: list[Any]) -> JSONBody:
     )
 
 
+_SERVICE_STATUS: dict[type[ServiceError], int] = {NotFound: 404, InvalidInput: 400, Conflict: 409}
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError) -> JSONBody:
@@ -73,7 +76,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceError)
     async def _service_error(_request: Request, exc: ServiceError) -> JSONBody:
-        status = 404 if isinstance(exc, NotFound) else 400 if isinstance(exc, InvalidInput) else 500
+        status = next((code for kind, code in _SERVICE_STATUS.items() if isinstance(exc, kind)), 500)
         return error_response(status, exc.message)
 
     @app.exception_handler(RequestValidationError)

@@ -68,9 +68,8 @@ async def get_request(
 
 @router.get("/v1/request/{requestId}/inputs", operation_id="GetRequestInputs")
 async def get_request_inputs(requestId: str, request: Request, auth: ReadAuth) -> JSONBody:
-    parse_request_id(requestId)
-    # Prompt inputs are recorded by the prompts feature; until it lands no request has any.
-    return ok(None)
+    parsed = parse_request_id(requestId)
+    return ok(await run_in_threadpool(app_context(request).prompts.request_inputs, auth, parsed))
 
 
 @router.post("/v1/request/{requestId}/feedback", operation_id="FeedbackRequest", status_code=201)

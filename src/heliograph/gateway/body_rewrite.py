@@ -1,7 +1,7 @@
 """The only changes the gateway makes to a request body before forwarding it.
 
-Bodies pass through byte for byte unless a feature needs a change: usage injection for streams (so the
-log gets real token counts), the token-limit handler, a fallback entry's ``bodyKeyOverride``, and
+Bodies pass through byte for byte unless a feature needs a change: prompt input tags are stripped
+(``Helicone-Prompt-Id``), usage injection for streams (so the log gets real token counts), the token-limit handler, a fallback entry's ``bodyKeyOverride``, and
 ``Helicone-Model-Override`` never touches the body (it only names the model for cost).
 """
 
@@ -15,6 +15,8 @@ import orjson
 from heliograph.gateway.options import GatewayOptions
 from heliograph.gateway.providers import Provider
 from heliograph.gateway.token_limit import apply_token_limit
+from heliograph.records import PromptUse
+from heliograph.services.prompt_template import parse_traffic
 
 # Endpoints whose streams accept ``stream_options`` (OpenAI chat and legacy completions).
 _USAGE_PATHS = ("/chat/completions", "/completions")
@@ -25,6 +27,7 @@ class RequestBody:
     raw: bytes  # what is sent upstream
     parsed: Any  # the JSON value, or None when the body is not JSON
     is_stream: bool
+    prompt: PromptUse | None = None  # the tracked prompt (Helicone-Prompt-Id) and its inputs
 
 
 def parse_body(raw: bytes, query: bytes) -> RequestBody:
@@ -44,14 +47,44 @@ def rewrite(body: RequestBody, options: GatewayOptions, provider: Provider, path
     if not isinstance(body.parsed, dict):
         return body
     value = body.parsed
+    prompt = None
+    if options.prompt_id is not None:
+        value, prompt = track_prompt(value, options.prompt_id, options.prompt_version)
     if options.token_limit_handler is not None:
         value = apply_token_limit(value, options.token_limit_handler, model_override=options.model_override)
     if body.is_stream and _wants_usage(value, options, provider, path):
         stream_options = value.get("stream_options")
         value = {**value, "stream_options": {**(stream_options or {}), "include_usage": True}}
-    if value is body.parsed:
+    if value is body.parsed and prompt is None:
         return body
-    return RequestBody(orjson.dumps(value), value, body.is_stream)
+    raw = body.raw if value is body.parsed else orjson.dumps(value)
+    return RequestBody(raw, value, body.is_stream, prompt)
+
+
+def track_prompt(
+    value: dict[str, Any], name: str, version: str | None
+) -> tuple[dict[str, Any], PromptUse | None]:
+    """Prompt tracking (reference section 6): the input tags in ``messages`` (and Anthropic's ``system``)
+    are stripped from what the provider gets, and the template and inputs are kept for the log."""
+    messages = value.get("messages")
+    if not isinstance(messages, list):
+        return value, None
+    has_system = "system" in value
+    try:
+        parsed = parse_traffic([messages, value["system"]] if has_system else messages)
+    except RecursionError:
+        # Nested deeper than the parser walks: forward untouched rather than fail the call.
+        return value, None
+    template = {**value, "messages": parsed.template[0] if has_system else parsed.template}
+    if has_system:
+        template["system"] = parsed.template[1]
+    use = PromptUse(name, version, template, parsed.inputs, parsed.auto_inputs)
+    if parsed.body == ([messages, value["system"]] if has_system else messages):
+        return value, use
+    stripped = {**value, "messages": parsed.body[0] if has_system else parsed.body}
+    if has_system:
+        stripped["system"] = parsed.body[1]
+    return stripped, use
 
 
 def with_overrides(body: RequestBody, overrides: dict[str, Any] | None) -> RequestBody:
@@ -59,7 +92,7 @@ def with_overrides(body: RequestBody, overrides: dict[str, Any] | None) -> Reque
     if not overrides or not isinstance(body.parsed, dict):
         return body
     value = {**body.parsed, **overrides}
-    return RequestBody(orjson.dumps(value), value, body.is_stream)
+    return RequestBody(orjson.dumps(value), value, body.is_stream, body.prompt)
 
 
 def _wants_usage(value: dict[str, Any], options: GatewayOptions, provider: Provider, path: str) -> bool:

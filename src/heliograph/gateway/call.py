@@ -51,6 +51,7 @@ def call_exchange(call: Call, target: Target | None = None) -> Exchange:
         request_body=call.body.raw,
         request_json=call.body.parsed,
         is_stream=call.body.is_stream,
+        prompt=call.body.prompt,
         created_at=call.created_at,
         start=call.start,
     )

@@ -14,6 +14,7 @@ from enum import Enum
 from typing import Any
 
 from heliograph.gateway.options import GatewayOptions
+from heliograph.records import PromptUse
 
 
 class EndReason(Enum):
@@ -56,6 +57,7 @@ class Exchange:
     # The rate-limit bucket (key, policy) to charge this call's cost to, for cents policies.
     charge: tuple[str, Any] | None = None
     extra_properties: dict[str, str] = field(default_factory=dict)
+    prompt: PromptUse | None = None
 
     def capture(self, chunk: bytes, limit: int) -> None:
         """Keep ``chunk`` for the log, up to ``limit`` bytes in all (the client still gets everything)."""

@@ -74,6 +74,7 @@ class RecordBuilder:
             cache_reference_id=exchange.cache_reference_id,
             api_key_id=exchange.api_key_id,
             properties={**options.properties, **exchange.extra_properties},
+            prompt_use=exchange.prompt,
         )
         self._apply_usage(record, usage, exchange, text)
         self._apply_bodies(record, exchange, text)

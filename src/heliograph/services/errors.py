@@ -15,3 +15,7 @@ class NotFound(ServiceError):
 
 class InvalidInput(ServiceError):
     """The input is well-formed but not acceptable (400)."""
+
+
+class Conflict(ServiceError):
+    """The change collides with the current state (a name taken, a version changed meanwhile) (409)."""

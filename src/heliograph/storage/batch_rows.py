@@ -172,6 +172,7 @@ class PreparedBatch:
     new_resource_ids: set[int] = field(default_factory=set)
     resource_of: dict[int, int] = field(default_factory=dict)  # id(SpanResource) -> content id
     records: int = 0  # requests + spans, for the writer's queue accounting
+    prompt_uses: list[RequestRecord] = field(default_factory=list)  # requests that used a tracked prompt
 
 
 def merge(prepared: list[PreparedBatch]) -> PreparedBatch:
@@ -187,6 +188,7 @@ def merge(prepared: list[PreparedBatch]) -> PreparedBatch:
         out.new_resource_ids.update(item.new_resource_ids)
         out.resource_of.update(item.resource_of)
         out.records += item.records
+        out.prompt_uses.extend(item.prompt_uses)
     return out
 
 
@@ -211,6 +213,8 @@ def prepare(
             attributes = None if span is None else orjson.dumps(span.attributes).decode()
             item = PreparedRequest(record)
             out.requests.append(item)
+            if record.prompt_use is not None:
+                out.prompt_uses.append(record)
             if record.request_body is not None or record.response_body is not None or attributes:
                 later(encode_payload(record.request_body, record.response_body, attributes), item, "payload")
         in_payload = {record.id for record in batch.requests}

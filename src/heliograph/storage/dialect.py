@@ -123,3 +123,22 @@ def _render_glob(tokens: list[tuple[bool, str]]) -> str:
             # GLOB has no escape character; a one-character bracket class matches the char itself.
             out.append(f"[{char}]" if char in "*?[" else char)
     return "".join(out)
+
+
+def insert_ignoring_conflicts(table: sa.Table, dialect: str) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` as a SQLAlchemy statement (both dialects spell it the same,
+    but each has its own construct)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def write_transaction_start(conn: sa.Connection, dialect: str) -> None:
+    """On SQLite, take the write lock at the start of a read-then-write transaction (``BEGIN IMMEDIATE``),
+    so two writers serialize instead of both reading the same state; PostgreSQL callers lock rows."""
+    if dialect == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -40,7 +40,7 @@ from heliograph.storage.request_fields import (
 )
 from heliograph.storage.tables import requests, scores
 
-__all__ = ["MAX_NESTING", "FilterError", "request_filter_clause", "request_order_by"]
+__all__ = ["MAX_NESTING", "FilterError", "filter_tree_clause", "request_filter_clause", "request_order_by"]
 
 # SQLAlchemy compiles each alternation level with about seven nested Python calls; 50 levels stays
 # far below the default recursion limit even when called deep inside a web framework's stack.
@@ -74,8 +74,16 @@ class _Frame:
 def request_filter_clause(node: object, *, dialect: str) -> sa.ColumnElement[bool]:
     """The WHERE clause over ``requests`` for a Helicone ``FilterNode``; raises ``FilterError``."""
     _check_dialect(dialect)
+    return filter_tree_clause(node, lambda leaf: _leaf_clause(leaf, dialect))
+
+
+def filter_tree_clause(
+    node: object, leaf_clause: Callable[[object], sa.ColumnElement[bool]]
+) -> sa.ColumnElement[bool]:
+    """The WHERE clause for any Helicone filter tree (``{left, operator, right}`` branches), with each
+    leaf translated by ``leaf_clause``; other resources (prompts, ...) reuse this walk with their leaves."""
     if not _is_branch(node):
-        return _leaf_clause(node, dialect)
+        return leaf_clause(node)
     stack = [_open_branch(node)]
     while True:
         frame = stack[-1]
@@ -83,7 +91,7 @@ def request_filter_clause(node: object, *, dialect: str) -> sa.ColumnElement[boo
             child = frame.operands[frame.position]
             frame.position += 1
             if not _is_branch(child):
-                frame.results.append(_leaf_clause(child, dialect))
+                frame.results.append(leaf_clause(child))
             elif len(stack) >= MAX_NESTING:
                 raise FilterError(f"filter is nested too deeply (more than {MAX_NESTING} levels)")
             else:

@@ -171,3 +171,75 @@ spans = sa.Table(
     # Events, links, trace state, flags and dropped counts: rarely present, kept as one document.
     sa.Column("extra", CompressedText(), nullable=True),
 )
+
+# Prompts (Helicone's legacy prompt_v2 / prompts_versions / prompt_input_keys / prompt_input_record).
+# JSON documents (templates, metadata, inputs) are stored as JSON text: the same on both dialects, and
+# a NUL escaped inside a JSON string ("\u0000") is fine in a PostgreSQL text column but not in jsonb.
+prompts = sa.Table(
+    "prompts",
+    metadata,
+    sa.Column("id", UUIDType(), primary_key=True),
+    sa.Column("organization_id", sa.BigInteger(), sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("user_defined_id", sa.Text(), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False, server_default=""),
+    sa.Column("pretty_name", sa.Text(), nullable=False, server_default=""),
+    sa.Column("meta", sa.Text(), nullable=False, server_default="{}"),
+    # The one production version. A column rather than a flag on each version, so "at most one
+    # production version per prompt" holds by construction and promoting is a single UPDATE.
+    sa.Column("production_version_id", UUIDType(), nullable=True),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+    sa.UniqueConstraint("organization_id", "user_defined_id"),
+)
+
+prompt_versions = sa.Table(
+    "prompt_versions",
+    metadata,
+    sa.Column("id", UUIDType(), primary_key=True),
+    sa.Column("prompt_id", UUIDType(), sa.ForeignKey("prompts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("organization_id", sa.BigInteger(), nullable=False),
+    sa.Column("major_version", sa.Integer(), nullable=False),
+    sa.Column("minor_version", sa.Integer(), nullable=False),
+    sa.Column("template", sa.Text(), nullable=False),
+    sa.Column("model", sa.Text(), nullable=False, server_default=""),
+    sa.Column("meta", sa.Text(), nullable=False, server_default="{}"),
+    sa.Column("parent_version_id", UUIDType(), nullable=True),
+    sa.Column("experiment_id", UUIDType(), nullable=True),
+    # Deleted versions are kept (hidden) so their numbers are never handed out again and the input
+    # records that point at them stay readable by request id.
+    sa.Column("deleted_at", sa.BigInteger(), nullable=True),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+    sa.Column("updated_at", sa.BigInteger(), nullable=False),
+    # Two writers can never hand out the same number: the loser of a race retries.
+    sa.UniqueConstraint("prompt_id", "major_version", "minor_version"),
+)
+
+prompt_input_keys = sa.Table(
+    "prompt_input_keys",
+    metadata,
+    sa.Column(
+        "version_id",
+        UUIDType(),
+        sa.ForeignKey("prompt_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.Text(), primary_key=True),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+)
+
+# One row per request that filled a version's inputs (Helicone's prompt_input_record).
+prompt_inputs = sa.Table(
+    "prompt_inputs",
+    metadata,
+    sa.Column("id", UUIDType(), primary_key=True),
+    sa.Column("organization_id", sa.BigInteger(), nullable=False),
+    sa.Column(
+        "version_id", UUIDType(), sa.ForeignKey("prompt_versions.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("request_id", UUIDType(), nullable=True),
+    sa.Column("inputs", sa.Text(), nullable=False),
+    sa.Column("auto_inputs", sa.Text(), nullable=False, server_default="[]"),
+    sa.Column("experiment_id", UUIDType(), nullable=True),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+    sa.Index("ix_prompt_inputs_version_created", "version_id", "created_at"),
+    sa.Index("ix_prompt_inputs_org_request", "organization_id", "request_id"),
+)

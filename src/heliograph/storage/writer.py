@@ -17,13 +17,14 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
 from heliograph.clock import Clock
-from heliograph.records import IngestBatch
+from heliograph.records import IngestBatch, RequestRecord
 from heliograph.storage.batch_rows import (
     PreparedBatch,
     RowEncoder,
@@ -35,6 +36,11 @@ from heliograph.storage.batch_rows import (
 from heliograph.storage.request_inserts import RequestInserter
 
 log = logging.getLogger(__name__)
+
+
+#: Work done inside the write transaction for requests that used a tracked prompt (see
+#: services/prompt_tracking.py); it gets only the requests this write inserted, and must not raise.
+AfterInsert = Callable[[sa.Connection, list[RequestRecord], int], None]
 
 
 class WriterOverloaded(Exception):
@@ -57,8 +63,17 @@ class _Pending:
 
 
 class BatchingWriter:
-    def __init__(self, engine: sa.Engine, *, max_pending: int, max_batch: int, clock: Clock) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        *,
+        max_pending: int,
+        max_batch: int,
+        clock: Clock,
+        after_insert: AfterInsert | None = None,
+    ) -> None:
         self._engine = engine
+        self._after_insert = after_insert
         self._dialect = engine.dialect.name
         self._max_pending = max_pending
         self._max_batch = max_batch
@@ -185,6 +200,10 @@ class BatchingWriter:
             rows = child_rows(prepared, seqs, now)
             for insert in self._child_inserts:
                 insert.run(conn, rows[insert.table])
+            if self._after_insert is not None and prepared.prompt_uses:
+                inserted = [r for r in prepared.prompt_uses if (r.organization_id, r.id) in seqs]
+                if inserted:
+                    self._after_insert(conn, inserted, now)
         self._known_resources.update(prepared.new_resource_ids)
 
 

@@ -1,0 +1,168 @@
+"""Prompt tracking from traffic (reference section 6, "From traffic"), run by the batching writer.
+
+A gateway request sent with ``Helicone-Prompt-Id`` carries a ``PromptUse``: the template its messages
+had and the inputs it filled in. Inside the writer's transaction, for each such request that was
+stored, this finds the prompt version it used and records its inputs:
+
+- a prompt seen for the first time is created (``createdFromUi: false``) with version 0.0, production;
+- ``Helicone-Prompt-Version`` (a version id, ``"major"`` or ``"major.minor"``) picks an existing version;
+- otherwise a prompt created through the API keeps its versions: inputs go to its production version;
+- a prompt created from traffic gets a new major version, made production, when a newer request's
+  template differs from the latest version's (auto-input placeholders aside, so a growing chat history
+  is not a new version).
+
+Each use runs in a savepoint: a failure is logged and skipped, and never loses the request log itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+
+from heliograph.clock import IdFactory
+from heliograph.records import PromptUse, RequestRecord
+from heliograph.services import prompt_template
+from heliograph.services.prompts import MAX_NAME_LENGTH, template_model
+from heliograph.storage import prompt_repo
+from heliograph.storage.prompt_repo import Row, load
+from heliograph.storage.tables import prompt_versions
+
+log = logging.getLogger(__name__)
+
+_VERSION_NUMBER = re.compile(r"v?(\d{1,9})(?:\.(\d{1,9}))?")
+# A second process on the same PostgreSQL database may create the same prompt at the same moment.
+_ATTEMPTS = 3
+
+
+class PromptTracker:
+    """The writer's ``after_insert`` hook for requests that used a tracked prompt."""
+
+    def __init__(self, ids: IdFactory) -> None:
+        self._ids = ids
+
+    def __call__(self, conn: sa.Connection, records: list[RequestRecord], now: int) -> None:
+        for record in records:
+            use = record.prompt_use
+            if use is None or not _valid_name(use.name):
+                continue
+            for attempt in range(_ATTEMPTS):
+                try:
+                    with conn.begin_nested():
+                        self._track(conn, record, use, now)
+                    break
+                except sa.exc.IntegrityError:
+                    if attempt == _ATTEMPTS - 1:
+                        log.warning("could not record prompt inputs of request %s", record.id, exc_info=True)
+                except Exception:
+                    log.warning("could not record prompt inputs of request %s", record.id, exc_info=True)
+                    break
+
+    def _track(self, conn: sa.Connection, record: RequestRecord, use: PromptUse, now: int) -> None:
+        org = record.organization_id
+        prompt = prompt_repo.find_prompt_by_name(conn, org, use.name)
+        version_id: uuid.UUID | None
+        if prompt is None:
+            version_id = self._create_prompt(conn, record, use, now)
+        else:
+            prompt_repo.find_prompt(conn, org, prompt["id"], lock=True)
+            version_id = self._version_for(conn, prompt, record, use, now)
+            if version_id is None:
+                return
+        prompt_repo.add_input_keys(conn, version_id, use.inputs, now)
+        prompt_repo.insert_input_record(
+            conn,
+            record_id=self._ids(),
+            organization_id=org,
+            version_id=version_id,
+            request_id=record.id,
+            inputs=use.inputs,
+            auto_inputs=use.auto_inputs,
+            now=record.created_at,
+        )
+
+    def _create_prompt(
+        self, conn: sa.Connection, record: RequestRecord, use: PromptUse, now: int
+    ) -> uuid.UUID:
+        prompt_id = self._ids()
+        prompt_repo.insert_prompt(
+            conn,
+            prompt_id=prompt_id,
+            organization_id=record.organization_id,
+            name=use.name,
+            meta={"createdFromUi": False},
+            now=now,
+        )
+        return self._new_major(conn, prompt_id, record, use, now)
+
+    def _new_major(
+        self, conn: sa.Connection, prompt_id: uuid.UUID, record: RequestRecord, use: PromptUse, now: int
+    ) -> uuid.UUID:
+        version_id = self._ids()
+        prompt_repo.insert_version(
+            conn,
+            version_id=version_id,
+            prompt_id=prompt_id,
+            organization_id=record.organization_id,
+            major=prompt_repo.next_major(conn, prompt_id),
+            minor=0,
+            template=use.template,
+            model=template_model(use.template),
+            meta={"provider": record.provider.upper()},
+            now=now,
+        )
+        prompt_repo.add_input_keys(conn, version_id, prompt_template.input_keys(use.template), now)
+        prompt_repo.set_production(conn, prompt_id, version_id)
+        return version_id
+
+    def _version_for(
+        self, conn: sa.Connection, prompt: Row, record: RequestRecord, use: PromptUse, now: int
+    ) -> uuid.UUID | None:
+        org = record.organization_id
+        if use.version:
+            named = _named_version(conn, org, prompt["id"], use.version)
+            if named is not None:
+                return named
+        latest = prompt_repo.latest_version(conn, org, prompt["id"])
+        meta = load(prompt["meta"], {})
+        if isinstance(meta, dict) and meta.get("createdFromUi") in (True, "true"):
+            production = prompt["production_version_id"]
+            return production if production is not None else (latest["id"] if latest is not None else None)
+        if latest is None:
+            return self._new_major(conn, prompt["id"], record, use, now)
+        changed = _shape(load(latest["template"])) != _shape(use.template)
+        if changed and record.created_at >= latest["created_at"]:
+            return self._new_major(conn, prompt["id"], record, use, now)
+        return uuid.UUID(str(latest["id"]))
+
+
+def _named_version(conn: sa.Connection, org: int, prompt_id: uuid.UUID, name: str) -> uuid.UUID | None:
+    """The live version of this prompt that ``name`` designates: its id, ``"M"`` (the newest M.x) or
+    ``"M.m"``."""
+    try:
+        wanted = uuid.UUID(name)
+    except ValueError:
+        wanted = None
+    if wanted is not None:
+        found = prompt_repo.find_version(conn, org, wanted)
+        return wanted if found is not None and found["prompt_id"] == prompt_id else None
+    match = _VERSION_NUMBER.fullmatch(name.strip())
+    if match is None:
+        return None
+    condition = prompt_versions.c.major_version == int(match[1])
+    if match[2] is not None:
+        condition = sa.and_(condition, prompt_versions.c.minor_version == int(match[2]))
+    rows = prompt_repo.list_versions(conn, org, condition, prompt_id=prompt_id, limit=1)
+    return rows[0]["id"] if rows else None
+
+
+def _shape(template: Any) -> Any:
+    """A template without its auto-input placeholders: what decides whether it is a new version."""
+    return prompt_template.without_auto_inputs(template)
+
+
+def _valid_name(name: str) -> bool:
+    return bool(name.strip()) and len(name) <= MAX_NAME_LENGTH and "\x00" not in name

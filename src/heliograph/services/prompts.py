@@ -1,0 +1,461 @@
+"""Prompt use cases (Helicone's legacy Prompt API, reference sections 2.3 and 6).
+
+A prompt has versions numbered major.minor; at most one is production (a column of the prompt, so
+promotion is one UPDATE). Writes that read before they write (numbering, renaming, promotion) run in a
+transaction that holds the write lock (SQLite) or the prompt's row lock (PostgreSQL), so two clients can
+never take the same version number; the unique constraint on the numbers backs that up.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from heliograph.clock import Clock, IdFactory
+from heliograph.services import prompt_template
+from heliograph.services.errors import Conflict, InvalidInput, NotFound
+from heliograph.services.keys import AuthContext
+from heliograph.services.prompt_view import (
+    DERIVED_META_KEYS,
+    input_record,
+    is_experiment_version,
+    is_hidden_prompt,
+    prompts_result,
+    version_meta,
+    version_result,
+)
+from heliograph.services.request_view import iso_ms
+from heliograph.storage import prompt_repo, request_repo
+from heliograph.storage.dialect import write_transaction_start
+from heliograph.storage.prompt_filters import FilterError, prompt_filter_clause, prompt_version_filter_clause
+from heliograph.storage.prompt_repo import Row, load
+from heliograph.storage.tables import prompt_versions
+
+MAX_NAME_LENGTH = 128
+MAX_LABEL_LENGTH = 100
+_VERSION_LIST_LIMIT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class SubversionParams:
+    template: Any
+    is_major: bool = False
+    metadata: Mapping[str, Any] | None = None
+    experiment_id: str | None = None
+    bump_for_major_version_id: str | None = None
+
+
+def parse_uuid(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{what} must be a UUID, got {value!r}") from exc
+
+
+def check_name(name: str, what: str = "userDefinedId") -> str:
+    if not name.strip():
+        raise InvalidInput(f"{what} must not be empty")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidInput(f"{what} must be at most {MAX_NAME_LENGTH} characters, got {len(name)}")
+    if "\x00" in name:
+        raise InvalidInput(f"{what} must not contain NUL characters")
+    return name
+
+
+def template_model(template: Any) -> str:
+    """The model a template names: ``template.model``, else ``messages[0].model``, else ``[0].model``."""
+    candidates: list[Any] = []
+    if isinstance(template, dict):
+        candidates.append(template.get("model"))
+        messages = template.get("messages")
+        if isinstance(messages, list) and messages and isinstance(messages[0], dict):
+            candidates.append(messages[0].get("model"))
+    elif isinstance(template, list) and template and isinstance(template[0], dict):
+        candidates.append(template[0].get("model"))
+    return next((c for c in candidates if isinstance(c, str) and c), "")
+
+
+def template_input_keys(template: Any) -> list[str]:
+    try:
+        return prompt_template.input_keys(template)
+    except RecursionError as exc:
+        raise InvalidInput("the template is nested too deeply") from exc
+
+
+def _stored_meta(meta: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in (meta or {}).items() if k not in DERIVED_META_KEYS}
+
+
+class PromptService:
+    def __init__(self, engine: sa.Engine, *, clock: Clock, ids: IdFactory) -> None:
+        self._engine = engine
+        self._dialect = engine.dialect.name
+        self._clock = clock
+        self._ids = ids
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        try:
+            with self._engine.begin() as conn:
+                write_transaction_start(conn, self._dialect)
+                yield conn
+        except sa.exc.IntegrityError as exc:
+            # Only reachable when another process won a race the locks do not cover (a second server
+            # on the same PostgreSQL database creating the same name): the caller may retry.
+            raise Conflict("the prompt changed concurrently; retry the request") from exc
+
+    def _prompt(self, conn: sa.Connection, auth: AuthContext, prompt_id: str, *, lock: bool = False) -> Row:
+        found = prompt_repo.find_prompt(
+            conn, auth.organization_id, parse_uuid(prompt_id, "promptId"), lock=lock
+        )
+        if found is None:
+            raise NotFound(f"prompt {prompt_id} not found")
+        return found
+
+    def _version(self, conn: sa.Connection, auth: AuthContext, version_id: str) -> Row:
+        parsed = parse_uuid(version_id, "promptVersionId")
+        found = prompt_repo.find_version(conn, auth.organization_id, parsed)
+        if found is None:
+            raise NotFound(f"prompt version {version_id} not found")
+        return found
+
+    # --- prompts --------------------------------------------------------------------------------------
+
+    def has_prompts(self, auth: AuthContext) -> dict[str, bool]:
+        with self._engine.connect() as conn:
+            return {"hasPrompts": prompt_repo.has_prompts(conn, auth.organization_id)}
+
+    def query_prompts(
+        self, auth: AuthContext, filter_node: Any, *, search: str | None, limit: int | None, offset: int
+    ) -> list[dict[str, Any]]:
+        where = self._filter(prompt_filter_clause, filter_node)
+        with self._engine.connect() as conn:
+            rows = prompt_repo.list_prompts(
+                conn, auth.organization_id, where, search=search, limit=None, offset=0
+            )
+        visible = [prompts_result(row) for row in rows if not is_hidden_prompt(load(row["meta"], {}))]
+        end = None if limit is None else offset + limit
+        return visible[offset:end]
+
+    def get_prompt(self, auth: AuthContext, prompt_id: str) -> dict[str, Any]:
+        with self._engine.connect() as conn:
+            prompt = self._prompt(conn, auth, prompt_id)
+            versions = prompt_repo.list_versions(
+                conn, auth.organization_id, sa.true(), prompt_id=prompt["id"], limit=_VERSION_LIST_LIMIT
+            )
+            latest = versions[0] if versions else None
+            used = prompt_repo.last_used(conn, latest["id"]) if latest is not None else None
+        return {
+            "id": str(prompt["id"]),
+            "user_defined_id": prompt["user_defined_id"],
+            "description": prompt["description"],
+            "pretty_name": prompt["pretty_name"],
+            "major_version": latest["major_version"] if latest is not None else 0,
+            "latest_version_id": str(latest["id"]) if latest is not None else None,
+            "latest_model_used": latest["model"] if latest is not None else None,
+            "created_at": iso_ms(prompt["created_at"]),
+            "last_used": iso_ms(used),
+            "versions": [str(row["id"]) for row in versions],
+            "metadata": load(prompt["meta"], {}),
+        }
+
+    def create_prompt(
+        self, auth: AuthContext, name: str, template: Any, metadata: Mapping[str, Any]
+    ) -> dict[str, str]:
+        check_name(name)
+        if not isinstance(template, dict):
+            raise InvalidInput("prompt must be a JSON object (a chat request body with model and messages)")
+        prompt_id, version_id, now = self._ids(), self._ids(), self._clock()
+        with self._write() as conn:
+            if prompt_repo.find_prompt_by_name(conn, auth.organization_id, name) is not None:
+                raise Conflict(f"a prompt named {name!r} already exists")
+            meta = {**_stored_meta(metadata), "createdFromUi": True}
+            prompt_repo.insert_prompt(
+                conn, prompt_id=prompt_id, organization_id=auth.organization_id, name=name, meta=meta, now=now
+            )
+            self._insert_version(
+                conn, auth, prompt_id, version_id, (1, 0), template, {"provider": "OPENAI"}, now=now
+            )
+            prompt_repo.set_production(conn, prompt_id, version_id)
+        return {"id": str(prompt_id), "prompt_version_id": str(version_id)}
+
+    def rename_prompt(self, auth: AuthContext, prompt_id: str, name: str) -> None:
+        check_name(name)
+        with self._write() as conn:
+            prompt = self._prompt(conn, auth, prompt_id, lock=True)
+            existing = prompt_repo.find_prompt_by_name(conn, auth.organization_id, name)
+            if existing is not None and existing["id"] != prompt["id"]:
+                raise Conflict(f"a prompt named {name!r} already exists")
+            prompt_repo.rename_prompt(conn, auth.organization_id, prompt["id"], name)
+
+    def delete_prompt(self, auth: AuthContext, prompt_id: str) -> None:
+        parsed = parse_uuid(prompt_id, "promptId")
+        with self._write() as conn:
+            if not prompt_repo.delete_prompt(conn, auth.organization_id, parsed):
+                raise NotFound(f"prompt {prompt_id} not found")
+
+    def experiments(self, auth: AuthContext, prompt_id: str) -> list[dict[str, Any]]:
+        with self._engine.connect() as conn:
+            self._prompt(conn, auth, prompt_id)
+        # Experiments over prompts arrive with the experiments feature; until then no prompt has any.
+        return []
+
+    # --- versions -------------------------------------------------------------------------------------
+
+    def query_versions(
+        self, auth: AuthContext, prompt_id: str, filter_node: Any, *, include_experiments: bool
+    ) -> list[dict[str, Any]]:
+        where = self._filter(prompt_version_filter_clause, filter_node)
+        with self._engine.connect() as conn:
+            prompt = self._prompt(conn, auth, prompt_id)
+            rows = prompt_repo.list_versions(conn, auth.organization_id, where, prompt_id=prompt["id"])
+        return [
+            version_result(row)
+            for row in rows
+            if include_experiments or not is_experiment_version(load(row["meta"], {}))
+        ]
+
+    def get_version(self, auth: AuthContext, version_id: str) -> dict[str, Any]:
+        with self._engine.connect() as conn:
+            return version_result(self._version(conn, auth, version_id))
+
+    def delete_version(self, auth: AuthContext, version_id: str) -> None:
+        with self._write() as conn:
+            version = self._version(conn, auth, version_id)
+            if version["production_version_id"] == version["id"]:
+                raise InvalidInput("Cannot delete production version")
+            prompt_repo.soft_delete_version(conn, version["id"], self._clock())
+
+    def edit_label(self, auth: AuthContext, version_id: str, label: str) -> dict[str, Any]:
+        if not 1 <= len(label) <= MAX_LABEL_LENGTH:
+            raise InvalidInput(f"label must be 1 to {MAX_LABEL_LENGTH} characters, got {len(label)}")
+        with self._write() as conn:
+            version = self._version(conn, auth, version_id)
+            meta = {**_stored_meta(load(version["meta"], {})), "label": label}
+            prompt_repo.update_version(conn, version["id"], meta=prompt_repo.dump(meta))
+            return {"metadata": version_meta({**version, "meta": prompt_repo.dump(meta)})}
+
+    def edit_template(
+        self, auth: AuthContext, version_id: str, template: Any, experiment_id: str | None
+    ) -> None:
+        if experiment_id is not None:
+            raise InvalidInput(
+                "experimentId is not supported yet: experiments are not available in Heliograph"
+            )
+        now = self._clock()
+        with self._write() as conn:
+            version = self._version(conn, auth, version_id)
+            prompt_repo.update_version(
+                conn,
+                version["id"],
+                template=prompt_repo.dump(template),
+                model=template_model(template),
+                updated_at=now,
+            )
+            prompt_repo.replace_input_keys(conn, version["id"], template_input_keys(template), now)
+
+    def create_subversion(
+        self, auth: AuthContext, version_id: str, params: SubversionParams
+    ) -> dict[str, Any]:
+        experiment = parse_uuid(params.experiment_id, "experimentId") if params.experiment_id else None
+        new_id, now = self._ids(), self._clock()
+        with self._write() as conn:
+            parent = self._version(conn, auth, version_id)
+            prompt_repo.find_prompt(conn, auth.organization_id, parent["prompt_id"], lock=True)
+            number = self._subversion_number(conn, auth, parent, params)
+            self._insert_version(
+                conn,
+                auth,
+                parent["prompt_id"],
+                new_id,
+                number,
+                params.template,
+                _stored_meta(params.metadata),
+                now=now,
+                parent_id=parent["id"],
+                experiment_id=experiment,
+                # Helicone dates an experiment's version like its parent, so it sorts beside it.
+                updated_at=parent["created_at"] if experiment is not None else now,
+            )
+            return version_result(self._version(conn, auth, str(new_id)))
+
+    def _subversion_number(
+        self, conn: sa.Connection, auth: AuthContext, parent: Row, params: SubversionParams
+    ) -> tuple[int, int]:
+        prompt_id = parent["prompt_id"]
+        if params.bump_for_major_version_id and params.bump_for_major_version_id != str(parent["id"]):
+            other = self._version(conn, auth, params.bump_for_major_version_id)
+            if other["prompt_id"] != prompt_id:
+                raise InvalidInput("bumpForMajorPromptVersionId must be a version of the same prompt")
+            return other["major_version"], prompt_repo.next_minor(conn, prompt_id, other["major_version"])
+        if params.is_major:
+            return prompt_repo.next_major(conn, prompt_id), 0
+        return parent["major_version"], prompt_repo.next_minor(conn, prompt_id, parent["major_version"])
+
+    def promote(self, auth: AuthContext, version_id: str, previous_id: str) -> dict[str, Any]:
+        with self._write() as conn:
+            version = self._version(conn, auth, version_id)
+            prompt_repo.find_prompt(conn, auth.organization_id, version["prompt_id"], lock=True)
+            current = prompt_repo.find_version(conn, auth.organization_id, version["id"])
+            assert current is not None  # locked above; nothing deleted it in between
+            production = current["production_version_id"]
+            if production != version["id"]:
+                expected = _expected_production(previous_id, production)
+                if not prompt_repo.set_production(
+                    conn, version["prompt_id"], version["id"], expected=expected
+                ):
+                    raise Conflict("the production version changed meanwhile; reload and promote again")
+            return version_result(self._version(conn, auth, version_id))
+
+    def _insert_version(
+        self,
+        conn: sa.Connection,
+        auth: AuthContext,
+        prompt_id: uuid.UUID,
+        version_id: uuid.UUID,
+        number: tuple[int, int],
+        template: Any,
+        meta: dict[str, Any],
+        *,
+        now: int,
+        parent_id: uuid.UUID | None = None,
+        experiment_id: uuid.UUID | None = None,
+        updated_at: int | None = None,
+    ) -> None:
+        prompt_repo.insert_version(
+            conn,
+            version_id=version_id,
+            prompt_id=prompt_id,
+            organization_id=auth.organization_id,
+            major=number[0],
+            minor=number[1],
+            template=template,
+            model=template_model(template),
+            meta=meta,
+            now=now,
+            parent_id=parent_id,
+            experiment_id=experiment_id,
+            updated_at=updated_at,
+        )
+        prompt_repo.add_input_keys(conn, version_id, template_input_keys(template), now)
+
+    # --- inputs and compile ---------------------------------------------------------------------------
+
+    def version_inputs(
+        self, auth: AuthContext, version_id: str, *, limit: int, shuffle: bool
+    ) -> list[dict[str, Any]]:
+        if limit < 0:
+            raise InvalidInput("limit must not be negative")
+        with self._engine.connect() as conn:
+            version = self._version(conn, auth, version_id)
+            rows = prompt_repo.input_records(
+                conn, auth.organization_id, version["id"], limit=limit, shuffle=shuffle
+            )
+            request_ids = [row["request_id"] for row in rows if row["request_id"] is not None]
+            stored = request_repo.get_requests(conn, auth.organization_id, request_ids, with_bodies=True)
+        bodies = {item.row["id"]: item for item in stored}
+        out = []
+        for row in rows:
+            found = bodies.get(row["request_id"])
+            if found is None:
+                out.append(input_record(row))
+            else:
+                out.append(input_record(row, _json(found.request_body), _json(found.response_body)))
+        return out
+
+    def request_inputs(self, auth: AuthContext, request_id: uuid.UUID) -> dict[str, Any] | None:
+        with self._engine.connect() as conn:
+            row = prompt_repo.request_inputs(conn, auth.organization_id, request_id)
+        if row is None:
+            return None
+        return {
+            "inputs": load(row["inputs"], {}),
+            "prompt_id": row["user_defined_id"],
+            "version_id": str(row["version_id"]),
+            "environment": "production" if row["production_version_id"] == row["version_id"] else None,
+        }
+
+    def compile(
+        self,
+        auth: AuthContext,
+        name: str,
+        inputs: Mapping[str, str],
+        filter_node: Any,
+        *,
+        include_experiments: bool,
+        strict: bool,
+        field: str,
+    ) -> dict[str, Any]:
+        """Fill the production version of prompt ``name`` (``field`` names the result: compile and
+        template differ only in that)."""
+        where = self._filter(prompt_version_filter_clause, filter_node)
+        with self._engine.connect() as conn:
+            prompt = prompt_repo.find_prompt_by_name(conn, auth.organization_id, name)
+            if prompt is None:
+                raise NotFound(f"prompt {name!r} not found")
+            where = sa.and_(where, prompt_versions.c.id == prompt["production_version_id"])
+            rows = [
+                row
+                for row in prompt_repo.list_versions(
+                    conn, auth.organization_id, where, prompt_id=prompt["id"]
+                )
+                if include_experiments or not is_experiment_version(load(row["meta"], {}))
+            ]
+            if not rows:
+                raise NotFound(f"prompt {name!r} has no production version matching the filter")
+            version = rows[-1]
+            auto_inputs = prompt_repo.newest_auto_inputs(conn, version["id"])
+        try:
+            compiled = prompt_template.compile_template(load(version["template"]), inputs, auto_inputs)
+        except RecursionError as exc:
+            raise InvalidInput("the template is nested too deeply to compile") from exc
+        if strict and (compiled.missing or compiled.unused):
+            raise InvalidInput(_strict_message(compiled.missing, compiled.unused))
+        return {
+            "id": str(version["id"]),
+            "minor_version": version["minor_version"],
+            "major_version": version["major_version"],
+            "prompt_v2": str(version["prompt_id"]),
+            "model": version["model"],
+            field: compiled.value,
+            "missing_inputs": compiled.missing,
+            "unused_inputs": compiled.unused,
+        }
+
+    def _filter(self, translate: Any, node: Any) -> sa.ColumnElement[bool]:
+        try:
+            clause: sa.ColumnElement[bool] = translate("all" if node is None else node, dialect=self._dialect)
+        except FilterError as exc:
+            raise InvalidInput(str(exc)) from exc
+        return clause
+
+
+def _expected_production(previous_id: str, production: uuid.UUID | None) -> uuid.UUID | None:
+    """The production version the caller believes is current. An empty id (or the current one) is
+    accepted as is; an id naming another version means the caller's view is stale."""
+    if not previous_id:
+        return production
+    parsed = parse_uuid(previous_id, "previousProductionVersionId")
+    if production is not None and parsed != production:
+        raise Conflict(
+            f"version {previous_id} is not the production version (it is {production}); reload and promote again"
+        )
+    return production
+
+
+def _strict_message(missing: list[str], unused: list[str]) -> str:
+    parts = []
+    if missing:
+        parts.append("missing inputs: " + ", ".join(repr(k) for k in missing))
+    if unused:
+        parts.append("unused inputs: " + ", ".join(repr(k) for k in unused))
+    return "strict compile failed: " + "; ".join(parts)
+
+
+def _json(text: str | None) -> Any:
+    return load(text) if text else None
