@@ -240,3 +240,32 @@ def test_prompt_tracking_stays_in_the_callers_organization(
     assert len(mine) == len(theirs) == 1
     assert mine[0]["id"] != theirs[0]["id"]
     assert gateway.get(f"/v1/request/{other_request}/inputs", headers=api(key)).json()["data"] is None
+
+
+def test_deleting_a_prompt_removes_its_inputs_and_nothing_of_another_organization(
+    gateway: TestClient,
+    key: str,
+    make_key,  # type: ignore[no-untyped-def]
+) -> None:
+    other = make_key(org="other")
+    mine = send(gateway, key, body("owls", "kids"))
+    theirs = send(gateway, other, body("bees", "adults"))  # the same prompt name, in another organization
+    [prompt] = gateway.post("/v1/prompt/query", json={"filter": "all"}, headers=api(key)).json()["data"]
+    [version] = prompt_versions(gateway, key)
+
+    assert gateway.delete(f"/v1/prompt/{prompt['id']}", headers=api(key)).status_code == 204
+
+    assert gateway.get(f"/v1/request/{mine}/inputs", headers=api(key)).json()["data"] is None
+    assert (
+        gateway.post(
+            f"/v1/prompt/version/{version['id']}/inputs/query", json={"limit": 5}, headers=api(key)
+        ).status_code
+        == 404
+    )
+    # The request log itself stays; the other organization's prompt and inputs are untouched.
+    assert wait_for_log(gateway, key, mine)["prompt_id"] == "blog"
+    assert gateway.get(f"/v1/request/{theirs}/inputs", headers=api(other)).json()["data"]["inputs"] == {
+        "topic": "bees",
+        "audience": "adults",
+    }
+    assert len(prompt_versions(gateway, other)) == 1

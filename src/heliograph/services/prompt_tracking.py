@@ -45,7 +45,12 @@ class PromptTracker:
         self._ids = ids
 
     def __call__(self, conn: sa.Connection, records: list[RequestRecord], now: int) -> None:
-        for record in records:
+        # Prompts are locked in one global order, so two writers (two gateway processes on one
+        # PostgreSQL database) tracking the same prompts never wait on each other in a cycle.
+        ordered = sorted(
+            records, key=lambda r: (r.organization_id, r.prompt_use.name if r.prompt_use else "")
+        )
+        for record in ordered:
             use = record.prompt_use
             if use is None or not _valid_name(use.name):
                 continue
