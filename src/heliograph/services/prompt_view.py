@@ -25,15 +25,22 @@ def version_meta(row: Row) -> dict[str, Any]:
     return meta
 
 
-def version_result(row: Row) -> dict[str, Any]:
-    """PromptVersionResult. ``helicone_template`` is the stored JSON value itself (Helicone's server
-    also sends its jsonb column as JSON, although its spec types the field as a string)."""
+def version_identity(row: Row) -> dict[str, Any]:
+    """The fields every version shape starts with (PromptVersionResult, ...Compiled, ...Filled)."""
     return {
         "id": str(row["id"]),
         "minor_version": row["minor_version"],
         "major_version": row["major_version"],
         "prompt_v2": str(row["prompt_id"]),
         "model": row["model"],
+    }
+
+
+def version_result(row: Row) -> dict[str, Any]:
+    """PromptVersionResult. ``helicone_template`` is the stored JSON value itself (Helicone's server
+    also sends its jsonb column as JSON, although its spec types the field as a string)."""
+    return {
+        **version_identity(row),
         "helicone_template": load(row["template"]),
         "created_at": iso_ms(row["created_at"]),
         "metadata": version_meta(row),

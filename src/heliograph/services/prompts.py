@@ -26,6 +26,7 @@ from heliograph.services.prompt_view import (
     is_experiment_version,
     is_hidden_prompt,
     prompts_result,
+    version_identity,
     version_meta,
     version_result,
 )
@@ -417,11 +418,7 @@ class PromptService:
         if strict and (compiled.missing or compiled.unused):
             raise InvalidInput(_strict_message(compiled.missing, compiled.unused))
         return {
-            "id": str(version["id"]),
-            "minor_version": version["minor_version"],
-            "major_version": version["major_version"],
-            "prompt_v2": str(version["prompt_id"]),
-            "model": version["model"],
+            **version_identity(version),
             field: compiled.value,
             "missing_inputs": compiled.missing,
             "unused_inputs": compiled.unused,
