@@ -35,7 +35,6 @@ from heliograph.storage import prompt_repo, request_repo
 from heliograph.storage.dialect import write_transaction_start
 from heliograph.storage.prompt_filters import FilterError, prompt_filter_clause, prompt_version_filter_clause
 from heliograph.storage.prompt_repo import Row, load
-from heliograph.storage.tables import prompt_versions
 
 MAX_NAME_LENGTH = 128
 MAX_LABEL_LENGTH = 100
@@ -396,21 +395,14 @@ class PromptService:
         template differ only in that)."""
         where = self._filter(prompt_version_filter_clause, filter_node)
         with self._engine.connect() as conn:
-            prompt = prompt_repo.find_prompt_by_name(conn, auth.organization_id, name)
-            if prompt is None:
-                raise NotFound(f"prompt {name!r} not found")
-            where = sa.and_(where, prompt_versions.c.id == prompt["production_version_id"])
-            rows = [
-                row
-                for row in prompt_repo.list_versions(
-                    conn, auth.organization_id, where, prompt_id=prompt["id"]
-                )
-                if include_experiments or not is_experiment_version(load(row["meta"], {}))
-            ]
-            if not rows:
-                raise NotFound(f"prompt {name!r} has no production version matching the filter")
-            version = rows[-1]
-            auto_inputs = prompt_repo.newest_auto_inputs(conn, version["id"])
+            version = prompt_repo.production_version(conn, auth.organization_id, name, where)
+        if version is None:
+            raise NotFound(f"prompt {name!r} not found")
+        if version["id"] is None or (
+            not include_experiments and is_experiment_version(load(version["meta"], {}))
+        ):
+            raise NotFound(f"prompt {name!r} has no production version matching the filter")
+        auto_inputs = load(version["auto_inputs"], [])
         try:
             compiled = prompt_template.compile_template(load(version["template"]), inputs, auto_inputs)
         except RecursionError as exc:

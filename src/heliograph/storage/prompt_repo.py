@@ -175,6 +175,36 @@ def list_versions(
     return list(conn.execute(query).mappings())
 
 
+def production_version(
+    conn: sa.Connection, organization_id: int, name: str, where: sa.ColumnElement[bool]
+) -> Row | None:
+    """The prompt named ``name`` with its production version (version columns are NULL when there is
+    none matching ``where``) and the auto inputs of that version's newest input record, in one query:
+    compile runs before many LLM calls, so it is one round trip."""
+    newest_auto = (
+        sa.select(prompt_inputs.c.auto_inputs)
+        .where(prompt_inputs.c.version_id == prompt_versions.c.id)
+        .order_by(prompt_inputs.c.created_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    joined = prompts.outerjoin(
+        prompt_versions,
+        sa.and_(prompt_versions.c.id == prompts.c.production_version_id, _live_versions(), where),
+    )
+    query = (
+        sa.select(
+            prompts.c.id.label("prompt_key"),
+            prompt_versions,
+            prompts.c.production_version_id,
+            newest_auto.label("auto_inputs"),
+        )
+        .select_from(joined)
+        .where(prompts.c.organization_id == organization_id, prompts.c.user_defined_id == name)
+    )
+    return conn.execute(query).mappings().first()
+
+
 def latest_version(conn: sa.Connection, organization_id: int, prompt_id: uuid.UUID) -> Row | None:
     found = list_versions(conn, organization_id, sa.true(), prompt_id=prompt_id, limit=1)
     return found[0] if found else None
@@ -301,18 +331,6 @@ def input_records(
         .limit(limit)
     )
     return list(conn.execute(query).mappings())
-
-
-def newest_auto_inputs(conn: sa.Connection, version_id: uuid.UUID) -> list[Any]:
-    query = (
-        sa.select(prompt_inputs.c.auto_inputs)
-        .where(prompt_inputs.c.version_id == version_id)
-        .order_by(prompt_inputs.c.created_at.desc())
-        .limit(1)
-    )
-    text = conn.execute(query).scalar()
-    found = load(text, [])
-    return found if isinstance(found, list) else []
 
 
 def last_used(conn: sa.Connection, version_id: uuid.UUID) -> int | None:
