@@ -24,6 +24,7 @@ class PromptUse:
     template: Any
     inputs: dict[str, str]
     auto_inputs: list[Any]
+    tagged: bool = True  # False when the messages carried no input or static tag at all
 
 
 @dataclass(slots=True)

@@ -26,7 +26,7 @@ def test_sync_client_manages_and_compiles_prompts(client: TestClient, key: str) 
         compiled = heliograph.prompts.compile("facts", {"topic": "owls"})
         assert compiled == CompiledPrompt(
             version_id=created["prompt_version_id"],
-            prompt_id=created["id"],
+            prompt_uuid=created["id"],
             major_version=1,
             minor_version=0,
             model="gpt-4o-mini",

@@ -196,7 +196,11 @@ def test_subversion_errors(api: Api, client: TestClient, make_key) -> None:  # t
     )
     assert status == 400
     assert "same prompt" in payload["error"]
-    assert api.call("POST", path, {"newHeliconeTemplate": TEMPLATE, "experimentId": "nope"})[0] == 400
+    status, payload = api.call(
+        "POST", path, {"newHeliconeTemplate": TEMPLATE, "experimentId": str(uuid.uuid4())}
+    )
+    assert status == 400
+    assert "experiments are not available" in payload["error"]
     assert api.call("POST", path, {})[0] == 422
     missing = f"/v1/prompt/version/{uuid.uuid4()}/subversion"
     assert api.call("POST", missing, {"newHeliconeTemplate": TEMPLATE})[0] == 404
@@ -458,3 +462,11 @@ def test_prompt_routes_need_a_key(client: TestClient) -> None:
     response = client.get("/v1/prompt/has-prompts")
     assert response.status_code == 401
     assert response.json()["trace"] == "isAuthenticated.error"
+
+
+def test_names_with_a_slash_compile(api: Api) -> None:
+    created = api.create("team/blog")
+    status, payload = api.call("POST", "/v1/prompt/team/blog/compile", {"inputs": {"topic": "owls"}})
+    assert status == 200
+    assert payload["data"]["id"] == created["prompt_version_id"]
+    assert api.call("POST", "/v1/prompt/team%2Fblog/template", {"inputs": {}})[0] == 200

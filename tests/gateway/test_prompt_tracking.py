@@ -269,3 +269,47 @@ def test_deleting_a_prompt_removes_its_inputs_and_nothing_of_another_organizatio
         "audience": "adults",
     }
     assert len(prompt_versions(gateway, other)) == 1
+
+
+def test_a_request_without_tags_makes_no_version(gateway: TestClient, key: str) -> None:
+    send(gateway, key, body("owls", "kids"))
+    [version] = prompt_versions(gateway, key)
+    # A compiled prompt sent back under the same prompt id: plain text, no tags.
+    compiled = gateway.post(
+        "/v1/prompt/blog/compile", json={"inputs": {"topic": "cats", "audience": "all"}}, headers=api(key)
+    ).json()["data"]["prompt_compiled"]
+    request_id = send(gateway, key, compiled)
+    inputs = gateway.get(f"/v1/request/{request_id}/inputs", headers=api(key)).json()["data"]
+    assert (inputs["version_id"], inputs["inputs"]) == (version["id"], {})
+    assert [v["id"] for v in prompt_versions(gateway, key)] == [version["id"]]
+    again = gateway.post(
+        "/v1/prompt/blog/compile", json={"inputs": {"topic": "bats", "audience": "all"}}, headers=api(key)
+    ).json()["data"]["prompt_compiled"]
+    assert again["messages"][0]["content"] == "You write about bats."
+
+
+def test_a_template_seen_before_goes_back_to_its_version(gateway: TestClient, key: str) -> None:
+    first = send(gateway, key, body("owls", "kids"))
+    changed = body("owls", "kids")
+    changed["messages"][0]["content"] = f"Write a poem about {hpf('topic', 'owls')}."
+    send(gateway, key, changed)
+    back = send(gateway, key, body("ants", "adults"))
+    old, new = prompt_versions(gateway, key)
+    inputs = {
+        request_id: gateway.get(f"/v1/request/{request_id}/inputs", headers=api(key)).json()["data"][
+            "version_id"
+        ]
+        for request_id in (first, back)
+    }
+    assert inputs == {first: old["id"], back: old["id"]}
+    assert (old["metadata"]["isProduction"], new["metadata"]["isProduction"]) == (False, True)
+
+
+def test_a_version_header_naming_no_version_records_against_production(gateway: TestClient, key: str) -> None:
+    send(gateway, key, body("owls", "kids"))
+    changed = body("owls", "kids")
+    changed["messages"][0]["content"] = f"Write a poem about {hpf('topic', 'owls')}."
+    request_id = send(gateway, key, changed, **{"Helicone-Prompt-Version": "9.9"})
+    [version] = prompt_versions(gateway, key)
+    inputs = gateway.get(f"/v1/request/{request_id}/inputs", headers=api(key)).json()["data"]
+    assert inputs["version_id"] == version["id"]

@@ -198,14 +198,14 @@ async def _compile(
     return ok(compiled)
 
 
-@router.post("/v1/prompt/{user_defined_id}/compile", operation_id="GetPromptVersionsCompiled")
+@router.post("/v1/prompt/{user_defined_id:path}/compile", operation_id="GetPromptVersionsCompiled")
 async def compile_prompt(
     user_defined_id: str, body: CompileBody, request: Request, auth: ReadAuth
 ) -> JSONBody:
     return await _compile(user_defined_id, body, request, auth, "prompt_compiled")
 
 
-@router.post("/v1/prompt/{user_defined_id}/template", operation_id="GetPromptVersionTemplates")
+@router.post("/v1/prompt/{user_defined_id:path}/template", operation_id="GetPromptVersionTemplates")
 async def prompt_template(
     user_defined_id: str, body: CompileBody, request: Request, auth: ReadAuth
 ) -> JSONBody:

@@ -33,7 +33,7 @@ class CompiledPrompt:
     """A prompt's production version filled with inputs: ``prompt`` is the request body to send."""
 
     version_id: str
-    prompt_id: str
+    prompt_uuid: str  # the prompt's id (Helicone's ``prompt_v2``); its name is what ``compile`` took
     major_version: int
     minor_version: int
     model: str
@@ -89,7 +89,7 @@ def is_uuid(value: str) -> bool:
 def _compiled(data: Any) -> CompiledPrompt:
     return CompiledPrompt(
         version_id=data["id"],
-        prompt_id=data["prompt_v2"],
+        prompt_uuid=data["prompt_v2"],
         major_version=data["major_version"],
         minor_version=data["minor_version"],
         model=data["model"],

@@ -78,8 +78,10 @@ def track_prompt(
     template = {**value, "messages": parsed.template[0] if has_system else parsed.template}
     if has_system:
         template["system"] = parsed.template[1]
-    use = PromptUse(name, version, template, parsed.inputs, parsed.auto_inputs)
-    if parsed.body == ([messages, value["system"]] if has_system else messages):
+    # Every input or static tag changes the text the provider gets, so an unchanged body had none.
+    tagged = parsed.body != ([messages, value["system"]] if has_system else messages)
+    use = PromptUse(name, version, template, parsed.inputs, parsed.auto_inputs, tagged)
+    if not tagged:
         return value, use
     stripped = {**value, "messages": parsed.body[0] if has_system else parsed.body}
     if has_system:

@@ -5,11 +5,13 @@ had and the inputs it filled in. Inside the writer's transaction, for each such 
 stored, this finds the prompt version it used and records its inputs:
 
 - a prompt seen for the first time is created (``createdFromUi: false``) with version 0.0, production;
-- ``Helicone-Prompt-Version`` (a version id, ``"major"`` or ``"major.minor"``) picks an existing version;
-- otherwise a prompt created through the API keeps its versions: inputs go to its production version;
-- a prompt created from traffic gets a new major version, made production, when a newer request's
-  template differs from the latest version's (auto-input placeholders aside, so a growing chat history
-  is not a new version).
+- ``Helicone-Prompt-Version`` (a version id, ``"major"`` or ``"major.minor"``) picks an existing version
+  (one that names no version falls back to production, with a warning in the log);
+- a prompt created through the API keeps its versions, and a request with no tag at all (a compiled
+  prompt sent back) is no template: both record their inputs against the production version;
+- otherwise the template is matched against the prompt's versions (auto-input placeholders aside, so a
+  growing chat history is the same template): a template seen before records against that version; a
+  new one becomes a new major version, made production when the request is newer than every version.
 
 Each use runs in a savepoint: a failure is logged and skipped, and never loses the request log itself.
 """
@@ -36,6 +38,8 @@ log = logging.getLogger(__name__)
 _VERSION_NUMBER = re.compile(r"v?(\d{1,9})(?:\.(\d{1,9}))?")
 # A second process on the same PostgreSQL database may create the same prompt at the same moment.
 _ATTEMPTS = 3
+# How many of a prompt's newest versions a request's template is matched against.
+_VERSIONS_COMPARED = 200
 
 
 class PromptTracker:
@@ -74,10 +78,9 @@ class PromptTracker:
             version_id = self._create_prompt(conn, record, use, now)
         else:
             prompt_repo.find_prompt(conn, org, prompt["id"], lock=True)
-            version_id = self._version_for(conn, prompt, record, use, now)
+            version_id = self._version_for(conn, prompt, record, use)
             if version_id is None:
                 return
-        prompt_repo.add_input_keys(conn, version_id, use.inputs, now)
         prompt_repo.insert_input_record(
             conn,
             record_id=self._ids(),
@@ -101,12 +104,20 @@ class PromptTracker:
             meta={"createdFromUi": False},
             now=now,
         )
-        return self._new_major(conn, prompt_id, record, use, now)
+        return self._new_major(conn, prompt_id, record, use, production=True)
 
     def _new_major(
-        self, conn: sa.Connection, prompt_id: uuid.UUID, record: RequestRecord, use: PromptUse, now: int
+        self,
+        conn: sa.Connection,
+        prompt_id: uuid.UUID,
+        record: RequestRecord,
+        use: PromptUse,
+        *,
+        production: bool,
     ) -> uuid.UUID:
         version_id = self._ids()
+        # Dated by the request, not by the write: "is this request newer than the latest version" then
+        # compares request times with request times, whatever order the writer sees them in.
         prompt_repo.insert_version(
             conn,
             version_id=version_id,
@@ -117,31 +128,54 @@ class PromptTracker:
             template=use.template,
             model=template_model(use.template),
             meta={"provider": record.provider.upper()},
-            now=now,
+            now=record.created_at,
         )
-        prompt_repo.add_input_keys(conn, version_id, prompt_template.input_keys(use.template), now)
-        prompt_repo.set_production(conn, prompt_id, version_id)
+        prompt_repo.add_input_keys(
+            conn, version_id, prompt_template.input_keys(use.template), record.created_at
+        )
+        if production:
+            prompt_repo.set_production(conn, prompt_id, version_id)
         return version_id
 
     def _version_for(
-        self, conn: sa.Connection, prompt: Row, record: RequestRecord, use: PromptUse, now: int
+        self, conn: sa.Connection, prompt: Row, record: RequestRecord, use: PromptUse
     ) -> uuid.UUID | None:
         org = record.organization_id
         if use.version:
             named = _named_version(conn, org, prompt["id"], use.version)
-            if named is not None:
-                return named
-        latest = prompt_repo.latest_version(conn, org, prompt["id"])
+            if named is None:
+                log.warning(
+                    "Helicone-Prompt-Version %r names no version of prompt %r; request %s is recorded "
+                    "against its production version",
+                    use.version,
+                    use.name,
+                    record.id,
+                )
+            return named if named is not None else _production_or_latest(conn, org, prompt)
         meta = load(prompt["meta"], {})
-        if isinstance(meta, dict) and meta.get("createdFromUi") in (True, "true"):
-            production = prompt["production_version_id"]
-            return production if production is not None else (latest["id"] if latest is not None else None)
-        if latest is None:
-            return self._new_major(conn, prompt["id"], record, use, now)
-        changed = _shape(load(latest["template"])) != _shape(use.template)
-        if changed and record.created_at >= latest["created_at"]:
-            return self._new_major(conn, prompt["id"], record, use, now)
-        return uuid.UUID(str(latest["id"]))
+        managed = isinstance(meta, dict) and meta.get("createdFromUi") in (True, "true")
+        # A prompt managed through the API keeps the versions its owners made; a request without any
+        # tag (a compiled prompt sent back, say) is not a template, so it makes no version either.
+        if managed or not use.tagged:
+            return _production_or_latest(conn, org, prompt)
+        versions = prompt_repo.list_versions(
+            conn, org, sa.true(), prompt_id=prompt["id"], limit=_VERSIONS_COMPARED
+        )
+        shape = _shape(use.template)
+        for version in versions:
+            if _shape(load(version["template"])) == shape:
+                return uuid.UUID(str(version["id"]))  # a template seen before: its version, as it is
+        newest = max((v["created_at"] for v in versions), default=None)
+        production = newest is None or record.created_at >= newest
+        return self._new_major(conn, prompt["id"], record, use, production=production)
+
+
+def _production_or_latest(conn: sa.Connection, org: int, prompt: Row) -> uuid.UUID | None:
+    production = prompt["production_version_id"]
+    if production is not None:
+        return uuid.UUID(str(production))
+    latest = prompt_repo.latest_version(conn, org, prompt["id"])
+    return None if latest is None else uuid.UUID(str(latest["id"]))
 
 
 def _named_version(conn: sa.Connection, org: int, prompt_id: uuid.UUID, name: str) -> uuid.UUID | None:

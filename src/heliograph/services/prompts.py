@@ -243,10 +243,7 @@ class PromptService:
     def edit_template(
         self, auth: AuthContext, version_id: str, template: Any, experiment_id: str | None
     ) -> None:
-        if experiment_id is not None:
-            raise InvalidInput(
-                "experimentId is not supported yet: experiments are not available in Heliograph"
-            )
+        _refuse_experiment(experiment_id)
         now = self._clock()
         with self._write() as conn:
             version = self._version(conn, auth, version_id)
@@ -262,7 +259,7 @@ class PromptService:
     def create_subversion(
         self, auth: AuthContext, version_id: str, params: SubversionParams
     ) -> dict[str, Any]:
-        experiment = parse_uuid(params.experiment_id, "experimentId") if params.experiment_id else None
+        _refuse_experiment(params.experiment_id)
         new_id, now = self._ids(), self._clock()
         with self._write() as conn:
             parent = self._version(conn, auth, version_id)
@@ -278,9 +275,6 @@ class PromptService:
                 _stored_meta(params.metadata),
                 now=now,
                 parent_id=parent["id"],
-                experiment_id=experiment,
-                # Helicone dates an experiment's version like its parent, so it sorts beside it.
-                updated_at=parent["created_at"] if experiment is not None else now,
             )
             return version_result(self._version(conn, auth, str(new_id)))
 
@@ -324,8 +318,6 @@ class PromptService:
         *,
         now: int,
         parent_id: uuid.UUID | None = None,
-        experiment_id: uuid.UUID | None = None,
-        updated_at: int | None = None,
     ) -> None:
         prompt_repo.insert_version(
             conn,
@@ -339,8 +331,6 @@ class PromptService:
             meta=meta,
             now=now,
             parent_id=parent_id,
-            experiment_id=experiment_id,
-            updated_at=updated_at,
         )
         prompt_repo.add_input_keys(conn, version_id, template_input_keys(template), now)
 
@@ -435,6 +425,12 @@ def _expected_production(previous_id: str, production: uuid.UUID | None) -> uuid
             f"version {previous_id} is not the production version (it is {production}); reload and promote again"
         )
     return production
+
+
+def _refuse_experiment(experiment_id: str | None) -> None:
+    # Versions tied to an experiment (its input keys, its dating) need the experiments feature.
+    if experiment_id is not None:
+        raise InvalidInput("experimentId is not supported yet: experiments are not available in Heliograph")
 
 
 def _strict_message(missing: list[str], unused: list[str]) -> str:

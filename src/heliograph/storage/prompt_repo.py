@@ -240,8 +240,6 @@ def insert_version(
     meta: dict[str, Any],
     now: int,
     parent_id: uuid.UUID | None = None,
-    experiment_id: uuid.UUID | None = None,
-    updated_at: int | None = None,
 ) -> None:
     conn.execute(
         prompt_versions.insert().values(
@@ -254,9 +252,8 @@ def insert_version(
             model=model,
             meta=dump(meta),
             parent_version_id=parent_id,
-            experiment_id=experiment_id,
             created_at=now,
-            updated_at=now if updated_at is None else updated_at,
+            updated_at=now,
         )
     )
 
