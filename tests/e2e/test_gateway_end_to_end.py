@@ -150,6 +150,27 @@ def test_a_stream_the_provider_breaks_off_breaks_for_the_client_too(
     assert "Traceback" not in log_text
 
 
+def test_a_client_that_stops_reading_at_done_is_logged_as_completed(
+    server: RunningServer, provider: FakeProvider
+) -> None:
+    """The openai SDK stops at ``data: [DONE]`` and closes the response before the provider's end of the
+    stream arrives (here 30 ms later): the client got every event, so the call completed."""
+    client = openai.OpenAI(
+        base_url=f"{server.url}/v1/gateway/oai/v1",
+        api_key="sk-provider-key",
+        default_headers={"Helicone-Auth": f"Bearer {server.key}", "x-fake-chunk-delay-ms": "30"},
+    )
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True
+    ) as response:
+        request_id = response.headers["helicone-id"]
+        chunks = list(response.parse())
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip() == REPLY
+    log = logged(server, request_id)
+    assert log["response_status"] == 200
+    assert (log["prompt_tokens"], log["completion_tokens"]) == (21, 6)
+
+
 def test_a_stream_the_client_abandons_is_logged_as_cancelled(
     server: RunningServer, provider: FakeProvider
 ) -> None:

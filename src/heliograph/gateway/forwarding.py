@@ -157,11 +157,18 @@ class Forwarder:
             )
             if call.options.stream_force_format:
                 async for line in whole_lines(response.iter_chunks()):
+                    if call.client_gone:
+                        exchange.end_reason = EndReason.CANCELLED
+                        return
                     exchange.capture(line, limit)
                     await send({"type": "http.response.body", "body": line, "more_body": True})
             else:
                 next_chunk = response.next_chunk
                 while (chunk := await next_chunk()) is not None:
+                    if call.client_gone:
+                        # The client left before this chunk: it was cancelled mid-stream.
+                        exchange.end_reason = EndReason.CANCELLED
+                        return
                     exchange.capture(chunk, limit)
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
             call.finished = True

@@ -321,15 +321,26 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
+# A client that read a stream's last event often hangs up before the provider's end of the stream (the
+# chunked terminator) has reached the gateway: the SDKs stop at ``[DONE]``. Within this grace the stream
+# may still end without another chunk, and the call counts as completed, not cancelled.
+DISCONNECT_GRACE_SECONDS = 0.25
+
+
 def _watch_disconnect(receive: Receive, call: Call) -> asyncio.Task[None]:
-    """Cancel the handling task when the client goes away mid-call, so the upstream is released and
-    the call is logged as cancelled (-3)."""
+    """When the client goes away mid-stream, the call is logged as cancelled (-3) and the upstream is
+    released: at the next chunk the client will never get (see ``Forwarder._stream``), or by
+    cancelling the handling task if the stream neither ends nor moves within the grace period."""
     handler = asyncio.current_task()
+
+    def cancel() -> None:
+        if not call.finished and handler is not None:
+            handler.cancel()
 
     async def watch() -> None:
         message = await receive()
         if message["type"] == "http.disconnect" and not call.finished and handler is not None:
             call.client_gone = True
-            handler.cancel()
+            asyncio.get_running_loop().call_later(DISCONNECT_GRACE_SECONDS, cancel)
 
     return asyncio.get_running_loop().create_task(watch())
