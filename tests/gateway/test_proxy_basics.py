@@ -8,11 +8,13 @@ from collections.abc import Callable
 import anthropic
 import openai
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from gateway.conftest import GatewayFactory, wait_for_log
 from heliograph.gateway.estimate import TokenEstimator
 from heliograph.pricing.prices import PriceTable, TokenUsage
+from heliograph.storage.tables import requests
 from support.fake_provider import REPLY, FakeProvider
 
 MESSAGES = [{"role": "user", "content": "What is 2+2?"}]
@@ -235,14 +237,23 @@ def test_the_key_may_travel_in_the_path(gateway: TestClient, key: str, provider:
 
 
 def test_auth_can_be_switched_off_and_such_calls_are_not_logged(
-    gateway_factory: GatewayFactory, key: str, provider: FakeProvider
+    gateway_factory: GatewayFactory, key: str, provider: FakeProvider, engine: sa.Engine
 ) -> None:
     open_gateway = gateway_factory(gateway_require_auth=False)
-    response = open_gateway.post(
-        "/v1/gateway/oai/v1/chat/completions", json={"model": "gpt-4o-mini", "messages": MESSAGES}
-    )
+    body = {"model": "gpt-4o-mini", "messages": MESSAGES}
+    response = open_gateway.post("/v1/gateway/oai/v1/chat/completions", json=body)
     assert response.status_code == 200
     assert response.json()["choices"][0]["message"]["content"] == REPLY
+    # A call with a key is still logged; logs are written in order, so once it is stored, the keyless
+    # call before it would be too, had it been logged.
+    keyed = open_gateway.post(
+        "/v1/gateway/oai/v1/chat/completions", json=body, headers={"Helicone-Auth": f"Bearer {key}"}
+    )
+    wait_for_log(open_gateway, key, keyed.headers["helicone-id"])
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(requests.c.id)).scalars().all()
+    assert [str(request_id) for request_id in stored] == [keyed.headers["helicone-id"]]
+    assert len(provider.requests) == 2
 
 
 def test_custom_targets_must_be_on_the_allow_list(
