@@ -19,6 +19,7 @@ from heliograph.services.prompt_template import (
     input_keys,
     input_placeholder,
     parse_traffic,
+    shape_hash,
     without_auto_inputs,
 )
 
@@ -564,3 +565,15 @@ def test_fragment_soup(text: str) -> None:
     assert set(input_keys(parsed.template)) == set(parsed.inputs)
     compiled = compile_template(parsed.template, parsed.inputs, parsed.auto_inputs)
     assert compiled.missing == compiled.unused == []
+
+
+def test_shape_hash_ignores_key_order_and_auto_inputs_but_not_text() -> None:
+    base = {"model": "m", "messages": [auto_input_placeholder(0), {"role": "user", "content": "a"}]}
+    reordered = {"messages": [{"content": "a", "role": "user"}], "model": "m"}
+    longer = {
+        "model": "m",
+        "messages": [auto_input_placeholder(0), auto_input_placeholder(1), {"role": "user", "content": "a"}],
+    }
+    assert shape_hash(base) == shape_hash(reordered) == shape_hash(longer)
+    assert shape_hash(base) != shape_hash({**base, "model": "n"})
+    assert len(shape_hash(base)) == 64

@@ -32,11 +32,14 @@ nested deeper than Python's recursion limit (about 900 levels) raises RecursionE
 
 from __future__ import annotations
 
+import hashlib
 import re
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeAlias
+
+import orjson
 
 INPUT_TAG = "helicone-prompt-input"
 STATIC_TAG = "helicone-prompt-static"
@@ -427,3 +430,12 @@ def without_auto_inputs(template: Any) -> Any:
     """
     stripped = _map_strings(template, _drop_auto_placeholder)
     return None if stripped is _REMOVED else stripped
+
+
+def shape_hash(template: Any) -> str:
+    """A fingerprint of the template minus its auto inputs: equal for templates that are the same
+    prompt (key order aside), so a version can be found by it without comparing whole templates."""
+    canonical = orjson.dumps(
+        without_auto_inputs(template), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+    )
+    return hashlib.sha256(canonical).hexdigest()

@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -38,8 +37,6 @@ log = logging.getLogger(__name__)
 _VERSION_NUMBER = re.compile(r"v?(\d{1,9})(?:\.(\d{1,9}))?")
 # A second process on the same PostgreSQL database may create the same prompt at the same moment.
 _ATTEMPTS = 3
-# How many of a prompt's newest versions a request's template is matched against.
-_VERSIONS_COMPARED = 200
 
 
 class PromptTracker:
@@ -114,8 +111,10 @@ class PromptTracker:
         use: PromptUse,
         *,
         production: bool,
+        shape: str | None = None,
     ) -> uuid.UUID:
         version_id = self._ids()
+        shape = shape or prompt_template.shape_hash(use.template)
         # Dated by the request, not by the write: "is this request newer than the latest version" then
         # compares request times with request times, whatever order the writer sees them in.
         prompt_repo.insert_version(
@@ -126,6 +125,7 @@ class PromptTracker:
             major=prompt_repo.next_major(conn, prompt_id),
             minor=0,
             template=use.template,
+            shape_hash=shape,
             model=template_model(use.template),
             meta={"provider": record.provider.upper()},
             now=record.created_at,
@@ -158,16 +158,13 @@ class PromptTracker:
         # tag (a compiled prompt sent back, say) is not a template, so it makes no version either.
         if managed or not use.tagged:
             return _production_or_latest(conn, org, prompt)
-        versions = prompt_repo.list_versions(
-            conn, org, sa.true(), prompt_id=prompt["id"], limit=_VERSIONS_COMPARED
-        )
-        shape = _shape(use.template)
-        for version in versions:
-            if _shape(load(version["template"])) == shape:
-                return uuid.UUID(str(version["id"]))  # a template seen before: its version, as it is
-        newest = max((v["created_at"] for v in versions), default=None)
+        shape = prompt_template.shape_hash(use.template)
+        seen = prompt_repo.version_with_shape(conn, org, prompt["id"], shape)
+        if seen is not None:
+            return seen  # a template seen before: its version, as it is
+        newest = prompt_repo.newest_version_time(conn, org, prompt["id"])
         production = newest is None or record.created_at >= newest
-        return self._new_major(conn, prompt["id"], record, use, production=production)
+        return self._new_major(conn, prompt["id"], record, use, production=production, shape=shape)
 
 
 def _production_or_latest(conn: sa.Connection, org: int, prompt: Row) -> uuid.UUID | None:
@@ -196,11 +193,6 @@ def _named_version(conn: sa.Connection, org: int, prompt_id: uuid.UUID, name: st
         condition = sa.and_(condition, prompt_versions.c.minor_version == int(match[2]))
     rows = prompt_repo.list_versions(conn, org, condition, prompt_id=prompt_id, limit=1)
     return rows[0]["id"] if rows else None
-
-
-def _shape(template: Any) -> Any:
-    """A template without its auto-input placeholders: what decides whether it is a new version."""
-    return prompt_template.without_auto_inputs(template)
 
 
 def _valid_name(name: str) -> bool:

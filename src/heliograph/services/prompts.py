@@ -87,6 +87,13 @@ def template_input_keys(template: Any) -> list[str]:
         raise InvalidInput("the template is nested too deeply") from exc
 
 
+def template_shape_hash(template: Any) -> str:
+    try:
+        return prompt_template.shape_hash(template)
+    except (RecursionError, TypeError) as exc:
+        raise InvalidInput(f"the template cannot be stored: {exc}") from exc
+
+
 def _stored_meta(meta: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in (meta or {}).items() if k not in DERIVED_META_KEYS}
 
@@ -251,6 +258,7 @@ class PromptService:
                 conn,
                 version["id"],
                 template=prompt_repo.dump(template),
+                shape_hash=template_shape_hash(template),
                 model=template_model(template),
                 updated_at=now,
             )
@@ -327,6 +335,7 @@ class PromptService:
             major=number[0],
             minor=number[1],
             template=template,
+            shape_hash=template_shape_hash(template),
             model=template_model(template),
             meta=meta,
             now=now,

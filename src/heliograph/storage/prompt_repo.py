@@ -236,6 +236,7 @@ def insert_version(
     major: int,
     minor: int,
     template: Any,
+    shape_hash: str,
     model: str,
     meta: dict[str, Any],
     now: int,
@@ -249,6 +250,7 @@ def insert_version(
             major_version=major,
             minor_version=minor,
             template=dump(template),
+            shape_hash=shape_hash,
             model=model,
             meta=dump(meta),
             parent_version_id=parent_id,
@@ -256,6 +258,35 @@ def insert_version(
             updated_at=now,
         )
     )
+
+
+def version_with_shape(
+    conn: sa.Connection, organization_id: int, prompt_id: uuid.UUID, shape_hash: str
+) -> uuid.UUID | None:
+    """The newest live version of the prompt whose template has this shape hash."""
+    query = (
+        sa.select(prompt_versions.c.id)
+        .where(
+            prompt_versions.c.organization_id == organization_id,
+            prompt_versions.c.prompt_id == prompt_id,
+            prompt_versions.c.shape_hash == shape_hash,
+            _live_versions(),
+        )
+        .order_by(prompt_versions.c.major_version.desc(), prompt_versions.c.minor_version.desc())
+        .limit(1)
+    )
+    found = conn.execute(query).scalar()
+    return None if found is None else uuid.UUID(str(found))
+
+
+def newest_version_time(conn: sa.Connection, organization_id: int, prompt_id: uuid.UUID) -> int | None:
+    query = sa.select(sa.func.max(prompt_versions.c.created_at)).where(
+        prompt_versions.c.organization_id == organization_id,
+        prompt_versions.c.prompt_id == prompt_id,
+        _live_versions(),
+    )
+    value = conn.execute(query).scalar()
+    return None if value is None else int(value)
 
 
 def update_version(conn: sa.Connection, version_id: uuid.UUID, **values: Any) -> None:

@@ -200,6 +200,9 @@ prompt_versions = sa.Table(
     sa.Column("major_version", sa.Integer(), nullable=False),
     sa.Column("minor_version", sa.Integer(), nullable=False),
     sa.Column("template", sa.Text(), nullable=False),
+    # SHA-256 of the template without its auto-input placeholders (see prompt_template.shape_hash):
+    # traffic finds the version of a template by it, without loading every version's template.
+    sa.Column("shape_hash", sa.String(64), nullable=False),
     sa.Column("model", sa.Text(), nullable=False, server_default=""),
     sa.Column("meta", sa.Text(), nullable=False, server_default="{}"),
     sa.Column("parent_version_id", UUIDType(), nullable=True),

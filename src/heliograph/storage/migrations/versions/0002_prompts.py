@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.Column("major_version", sa.Integer(), nullable=False),
         sa.Column("minor_version", sa.Integer(), nullable=False),
         sa.Column("template", sa.Text(), nullable=False),
+        sa.Column("shape_hash", sa.String(64), nullable=False),
         sa.Column("model", sa.Text(), server_default="", nullable=False),
         sa.Column("meta", sa.Text(), server_default="{}", nullable=False),
         sa.Column("parent_version_id", UUIDType(), nullable=True),
