@@ -108,3 +108,12 @@ def test_async_client_through_an_injected_transport(client: TestClient, key: str
             assert missing.value.status == 404
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("name", ["deadbeefdeadbeefdeadbeefdeadbeef", "123e4567-e89b-12d3-a456-426614174000"])
+def test_prompts_named_like_uuids_are_found_by_name(client: TestClient, key: str, name: str) -> None:
+    with Heliograph(api_key=key, http_client=client) as heliograph:
+        created = heliograph.prompts.create(name, TEMPLATE)
+        assert heliograph.prompts.get(name)["id"] == created["id"]
+        assert [v["id"] for v in heliograph.prompts.versions(name)] == [created["prompt_version_id"]]
+        assert heliograph.prompts.get(created["id"])["user_defined_id"] == name

@@ -470,3 +470,80 @@ def test_names_with_a_slash_compile(api: Api) -> None:
     assert status == 200
     assert payload["data"]["id"] == created["prompt_version_id"]
     assert api.call("POST", "/v1/prompt/team%2Fblog/template", {"inputs": {}})[0] == 200
+
+
+def _nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("path_kind", "body_kind"),
+    [
+        ("create", "bigint-metadata"),
+        ("create", "deep-template"),
+        ("edit", "deep-template"),
+        ("edit", "bigint-template"),
+        ("subversion", "bigint-metadata"),
+    ],
+)
+def test_documents_json_cannot_store_are_400(api: Api, path_kind: str, body_kind: str) -> None:
+    version = api.create()["prompt_version_id"]
+    template: Any = {**TEMPLATE, "extra": _nested(300)} if body_kind == "deep-template" else TEMPLATE
+    if body_kind == "bigint-template":
+        template = {**TEMPLATE, "seed": 10**30}
+    metadata = {"n": 10**30} if body_kind == "bigint-metadata" else {}
+    if path_kind == "create":
+        status, payload = api.call(
+            "POST", "/v1/prompt/create", {"userDefinedId": "other", "prompt": template, "metadata": metadata}
+        )
+    elif path_kind == "edit":
+        status, payload = api.call(
+            "POST", f"/v1/prompt/version/{version}/edit-template", {"heliconeTemplate": template}
+        )
+    else:
+        body = {"newHeliconeTemplate": template, "metadata": metadata}
+        status, payload = api.call("POST", f"/v1/prompt/version/{version}/subversion", body)
+    assert status == 400, payload
+    assert "cannot be stored" in payload["error"]
+
+
+def test_nul_characters_never_reach_the_database(api: Api) -> None:
+    template = {
+        "model": "gpt\x00-4o",
+        "messages": [{"role": "user", "content": '<helicone-prompt-input key="a\x00b" />'}],
+    }
+    created = api.create("nul", template)
+    version = api.call("GET", f"/v1/prompt/version/{created['prompt_version_id']}")[1]["data"]
+    assert version["model"] == "gpt-4o"
+    assert version["helicone_template"] == template  # the JSON document keeps it, escaped
+    assert api.call("POST", "/v1/prompt/a%00b/compile", {"inputs": {}})[0] == 400
+    assert api.call("POST", "/v1/prompt/query", {"filter": "all", "search": "a\x00"})[0] == 400
+
+
+def test_invalid_inputs_too_big_to_echo_are_still_422(api: Api) -> None:
+    version = api.create()["prompt_version_id"]
+    status, payload = api.call("POST", f"/v1/prompt/version/{version}/inputs/query", {"limit": 10**30})
+    assert status == 422
+    assert "limit" in str(payload["details"])
+    status, payload = api.call("POST", "/v1/prompt/blog/compile", {"inputs": {"a": _nested(300)}})
+    assert status == 422
+    assert len(str(payload)) < 5000  # described, not echoed whole
+
+
+def test_promote_checks_the_previous_id_even_when_nothing_changes(api: Api) -> None:
+    version = api.create()["prompt_version_id"]
+    path = f"/v1/prompt/version/{version}/promote"
+    assert api.call("POST", path, {"previousProductionVersionId": "not-a-uuid"})[0] == 400
+    assert api.call("POST", path, {"previousProductionVersionId": ""})[0] == 201
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+def test_dot_names_are_refused(api: Api, name: str) -> None:
+    status, payload = api.call(
+        "POST", "/v1/prompt/create", {"userDefinedId": name, "prompt": TEMPLATE, "metadata": {}}
+    )
+    assert status == 400
+    assert "URL path" in payload["error"]

@@ -313,3 +313,36 @@ def test_a_version_header_naming_no_version_records_against_production(gateway: 
     [version] = prompt_versions(gateway, key)
     inputs = gateway.get(f"/v1/request/{request_id}/inputs", headers=api(key)).json()["data"]
     assert inputs["version_id"] == version["id"]
+
+
+def test_omit_request_turns_tracking_off(gateway: TestClient, provider: FakeProvider, key: str) -> None:
+    secret = "my account number is 12345"
+    payload = body("owls", "kids", history=[{"role": "user", "content": secret}])
+    response = gateway.post(CHAT, json=payload, headers=headers(key, **{"Helicone-Omit-Request": "true"}))
+    assert response.status_code == 200
+    request_id = response.headers["helicone-id"]
+    logged = wait_for_log(gateway, key, request_id)
+    assert secret not in str(logged["request_body"])
+    # Nothing of the request is kept by prompt tracking either; the provider got the body as sent.
+    assert gateway.get(f"/v1/request/{request_id}/inputs", headers=api(key)).json()["data"] is None
+    assert gateway.get("/v1/prompt/has-prompts", headers=api(key)).json()["data"] == {"hasPrompts": False}
+    assert provider.requests[-1].body == payload
+
+
+def test_bodies_json_encoders_dislike_are_forwarded_intact(
+    gateway: TestClient, provider: FakeProvider, key: str
+) -> None:
+    deep: Any = "x"
+    for _ in range(300):
+        deep = [deep]
+    payload = {**body("owls", "kids"), "metadata_blob": deep, "seed": 123456789012345678901234567890}
+    response = gateway.post(CHAT, json=payload, headers=headers(key))
+    assert response.status_code == 200
+    request_id = response.headers["helicone-id"]
+    sent = provider.requests[-1].body
+    assert sent["seed"] == 123456789012345678901234567890  # not turned into a float
+    assert sent["metadata_blob"] == deep
+    assert sent["messages"][0]["content"] == "You write about owls."
+    # Logged as usual; such a template cannot be stored as a prompt version, so it is not tracked.
+    assert wait_for_log(gateway, key, request_id)["prompt_id"] == "blog"
+    assert gateway.get(f"/v1/request/{request_id}/inputs", headers=api(key)).json()["data"] is None

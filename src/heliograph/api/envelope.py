@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -14,7 +15,12 @@ class JSONBody(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+        try:
+            return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+        except TypeError:
+            # orjson refuses integers beyond 64 bits and nesting deeper than 255 levels, both of which
+            # a stored body or an echoed invalid input may hold; the stdlib encoder takes them.
+            return json.dumps(content, default=str, separators=(",", ":")).encode()
 
 
 def ok(data: Any, status: int = 200) -> JSONBody:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -42,12 +43,25 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+def _echoable(value: Any) -> Any:
+    """The invalid input as echoed back: itself when it is small, else a short description (a 10 MB
+    body or a 300-level nesting would otherwise be sent back whole, or fail to encode)."""
+    try:
+        encoded = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        encoded = b""
+    if encoded and len(encoded) <= 1000:
+        return value
+    shown = repr(value)
+    return shown if len(shown) <= 200 else shown[:197] + "..."
+
+
 def validation_details(errors: list[Any]) -> dict[str, dict[str, Any]]:
     details: dict[str, dict[str, Any]] = {}
     for error in errors:
         details[_location(tuple(error.get("loc", ())))] = {
             "message": error.get("msg", "invalid"),
-            "value": error.get("input"),
+            "value": _echoable(error.get("input")),
         }
     return details
 

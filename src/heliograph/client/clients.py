@@ -77,7 +77,7 @@ class Prompts:
         return self._run(calls.compile_prompt(name, inputs, strict=strict))
 
     def get(self, prompt: str) -> dict[str, Any]:
-        """A prompt by its id or its name (user-defined id), with its latest version and version ids."""
+        """A prompt by its name (user-defined id) or its id, with its latest version and version ids."""
         return self._run(calls.get_prompt(_prompt_id(self._run, prompt)))
 
     def query(
@@ -121,12 +121,18 @@ class Requests:
 
 
 def _prompt_id(run: Any, prompt: str) -> str:
+    # A name first: a prompt may well be named like a UUID. Prompts hidden from the list (metadata
+    # promptFromRequest or emptyPrompt) are found by id only.
+    found = run(calls.find_prompt(prompt))
+    return _chosen_id(prompt, found)
+
+
+def _chosen_id(prompt: str, found: dict[str, Any] | None) -> str:
+    if found is not None:
+        return str(found["id"])
     if calls.is_uuid(prompt):
         return prompt
-    found = run(calls.find_prompt(prompt))
-    if found is None:
-        raise HeliographError(404, f"prompt {prompt!r} not found")
-    return str(found["id"])
+    raise HeliographError(404, f"prompt {prompt!r} not found")
 
 
 class AsyncHeliograph:
@@ -202,12 +208,7 @@ class AsyncPrompts:
         return await self._run(calls.version_inputs(version_id, limit))
 
     async def _id(self, prompt: str) -> str:
-        if calls.is_uuid(prompt):
-            return prompt
-        found = await self._run(calls.find_prompt(prompt))
-        if found is None:
-            raise HeliographError(404, f"prompt {prompt!r} not found")
-        return str(found["id"])
+        return _chosen_id(prompt, await self._run(calls.find_prompt(prompt)))
 
 
 class AsyncRequests:

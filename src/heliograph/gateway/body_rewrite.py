@@ -7,6 +7,8 @@ Bodies pass through byte for byte unless a feature needs a change: prompt input 
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +20,8 @@ from heliograph.gateway.token_limit import apply_token_limit
 from heliograph.records import PromptUse
 from heliograph.services.prompt_template import parse_traffic
 
+# A run of 19 digits: an integer that may not fit in 64 bits (see parse_body).
+_LONG_NUMBER = re.compile(rb"\d{19}")
 # Endpoints whose streams accept ``stream_options`` (OpenAI chat and legacy completions).
 _USAGE_PATHS = ("/chat/completions", "/completions")
 
@@ -34,8 +38,10 @@ def parse_body(raw: bytes, query: bytes) -> RequestBody:
     parsed: Any = None
     if raw[:1] in (b"{", b"[") or raw.lstrip()[:1] in (b"{", b"["):
         try:
-            parsed = orjson.loads(raw)
-        except orjson.JSONDecodeError:
+            # orjson reads integers beyond 64 bits as floats, which a rewrite would then send on
+            # changed; the stdlib parser keeps them (and is only needed for such rare bodies).
+            parsed = json.loads(raw) if _LONG_NUMBER.search(raw) else orjson.loads(raw)
+        except (ValueError, RecursionError):
             parsed = None
     # Gemini streams are asked for in the query string, not the body.
     stream = (isinstance(parsed, dict) and parsed.get("stream") is True) or b"alt=sse" in query
@@ -48,7 +54,8 @@ def rewrite(body: RequestBody, options: GatewayOptions, provider: Provider, path
         return body
     value = body.parsed
     prompt = None
-    if options.prompt_id is not None:
+    # Omit-Request promises the request's text is not kept, so an omitted call is not tracked either.
+    if options.prompt_id is not None and not options.omit_request:
         value, prompt = track_prompt(value, options.prompt_id, options.prompt_version)
     if options.token_limit_handler is not None:
         value = apply_token_limit(value, options.token_limit_handler, model_override=options.model_override)
@@ -57,8 +64,23 @@ def rewrite(body: RequestBody, options: GatewayOptions, provider: Provider, path
         value = {**value, "stream_options": {**(stream_options or {}), "include_usage": True}}
     if value is body.parsed and prompt is None:
         return body
-    raw = body.raw if value is body.parsed else orjson.dumps(value)
+    if value is body.parsed:
+        return RequestBody(body.raw, value, body.is_stream, prompt)
+    raw = _dumps(value)
+    if raw is None:
+        return body  # a body no encoder can write back is forwarded as the client sent it
     return RequestBody(raw, value, body.is_stream, prompt)
+
+
+def _dumps(value: Any) -> bytes | None:
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        # orjson refuses integers beyond 64 bits and nesting deeper than 255 levels.
+        try:
+            return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        except (TypeError, ValueError, RecursionError):
+            return None
 
 
 def track_prompt(
@@ -94,7 +116,10 @@ def with_overrides(body: RequestBody, overrides: dict[str, Any] | None) -> Reque
     if not overrides or not isinstance(body.parsed, dict):
         return body
     value = {**body.parsed, **overrides}
-    return RequestBody(orjson.dumps(value), value, body.is_stream, body.prompt)
+    raw = _dumps(value)
+    if raw is None:
+        return body
+    return RequestBody(raw, value, body.is_stream, body.prompt)
 
 
 def _wants_usage(value: dict[str, Any], options: GatewayOptions, provider: Provider, path: str) -> bool:

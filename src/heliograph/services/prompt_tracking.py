@@ -27,7 +27,8 @@ import sqlalchemy as sa
 from heliograph.clock import IdFactory
 from heliograph.records import PromptUse, RequestRecord
 from heliograph.services import prompt_template
-from heliograph.services.prompts import MAX_NAME_LENGTH, template_model
+from heliograph.services.errors import InvalidInput
+from heliograph.services.prompts import check_name, template_model
 from heliograph.storage import prompt_repo
 from heliograph.storage.prompt_repo import Row, load
 from heliograph.storage.tables import prompt_versions
@@ -69,12 +70,13 @@ class PromptTracker:
 
     def _track(self, conn: sa.Connection, record: RequestRecord, use: PromptUse, now: int) -> None:
         org = record.organization_id
-        prompt = prompt_repo.find_prompt_by_name(conn, org, use.name)
+        found = prompt_repo.find_prompt_by_name(conn, org, use.name)
+        # Decide on the row as it is once locked: a promote or delete may have committed meanwhile.
+        prompt = None if found is None else prompt_repo.find_prompt(conn, org, found["id"], lock=True)
         version_id: uuid.UUID | None
         if prompt is None:
             version_id = self._create_prompt(conn, record, use, now)
         else:
-            prompt_repo.find_prompt(conn, org, prompt["id"], lock=True)
             version_id = self._version_for(conn, prompt, record, use)
             if version_id is None:
                 return
@@ -196,4 +198,8 @@ def _named_version(conn: sa.Connection, org: int, prompt_id: uuid.UUID, name: st
 
 
 def _valid_name(name: str) -> bool:
-    return bool(name.strip()) and len(name) <= MAX_NAME_LENGTH and "\x00" not in name
+    try:
+        check_name(name, "Helicone-Prompt-Id")
+    except InvalidInput:
+        return False
+    return True

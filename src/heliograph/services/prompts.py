@@ -64,6 +64,8 @@ def check_name(name: str, what: str = "userDefinedId") -> str:
         raise InvalidInput(f"{what} must be at most {MAX_NAME_LENGTH} characters, got {len(name)}")
     if "\x00" in name:
         raise InvalidInput(f"{what} must not contain NUL characters")
+    if name in (".", ".."):
+        raise InvalidInput(f"{what} cannot be {name!r}: it would not survive in a URL path")
     return name
 
 
@@ -77,7 +79,8 @@ def template_model(template: Any) -> str:
             candidates.append(messages[0].get("model"))
     elif isinstance(template, list) and template and isinstance(template[0], dict):
         candidates.append(template[0].get("model"))
-    return next((c for c in candidates if isinstance(c, str) and c), "")
+    model = next((c for c in candidates if isinstance(c, str) and c), "")
+    return model.replace("\x00", "")  # a text column (PostgreSQL text cannot hold NUL)
 
 
 def template_input_keys(template: Any) -> list[str]:
@@ -85,6 +88,15 @@ def template_input_keys(template: Any) -> list[str]:
         return prompt_template.input_keys(template)
     except RecursionError as exc:
         raise InvalidInput("the template is nested too deeply") from exc
+
+
+def storable(value: Any, what: str) -> str:
+    """``value`` as the JSON text it is stored as; 400 for what JSON storage cannot hold (integers
+    beyond 64 bits, nesting deeper than the encoder goes)."""
+    try:
+        return prompt_repo.dump(value)
+    except (TypeError, RecursionError) as exc:
+        raise InvalidInput(f"{what} cannot be stored: {exc}") from exc
 
 
 def template_shape_hash(template: Any) -> str:
@@ -131,6 +143,16 @@ class PromptService:
             raise NotFound(f"prompt version {version_id} not found")
         return found
 
+    def _locked_version(self, conn: sa.Connection, auth: AuthContext, version_id: str) -> Row:
+        """The version, read again after locking its prompt's row (PostgreSQL; SQLite callers already
+        hold the write lock), so a concurrent promote or delete of the same prompt is seen."""
+        version = self._version(conn, auth, version_id)
+        prompt_repo.find_prompt(conn, auth.organization_id, version["prompt_id"], lock=True)
+        current = prompt_repo.find_version(conn, auth.organization_id, version["id"])
+        if current is None:
+            raise NotFound(f"prompt version {version_id} not found")
+        return current
+
     # --- prompts --------------------------------------------------------------------------------------
 
     def has_prompts(self, auth: AuthContext) -> dict[str, bool]:
@@ -141,6 +163,8 @@ class PromptService:
         self, auth: AuthContext, filter_node: Any, *, search: str | None, limit: int | None, offset: int
     ) -> list[dict[str, Any]]:
         where = self._filter(prompt_filter_clause, filter_node)
+        if search is not None and "\x00" in search:
+            raise InvalidInput("search must not contain NUL characters")
         with self._engine.connect() as conn:
             rows = prompt_repo.list_prompts(
                 conn, auth.organization_id, where, search=search, limit=None, offset=0
@@ -177,6 +201,8 @@ class PromptService:
         check_name(name)
         if not isinstance(template, dict):
             raise InvalidInput("prompt must be a JSON object (a chat request body with model and messages)")
+        storable(template, "prompt")
+        storable(metadata, "metadata")
         prompt_id, version_id, now = self._ids(), self._ids(), self._clock()
         with self._write() as conn:
             if prompt_repo.find_prompt_by_name(conn, auth.organization_id, name) is not None:
@@ -233,7 +259,7 @@ class PromptService:
 
     def delete_version(self, auth: AuthContext, version_id: str) -> None:
         with self._write() as conn:
-            version = self._version(conn, auth, version_id)
+            version = self._locked_version(conn, auth, version_id)
             if version["production_version_id"] == version["id"]:
                 raise InvalidInput("Cannot delete production version")
             prompt_repo.soft_delete_version(conn, version["id"], self._clock())
@@ -242,7 +268,7 @@ class PromptService:
         if not 1 <= len(label) <= MAX_LABEL_LENGTH:
             raise InvalidInput(f"label must be 1 to {MAX_LABEL_LENGTH} characters, got {len(label)}")
         with self._write() as conn:
-            version = self._version(conn, auth, version_id)
+            version = self._locked_version(conn, auth, version_id)
             meta = {**_stored_meta(load(version["meta"], {})), "label": label}
             prompt_repo.update_version(conn, version["id"], meta=prompt_repo.dump(meta))
             return {"metadata": version_meta({**version, "meta": prompt_repo.dump(meta)})}
@@ -251,14 +277,16 @@ class PromptService:
         self, auth: AuthContext, version_id: str, template: Any, experiment_id: str | None
     ) -> None:
         _refuse_experiment(experiment_id)
+        document = storable(template, "heliconeTemplate")
+        shape = template_shape_hash(template)
         now = self._clock()
         with self._write() as conn:
-            version = self._version(conn, auth, version_id)
+            version = self._locked_version(conn, auth, version_id)
             prompt_repo.update_version(
                 conn,
                 version["id"],
-                template=prompt_repo.dump(template),
-                shape_hash=template_shape_hash(template),
+                template=document,
+                shape_hash=shape,
                 model=template_model(template),
                 updated_at=now,
             )
@@ -268,10 +296,11 @@ class PromptService:
         self, auth: AuthContext, version_id: str, params: SubversionParams
     ) -> dict[str, Any]:
         _refuse_experiment(params.experiment_id)
+        storable(params.template, "newHeliconeTemplate")
+        storable(params.metadata, "metadata")
         new_id, now = self._ids(), self._clock()
         with self._write() as conn:
-            parent = self._version(conn, auth, version_id)
-            prompt_repo.find_prompt(conn, auth.organization_id, parent["prompt_id"], lock=True)
+            parent = self._locked_version(conn, auth, version_id)
             number = self._subversion_number(conn, auth, parent, params)
             self._insert_version(
                 conn,
@@ -300,14 +329,12 @@ class PromptService:
         return parent["major_version"], prompt_repo.next_minor(conn, prompt_id, parent["major_version"])
 
     def promote(self, auth: AuthContext, version_id: str, previous_id: str) -> dict[str, Any]:
+        previous = parse_uuid(previous_id, "previousProductionVersionId") if previous_id else None
         with self._write() as conn:
-            version = self._version(conn, auth, version_id)
-            prompt_repo.find_prompt(conn, auth.organization_id, version["prompt_id"], lock=True)
-            current = prompt_repo.find_version(conn, auth.organization_id, version["id"])
-            assert current is not None  # locked above; nothing deleted it in between
-            production = current["production_version_id"]
+            version = self._locked_version(conn, auth, version_id)
+            production = version["production_version_id"]
             if production != version["id"]:
-                expected = _expected_production(previous_id, production)
+                expected = _expected_production(previous, production)
                 if not prompt_repo.set_production(
                     conn, version["prompt_id"], version["id"], expected=expected
                 ):
@@ -393,6 +420,8 @@ class PromptService:
         """Fill the production version of prompt ``name`` (``field`` names the result: compile and
         template differ only in that)."""
         where = self._filter(prompt_version_filter_clause, filter_node)
+        if "\x00" in name:
+            raise InvalidInput("user_defined_id must not contain NUL characters")
         with self._engine.connect() as conn:
             version = prompt_repo.production_version(conn, auth.organization_id, name, where)
         if version is None:
@@ -423,15 +452,12 @@ class PromptService:
         return clause
 
 
-def _expected_production(previous_id: str, production: uuid.UUID | None) -> uuid.UUID | None:
-    """The production version the caller believes is current. An empty id (or the current one) is
-    accepted as is; an id naming another version means the caller's view is stale."""
-    if not previous_id:
-        return production
-    parsed = parse_uuid(previous_id, "previousProductionVersionId")
-    if production is not None and parsed != production:
+def _expected_production(previous: uuid.UUID | None, production: uuid.UUID | None) -> uuid.UUID | None:
+    """The production version the caller believes is current. No id (or the current one) is accepted
+    as is; an id naming another version means the caller's view is stale."""
+    if previous is not None and production is not None and previous != production:
         raise Conflict(
-            f"version {previous_id} is not the production version (it is {production}); reload and promote again"
+            f"version {previous} is not the production version (it is {production}); reload and promote again"
         )
     return production
 

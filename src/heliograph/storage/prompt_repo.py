@@ -301,7 +301,9 @@ def soft_delete_version(conn: sa.Connection, version_id: uuid.UUID, now: int) ->
 
 
 def add_input_keys(conn: sa.Connection, version_id: uuid.UUID, keys: Iterable[str], now: int) -> None:
-    rows = [{"version_id": version_id, "key": key, "created_at": now} for key in dict.fromkeys(keys)]
+    # Keys live in a text column; PostgreSQL text cannot hold NUL (the JSON documents escape it).
+    cleaned = dict.fromkeys(key.replace("\x00", "") for key in keys)
+    rows = [{"version_id": version_id, "key": key, "created_at": now} for key in cleaned]
     if rows:
         conn.execute(insert_ignoring_conflicts(prompt_input_keys, conn.dialect.name), rows)
 
