@@ -105,17 +105,18 @@ def bootstrap(engine: sa.Engine, data_dir: Path, *, clock: Clock, ids: IdFactory
 
 
 class KeyVerifier:
-    """Checks presented keys, caching hits briefly so the hot ingest path skips the database.
+    """Checks presented keys, caching answers briefly so the hot ingest path skips the database.
 
     A revoked key stops working within ``ttl_ms`` (the cache lifetime), even when revoked from another
-    process.
+    process. Refusals are cached too, so a misconfigured client repeating a wrong key does not cost a
+    database query per call (a new key is random, so nobody presents it before it exists).
     """
 
     def __init__(self, engine: sa.Engine, *, ttl_ms: int, clock: Clock) -> None:
         self._engine = engine
         self._ttl_ms = ttl_ms
         self._clock = clock
-        self._cache: dict[str, tuple[AuthContext, int]] = {}
+        self._cache: dict[str, tuple[AuthContext | None, int]] = {}
         self._lock = threading.Lock()
 
     def verify(self, presented: str) -> AuthContext | None:
@@ -129,11 +130,7 @@ class KeyVerifier:
         digest = hash_key(presented)
         with self._engine.connect() as conn:
             row = keys_repo.find_active_key(conn, digest)
-        if row is None:
-            with self._lock:
-                self._cache.pop(presented, None)
-            return None
-        context = _context(row.organization, row)
+        context = None if row is None else _context(row.organization, row)
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()
