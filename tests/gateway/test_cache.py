@@ -24,6 +24,7 @@ from heliograph.gateway.cache import (
     MemoryCacheStore,
     RedisCacheStore,
     cache_key,
+    cache_keys,
     cache_ttl_seconds,
     key_headers_from,
     lookup,
@@ -581,3 +582,10 @@ def test_save_swallows_unencodable_response(make_store: StoreFactory) -> None:
         assert await store.get_many(["k"]) == [None]
 
     run_with(make_store, body)
+
+
+def test_all_slots_at_once_name_the_same_keys_as_one_by_one() -> None:
+    request = {name: value for name, value in BASE.items() if name != "bucket_index"}
+    together = cache_keys(**request, slots=4)  # type: ignore[arg-type]
+    assert together == [key(bucket_index=index) for index in range(4)]
+    assert len(set(together)) == 4

@@ -160,7 +160,7 @@ def _body_for_key(body: bytes, ignore_keys: Sequence[str]) -> bytes:
     return orjson.dumps(parsed)
 
 
-def cache_key(
+def cache_keys(
     *,
     organization_id: int,
     seed: str,
@@ -168,9 +168,10 @@ def cache_key(
     body: bytes,
     ignore_keys: Sequence[str],
     key_headers: Mapping[str, str],
-    bucket_index: int,
-) -> str:
-    """Hex SHA-256 naming one bucket slot of one request; see the module docstring for what it covers."""
+    slots: int,
+) -> list[str]:
+    """Hex SHA-256 names of bucket slots 0 .. ``slots - 1`` of one request; see the module docstring for
+    what they cover. The common part is hashed once and each slot only adds its index."""
     headers_json = orjson.dumps(
         {name.lower(): value for name, value in key_headers.items()}, option=orjson.OPT_SORT_KEYS
     )
@@ -181,14 +182,27 @@ def cache_key(
         url.encode(),
         _body_for_key(body, ignore_keys),
         headers_json,
-        str(bucket_index).encode() if bucket_index >= 1 else b"",
     )
-    digest = hashlib.sha256()
+    common = hashlib.sha256()
     for part in parts:
-        # Length-prefixing every part means no two different inputs can produce the same byte stream.
-        digest.update(len(part).to_bytes(8, "big"))
-        digest.update(part)
-    return digest.hexdigest()
+        _update(common, part)
+    keys = []
+    for index in range(slots):
+        digest = common.copy()
+        _update(digest, str(index).encode() if index >= 1 else b"")
+        keys.append(digest.hexdigest())
+    return keys
+
+
+def cache_key(*, bucket_index: int, **request: Any) -> str:
+    """The name of one bucket slot (``cache_keys`` names them all at once)."""
+    return cache_keys(**request, slots=bucket_index + 1)[bucket_index]
+
+
+def _update(digest: Any, part: bytes) -> None:
+    # Length-prefixing every part means no two different inputs can produce the same byte stream.
+    digest.update(len(part).to_bytes(8, "big"))
+    digest.update(part)
 
 
 # --- stored entries -------------------------------------------------------------------------------------

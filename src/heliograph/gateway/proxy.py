@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from heliograph.clock import Clock, IdFactory
 from heliograph.gateway.asgi import Receive, Scope, Send
 from heliograph.gateway.body_rewrite import parse_body, rewrite
-from heliograph.gateway.cache import CacheStore, cache_key, key_headers_from, lookup
+from heliograph.gateway.cache import CacheStore, cache_keys, key_headers_from, lookup
 from heliograph.gateway.call import Call, call_exchange
 from heliograph.gateway.forwarding import Charge, Forwarder, UpstreamBroken
 from heliograph.gateway.log_sink import LogSink
@@ -164,12 +164,12 @@ class GatewayApp:
     async def _handle(self, call: Call) -> None:
         call.reply_headers.append((b"helicone-id", str(call.request_id).encode()))
         call.reply_headers.append((b"helicone-status", b"success"))
-        cache_keys: list[str] = []
+        slot_keys: list[str] = []
         save_slot: int | None = None
         cache = call.options.cache
         if cache is not None and call.auth is not None:
-            cache_keys = self._cache_keys(call)
-            found = await lookup(self._cache, cache_keys, choose=random.randrange)
+            slot_keys = self._cache_keys(call)
+            found = await lookup(self._cache, slot_keys, choose=random.randrange)
             if cache.read and found.hit is not None:
                 await self._forwarder.replay(call_exchange(call), call.send, found, call.reply_headers)
                 return
@@ -182,7 +182,7 @@ class GatewayApp:
         await self._forwarder.forward(
             call,
             call_exchange(call),
-            cache_key=cache_keys[save_slot] if save_slot is not None else None,
+            cache_key=slot_keys[save_slot] if save_slot is not None else None,
             charge=charge,
         )
 
@@ -199,18 +199,15 @@ class GatewayApp:
         for name, value in call.forward_headers:
             if name == "accept-encoding":
                 headers["accept-encoding"] = value
-        return [
-            cache_key(
-                organization_id=call.auth.organization_id,
-                seed=cache.seed,
-                url=url,
-                body=call.body.raw,
-                ignore_keys=cache.ignore_keys,
-                key_headers=headers,
-                bucket_index=index,
-            )
-            for index in range(cache.bucket_max_size)
-        ]
+        return cache_keys(
+            organization_id=call.auth.organization_id,
+            seed=cache.seed,
+            url=url,
+            body=call.body.raw,
+            ignore_keys=cache.ignore_keys,
+            key_headers=headers,
+            slots=cache.bucket_max_size,
+        )
 
     async def _check_rate_limit(self, call: Call) -> Charge | None:
         """Check the policy; answers 429 itself when limited. Returns the bucket to charge in cents."""
