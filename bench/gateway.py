@@ -10,13 +10,18 @@ generator, the fake provider and the gateway share the machine. Prints, per conf
 * then the gateway's throughput alone (0 ms, JSON, concurrency 64), its peak RSS, and a check that
   every gateway call was logged.
 
-    python bench/gateway.py [--requests 20000] [--service-ms 0 50] [--concurrency 1 8 64]
+    python bench/gateway.py [--requests 20000] [--service-ms 0 50] [--concurrency 1 8 64] [--pin]
+
+With ``--pin`` the gateway gets CPU 1 to itself and the load generator and fake provider share CPU 0:
+closer to a deployed gateway, whose cores no load generator or provider uses, but the direct baseline
+is then squeezed onto one core, which distorts it when that core saturates (0 ms service).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import subprocess
 import sys
@@ -170,12 +175,22 @@ def main() -> None:
     parser.add_argument("--service-ms", type=int, nargs="+", default=[0, 50])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
     parser.add_argument("--modes", nargs="+", default=["json", "stream"], choices=["json", "stream"])
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="run the gateway on CPU 1 and the load generator and fake provider on CPU 0, as a gateway "
+        "deployed on cores of its own (the direct baseline then shares one core)",
+    )
     args = parser.parse_args()
+    if args.pin:
+        os.sched_setaffinity(0, {0})  # this process, and the fake provider it starts
     asyncio.set_event_loop_policy(_loop_policy())
     with (
         fake_provider() as provider,
         bench_server("sqlite", {"HELIOGRAPH_PROVIDER_URL_OPENAI": provider}) as server,
     ):
+        if args.pin:
+            server.pin({1})
         direct_url = f"{provider}/v1/chat/completions"
         gateway_url = f"{server.url}/v1/gateway/oai/v1/chat/completions"
         sent = 0

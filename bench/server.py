@@ -44,6 +44,11 @@ class BenchServer:
         self.process = self.launch()
         _wait(self.url, self.process, self.data_dir / "server.log")
 
+    def pin(self, cpus: set[int]) -> None:
+        """Restrict every thread of the server to ``cpus`` (threads it starts later inherit this)."""
+        for task in Path(f"/proc/{self.process.pid}/task").iterdir():
+            os.sched_setaffinity(int(task.name), cpus)
+
     def peak_rss_mib(self) -> float:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
