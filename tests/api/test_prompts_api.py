@@ -378,14 +378,15 @@ def test_compile_reports_missing_and_unused_inputs_and_strict_refuses_them(api: 
 
 def test_compile_errors(api: Api) -> None:
     assert api.call("POST", "/v1/prompt/nothing/compile", {"inputs": {}})[0] == 404
-    created = api.create()
+    api.create()
     assert api.call("POST", "/v1/prompt/blog/compile", {})[0] == 422
     assert api.call("POST", "/v1/prompt/blog/compile", {"inputs": {"topic": 5}})[0] == 422
     no_match = {"inputs": {}, "filter": {"prompts_versions": {"major_version": {"equals": 9}}}}
     status, payload = api.call("POST", "/v1/prompt/blog/compile", no_match)
     assert status == 404
     assert "no production version" in payload["error"]
-    assert created
+    bad_filter = {"inputs": {}, "filter": {"prompts_versions": {"nope": {"equals": 1}}}}
+    assert api.call("POST", "/v1/prompt/blog/compile", bad_filter)[0] == 400
 
 
 def test_version_inputs_and_experiments_of_a_fresh_prompt(api: Api) -> None:
