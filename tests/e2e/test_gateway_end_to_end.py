@@ -63,6 +63,16 @@ def logged(server: RunningServer, request_id: str, timeout: float = 30.0) -> dic
         time.sleep(0.05)
 
 
+def stream_chat(client: openai.OpenAI) -> tuple[str, str]:
+    """Stream a chat completion the way the SDK does (it stops at ``[DONE]``): its Helicone-Id and text."""
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True
+    ) as response:
+        request_id = response.headers["helicone-id"]
+        chunks = list(response.parse())
+    return request_id, "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip()
+
+
 def cost(provider: str, model: str, prompt: int, completion: int) -> float:
     usage = TokenUsage(prompt_tokens=prompt, completion_tokens=completion)
     return PriceTable.default().cost_nanos(provider, model, usage) / 1e9
@@ -96,12 +106,8 @@ def test_openai_and_anthropic_clients_through_the_gateway(
     assert plain["properties"] == {"feature": "e2e"}
     assert plain["response_body"]["choices"][0]["message"]["content"] == REPLY
 
-    with client.chat.completions.with_streaming_response.create(
-        model="gpt-4o-mini", messages=MESSAGES, stream=True
-    ) as response:
-        streamed_id = response.headers["helicone-id"]
-        chunks = list(response.parse())
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip() == REPLY
+    streamed_id, text = stream_chat(client)
+    assert text == REPLY
     streamed = logged(server, streamed_id)
     assert streamed["response_status"] == 200
     assert (streamed["prompt_tokens"], streamed["completion_tokens"]) == (21, 6)
@@ -160,12 +166,8 @@ def test_a_client_that_stops_reading_at_done_is_logged_as_completed(
         api_key="sk-provider-key",
         default_headers={"Helicone-Auth": f"Bearer {server.key}", "x-fake-chunk-delay-ms": "30"},
     )
-    with client.chat.completions.with_streaming_response.create(
-        model="gpt-4o-mini", messages=MESSAGES, stream=True
-    ) as response:
-        request_id = response.headers["helicone-id"]
-        chunks = list(response.parse())
-    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip() == REPLY
+    request_id, text = stream_chat(client)
+    assert text == REPLY
     log = logged(server, request_id)
     assert log["response_status"] == 200
     assert (log["prompt_tokens"], log["completion_tokens"]) == (21, 6)

@@ -28,7 +28,7 @@ from heliograph.clock import IdFactory
 from heliograph.records import PromptUse, RequestRecord
 from heliograph.services import prompt_template
 from heliograph.services.errors import InvalidInput
-from heliograph.services.prompts import check_name, template_model
+from heliograph.services.prompts import check_name, store_version
 from heliograph.storage import prompt_repo
 from heliograph.storage.prompt_repo import Row, load
 from heliograph.storage.tables import prompt_versions
@@ -116,24 +116,18 @@ class PromptTracker:
         shape: str | None = None,
     ) -> uuid.UUID:
         version_id = self._ids()
-        shape = shape or prompt_template.shape_hash(use.template)
         # Dated by the request, not by the write: "is this request newer than the latest version" then
         # compares request times with request times, whatever order the writer sees them in.
-        prompt_repo.insert_version(
+        store_version(
             conn,
             version_id=version_id,
             prompt_id=prompt_id,
             organization_id=record.organization_id,
-            major=prompt_repo.next_major(conn, prompt_id),
-            minor=0,
+            number=(prompt_repo.next_major(conn, prompt_id), 0),
             template=use.template,
-            shape_hash=shape,
-            model=template_model(use.template),
             meta={"provider": record.provider.upper()},
             now=record.created_at,
-        )
-        prompt_repo.add_input_keys(
-            conn, version_id, prompt_template.input_keys(use.template), record.created_at
+            shape=shape,
         )
         if production:
             prompt_repo.set_production(conn, prompt_id, version_id)

@@ -110,6 +110,39 @@ def _stored_meta(meta: Mapping[str, Any] | None) -> dict[str, Any]:
     return {k: v for k, v in (meta or {}).items() if k not in DERIVED_META_KEYS}
 
 
+def store_version(
+    conn: sa.Connection,
+    *,
+    version_id: uuid.UUID,
+    prompt_id: uuid.UUID,
+    organization_id: int,
+    number: tuple[int, int],
+    template: Any,
+    meta: dict[str, Any],
+    now: int,
+    parent_id: uuid.UUID | None = None,
+    shape: str | None = None,
+    what: str = "template",
+) -> None:
+    """Insert a version with everything derived from its template (the stored text, shape hash, model
+    and input keys): the one way versions are made, by the API and by traffic alike."""
+    prompt_repo.insert_version(
+        conn,
+        version_id=version_id,
+        prompt_id=prompt_id,
+        organization_id=organization_id,
+        major=number[0],
+        minor=number[1],
+        template_json=storable(template, what),
+        shape_hash=shape or template_shape_hash(template),
+        model=template_model(template),
+        meta=meta,
+        now=now,
+        parent_id=parent_id,
+    )
+    prompt_repo.add_input_keys(conn, version_id, template_input_keys(template), now)
+
+
 class PromptService:
     def __init__(self, engine: sa.Engine, *, clock: Clock, ids: IdFactory) -> None:
         self._engine = engine
@@ -166,9 +199,7 @@ class PromptService:
         if search is not None and "\x00" in search:
             raise InvalidInput("search must not contain NUL characters")
         with self._engine.connect() as conn:
-            rows = prompt_repo.list_prompts(
-                conn, auth.organization_id, where, search=search, limit=None, offset=0
-            )
+            rows = prompt_repo.list_prompts(conn, auth.organization_id, where, search=search)
         visible = [prompts_result(row) for row in rows if not is_hidden_prompt(load(row["meta"], {}))]
         end = None if limit is None else offset + limit
         return visible[offset:end]
@@ -201,7 +232,6 @@ class PromptService:
         check_name(name)
         if not isinstance(template, dict):
             raise InvalidInput("prompt must be a JSON object (a chat request body with model and messages)")
-        storable(template, "prompt")
         storable(metadata, "metadata")
         prompt_id, version_id, now = self._ids(), self._ids(), self._clock()
         with self._write() as conn:
@@ -211,8 +241,16 @@ class PromptService:
             prompt_repo.insert_prompt(
                 conn, prompt_id=prompt_id, organization_id=auth.organization_id, name=name, meta=meta, now=now
             )
-            self._insert_version(
-                conn, auth, prompt_id, version_id, (1, 0), template, {"provider": "OPENAI"}, now=now
+            store_version(
+                conn,
+                version_id=version_id,
+                prompt_id=prompt_id,
+                organization_id=auth.organization_id,
+                number=(1, 0),
+                template=template,
+                meta={"provider": "OPENAI"},
+                now=now,
+                what="prompt",
             )
             prompt_repo.set_production(conn, prompt_id, version_id)
         return {"id": str(prompt_id), "prompt_version_id": str(version_id)}
@@ -269,9 +307,9 @@ class PromptService:
             raise InvalidInput(f"label must be 1 to {MAX_LABEL_LENGTH} characters, got {len(label)}")
         with self._write() as conn:
             version = self._locked_version(conn, auth, version_id)
-            meta = {**_stored_meta(load(version["meta"], {})), "label": label}
-            prompt_repo.update_version(conn, version["id"], meta=prompt_repo.dump(meta))
-            return {"metadata": version_meta({**version, "meta": prompt_repo.dump(meta)})}
+            meta_json = prompt_repo.dump({**_stored_meta(load(version["meta"], {})), "label": label})
+            prompt_repo.update_version(conn, version["id"], meta=meta_json)
+            return {"metadata": version_meta({**version, "meta": meta_json})}
 
     def edit_template(
         self, auth: AuthContext, version_id: str, template: Any, experiment_id: str | None
@@ -296,22 +334,21 @@ class PromptService:
         self, auth: AuthContext, version_id: str, params: SubversionParams
     ) -> dict[str, Any]:
         _refuse_experiment(params.experiment_id)
-        storable(params.template, "newHeliconeTemplate")
         storable(params.metadata, "metadata")
         new_id, now = self._ids(), self._clock()
         with self._write() as conn:
             parent = self._locked_version(conn, auth, version_id)
-            number = self._subversion_number(conn, auth, parent, params)
-            self._insert_version(
+            store_version(
                 conn,
-                auth,
-                parent["prompt_id"],
-                new_id,
-                number,
-                params.template,
-                _stored_meta(params.metadata),
+                version_id=new_id,
+                prompt_id=parent["prompt_id"],
+                organization_id=auth.organization_id,
+                number=self._subversion_number(conn, auth, parent, params),
+                template=params.template,
+                meta=_stored_meta(params.metadata),
                 now=now,
                 parent_id=parent["id"],
+                what="newHeliconeTemplate",
             )
             return version_result(self._version(conn, auth, str(new_id)))
 
@@ -340,35 +377,6 @@ class PromptService:
                 ):
                     raise Conflict("the production version changed meanwhile; reload and promote again")
             return version_result(self._version(conn, auth, version_id))
-
-    def _insert_version(
-        self,
-        conn: sa.Connection,
-        auth: AuthContext,
-        prompt_id: uuid.UUID,
-        version_id: uuid.UUID,
-        number: tuple[int, int],
-        template: Any,
-        meta: dict[str, Any],
-        *,
-        now: int,
-        parent_id: uuid.UUID | None = None,
-    ) -> None:
-        prompt_repo.insert_version(
-            conn,
-            version_id=version_id,
-            prompt_id=prompt_id,
-            organization_id=auth.organization_id,
-            major=number[0],
-            minor=number[1],
-            template=template,
-            shape_hash=template_shape_hash(template),
-            model=template_model(template),
-            meta=meta,
-            now=now,
-            parent_id=parent_id,
-        )
-        prompt_repo.add_input_keys(conn, version_id, template_input_keys(template), now)
 
     # --- inputs and compile ---------------------------------------------------------------------------
 

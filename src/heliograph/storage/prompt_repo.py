@@ -66,8 +66,6 @@ def list_prompts(
     where: sa.ColumnElement[bool],
     *,
     search: str | None,
-    limit: int | None,
-    offset: int,
 ) -> list[Row]:
     """Prompts newest first, each with ``major_version``: the highest major of its live versions."""
     major = (
@@ -82,9 +80,9 @@ def list_prompts(
         query = query.where(
             sa.func.lower(prompts.c.user_defined_id).like(f"%{escape_like(search.lower())}%", escape="\\")
         )
-    query = query.order_by(prompts.c.created_at.desc(), prompts.c.id.desc()).offset(offset)
-    if limit is not None:
-        query = query.limit(limit)
+    # Every match is returned: the caller pages after leaving out hidden prompts, which metadata
+    # (JSON text) marks.
+    query = query.order_by(prompts.c.created_at.desc(), prompts.c.id.desc())
     return list(conn.execute(query).mappings())
 
 
@@ -235,7 +233,7 @@ def insert_version(
     organization_id: int,
     major: int,
     minor: int,
-    template: Any,
+    template_json: str,
     shape_hash: str,
     model: str,
     meta: dict[str, Any],
@@ -249,7 +247,7 @@ def insert_version(
             organization_id=organization_id,
             major_version=major,
             minor_version=minor,
-            template=dump(template),
+            template=template_json,
             shape_hash=shape_hash,
             model=model,
             meta=dump(meta),
