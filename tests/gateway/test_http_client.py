@@ -33,6 +33,17 @@ async def _read_request(reader: asyncio.StreamReader) -> bytes:
     return head + (await reader.readexactly(length) if length else b"")
 
 
+def _answering(raw: bytes) -> Handler:
+    """A scripted server that reads one request and writes ``raw`` back as it is."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(raw)
+        await writer.drain()
+
+    return handler
+
+
 def _run(
     handler: Handler, scenario: Callable[[Origin, list[int]], Awaitable[None]], run_loop: Runner
 ) -> list[int]:
@@ -139,10 +150,7 @@ def test_chunked_answers_stream_piece_by_piece(run_loop: Runner) -> None:
 
 
 def test_a_body_delimited_by_the_end_of_the_connection(run_loop: Runner) -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nall of it")
-        await writer.drain()
+    handler = _answering(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nall of it")
 
     async def scenario(origin: Origin, _connections: list[int]) -> None:
         client = _client()
@@ -178,11 +186,8 @@ def test_head_answers_have_no_body_even_with_a_length(run_loop: Runner) -> None:
 
 
 def test_a_pooled_connection_the_server_closed_is_replaced_transparently(run_loop: Runner) -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
-        # Says keep-alive, then closes anyway (as servers do when their idle timeout strikes).
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-        await writer.drain()
+    # Says keep-alive, then closes anyway (as servers do when their idle timeout strikes).
+    handler = _answering(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
 
     async def scenario(origin: Origin, _connections: list[int]) -> None:
         client = _client()
@@ -197,10 +202,7 @@ def test_a_pooled_connection_the_server_closed_is_replaced_transparently(run_loo
 
 
 def test_a_connection_broken_mid_body_raises(run_loop: Runner) -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly part")
-        await writer.drain()
+    handler = _answering(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nonly part")
 
     async def scenario(origin: Origin, _connections: list[int]) -> None:
         client = _client()
@@ -230,10 +232,7 @@ def test_a_silent_server_times_out(run_loop: Runner) -> None:
 
 
 def test_malformed_answers_and_refused_connections_are_upstream_errors(run_loop: Runner) -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
-        writer.write(b"this is not HTTP\r\n\r\n")
-        await writer.drain()
+    handler = _answering(b"this is not HTTP\r\n\r\n")
 
     async def scenario(origin: Origin, _connections: list[int]) -> None:
         client = _client()
