@@ -155,6 +155,7 @@ class Forwarder:
                     "headers": [*headers, *call.reply_headers],
                 }
             )
+            ended = False
             if call.options.stream_force_format:
                 async for line in whole_lines(response.iter_chunks()):
                     if call.client_gone:
@@ -170,9 +171,16 @@ class Forwarder:
                         exchange.end_reason = EndReason.CANCELLED
                         return
                     exchange.capture(chunk, limit)
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            call.finished = True
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    # A chunk that completes the body also ends the response, so the client gets both
+                    # in one write (for a chunked body: the last chunk with the terminator).
+                    ended = response.body_complete
+                    call.finished = ended
+                    await send({"type": "http.response.body", "body": chunk, "more_body": not ended})
+                    if ended:
+                        break
+            if not ended:
+                call.finished = True
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
             exchange.end_reason = EndReason.CANCELLED if call.client_gone else EndReason.ERROR
             raise

@@ -194,6 +194,12 @@ class Response:
             finally:
                 connection.waiter = None
 
+    @property
+    def body_complete(self) -> bool:
+        """The whole body has arrived and been taken: the next ``next_chunk`` would return None."""
+        connection = self._connection
+        return connection.complete and not connection.chunks and connection.error is None
+
     async def iter_chunks(self) -> AsyncIterator[bytes]:
         while (chunk := await self.next_chunk()) is not None:
             yield chunk
