@@ -5,13 +5,16 @@
 
 Prints, per combination: acknowledged spans/s (until the last 200), end-to-end spans/s (until a count
 query returns them all), the server's peak RSS, and disk per 1,000 spans (MiB), measured after the
-server stops cleanly and, in brackets, while it still runs (SQLite: WAL file included). Every run starts a fresh
+server stops cleanly and, in brackets, while it still runs (SQLite: WAL file included), and the CPU time
+the server (all its threads) and the load generator spent per span: with both on this machine, their sum
+over two cores bounds what end-to-end rate is possible. Every run starts a fresh
 server on a fresh database; client and server share this machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -38,6 +41,8 @@ class Result:
     disk_per_1000_mib: float  # after a clean shutdown
     live_disk_per_1000_mib: float  # while serving, WAL included
     rejected: int
+    server_cpu_us: float  # the server's CPU time (all threads) per span
+    client_cpu_us: float  # this load generator's, per span
 
 
 def build_bodies(spans: int, per_request: int, fmt: str) -> list[bytes]:
@@ -81,6 +86,12 @@ def _send_all(server: BenchServer, bodies: list[bytes], clients: int, content_ty
     return retried[0]
 
 
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system, every thread) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _count(server: BenchServer) -> int:
     response = httpx.post(
         f"{server.url}/v1/request/count/query",
@@ -97,6 +108,8 @@ def run_once(backend: str, fmt: str, bodies: list[bytes], spans: int, clients: i
     content_type = "application/json" if fmt == "json" else "application/x-protobuf"
     with bench_server(backend) as server:
         disk_before = server.disk_bytes()
+        cpu_before = _proc_cpu(server.process.pid)
+        self_before = time.process_time()
         started = time.perf_counter()
         rejected = _send_all(server, bodies, clients, content_type)
         acked = time.perf_counter() - started
@@ -104,6 +117,8 @@ def run_once(backend: str, fmt: str, bodies: list[bytes], spans: int, clients: i
             time.sleep(0.02)
         complete = time.perf_counter() - started
         live_disk = server.disk_bytes()
+        server_cpu = _proc_cpu(server.process.pid) - cpu_before
+        client_cpu = time.process_time() - self_before
         peak_rss = server.peak_rss_mib()
         server.stop()
         per_1000 = 1000 / spans / 2**20
@@ -114,6 +129,8 @@ def run_once(backend: str, fmt: str, bodies: list[bytes], spans: int, clients: i
             disk_per_1000_mib=(server.disk_bytes() - disk_before) * per_1000,
             live_disk_per_1000_mib=(live_disk - disk_before) * per_1000,
             rejected=rejected,
+            server_cpu_us=server_cpu / spans * 1e6,
+            client_cpu_us=client_cpu / spans * 1e6,
         )
 
 
@@ -133,7 +150,8 @@ def main() -> None:
         f"{args.spans:,} spans, {args.per_request} per request, {args.clients} clients, {args.runs} run(s) each"
     )
     header = (
-        f"{'backend':<11}{'format':<10}{'acked/s':>10}{'e2e/s':>10}{'peak RSS':>11}{'MiB/1k':>9}{'503s':>6}"
+        f"{'backend':<11}{'format':<10}{'acked/s':>10}{'e2e/s':>10}{'peak RSS':>11}{'MiB/1k':>9}"
+        f"{'(live)':>9}{'503s':>6}{'server CPU/span':>17}{'client CPU/span':>17}"
     )
     for fmt in args.formats.split(","):
         bodies = build_bodies(args.spans, args.per_request, fmt)
@@ -152,6 +170,8 @@ def main() -> None:
                 f"{statistics.median(r.disk_per_1000_mib for r in results):>9.2f}"
                 f"{statistics.median(r.live_disk_per_1000_mib for r in results):>9.2f}"
                 f"{max(r.rejected for r in results):>6}"
+                f"{statistics.median(r.server_cpu_us for r in results):>14,.0f} µs"
+                f"{statistics.median(r.client_cpu_us for r in results):>14,.0f} µs"
             )
 
 
