@@ -11,10 +11,13 @@ generator, the fake provider and the gateway share the machine. Prints, per conf
   every gateway call was logged.
 
     python bench/gateway.py [--requests 20000] [--service-ms 0 50] [--concurrency 1 8 64] [--pin]
+                            [--gateway-nice N]
 
 With ``--pin`` the gateway gets CPU 1 to itself and the load generator and fake provider share CPU 0:
 closer to a deployed gateway, whose cores no load generator or provider uses, but the direct baseline
-is then squeezed onto one core, which distorts it when that core saturates (0 ms service).
+is then squeezed onto one core, which distorts it when that core saturates (0 ms service). With
+``--gateway-nice -10`` all processes share both cores but the gateway's threads run ahead of the others
+(as with ``nice -n -10 heliograph serve`` in a deployment; negative values need root).
 """
 
 from __future__ import annotations
@@ -181,6 +184,14 @@ def main() -> None:
         help="run the gateway on CPU 1 and the load generator and fake provider on CPU 0, as a gateway "
         "deployed on cores of its own (the direct baseline then shares one core)",
     )
+    parser.add_argument(
+        "--gateway-nice",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run the gateway at this nice value (e.g. -10: ahead of the load generator and fake "
+        "provider it shares cores with; negative values need root)",
+    )
     args = parser.parse_args()
     if args.pin:
         os.sched_setaffinity(0, {0})  # this process, and the fake provider it starts
@@ -191,6 +202,8 @@ def main() -> None:
     ):
         if args.pin:
             server.pin({1})
+        if args.gateway_nice is not None:
+            server.renice(args.gateway_nice)
         direct_url = f"{provider}/v1/chat/completions"
         gateway_url = f"{server.url}/v1/gateway/oai/v1/chat/completions"
         sent = 0

@@ -49,6 +49,12 @@ class BenchServer:
         for task in Path(f"/proc/{self.process.pid}/task").iterdir():
             os.sched_setaffinity(int(task.name), cpus)
 
+    def renice(self, niceness: int) -> None:
+        """Set the scheduling priority of every thread of the server (threads it starts later inherit
+        it). A value below the current one needs root or CAP_SYS_NICE."""
+        for task in Path(f"/proc/{self.process.pid}/task").iterdir():
+            os.setpriority(os.PRIO_PROCESS, int(task.name), niceness)
+
     def peak_rss_mib(self) -> float:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
