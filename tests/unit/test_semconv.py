@@ -174,6 +174,15 @@ def test_newer_openllmetry_token_names_and_streaming() -> None:
         ({"llm.usage.total_tokens": 30}, (None, None)),
         ({"gen_ai.usage.prompt_tokens": "12", "gen_ai.usage.completion_tokens": 3.0}, (12, 3)),
         ({"gen_ai.usage.input_tokens": "n/a", "gen_ai.usage.prompt_tokens": 9}, (9, None)),
+        # Counts no call has (found by the ingest fuzz test): their cost would overflow the cost column.
+        (
+            {"gen_ai.usage.prompt_tokens": 2**64 - 1, "gen_ai.usage.completion_tokens": 922337203685475.0},
+            (None, None),
+        ),
+        (
+            {"gen_ai.usage.prompt_tokens": "999999999999999999", "gen_ai.usage.completion_tokens": 2**40},
+            (None, 2**40),
+        ),
     ],
 )
 def test_token_derivation(usage: dict[str, Any], expected: tuple[int | None, int | None]) -> None:

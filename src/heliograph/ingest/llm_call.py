@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 
+from heliograph.pricing.prices import MAX_TOKEN_COUNT
+
 
 @dataclass(slots=True)
 class LlmCall:
@@ -102,14 +104,15 @@ def property_text(value: Any) -> str:
 
 
 def token_count(value: Any) -> int | None:
-    """A non-negative token count (ints, integral floats, digit strings), else None."""
+    """A token count (ints, integral floats, digit strings) from 0 to ``MAX_TOKEN_COUNT``, else None."""
     t = type(value)
     if t is int:
-        return value if value >= 0 else None
+        return value if 0 <= value <= MAX_TOKEN_COUNT else None
     if t is float:
-        return int(value) if value.is_integer() and 0 <= value < 2**63 else None
+        return int(value) if value.is_integer() and 0 <= value <= MAX_TOKEN_COUNT else None
     if t is str and value.isdecimal() and len(value) < 19:
-        return int(value)
+        count = int(value)
+        return count if count <= MAX_TOKEN_COUNT else None
     return None
 
 

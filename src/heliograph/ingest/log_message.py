@@ -37,14 +37,13 @@ from urllib.parse import unquote
 from heliograph.ingest.async_log import AsyncLogError, parse_epoch_ms
 from heliograph.ingest.json_text import strip_nul as _clean
 from heliograph.ingest.usage import record_usage
-from heliograph.pricing.prices import PriceTable
+from heliograph.pricing.prices import MAX_TOKEN_COUNT, PriceTable
 from heliograph.records import RequestRecord
 
 SOURCE = "gateway"
 ZERO_UUID = uuid.UUID(int=0)  # Helicone's "no cache reference"
 
 # Larger values are garbage; the bounds keep the int64 columns (and USD x 1e9 cost) from overflowing.
-_MAX_COUNT = 1 << 40
 _MAX_MS = 1 << 40
 _MAX_COST_USD = 1e9
 _INT32 = 1 << 31
@@ -120,7 +119,7 @@ class _Reader:
 
     def count(self, key: str) -> int | None:
         """A token count; negative counts (Helicone's -1) mean unknown."""
-        value = self.number(key, _MAX_COUNT)
+        value = self.number(key, MAX_TOKEN_COUNT)
         return None if value is None or value < 0 else round(value)
 
     def time(self, key: str) -> int | None:

@@ -20,11 +20,9 @@ from typing import Any
 
 import orjson
 
-from heliograph.pricing.prices import TokenUsage
+from heliograph.pricing.prices import MAX_TOKEN_COUNT, TokenUsage
 from heliograph.records import RequestRecord
 
-# Larger counts are junk; rejecting them keeps the int64 token and cost columns from overflowing.
-_MAX_COUNT = 1 << 40
 # The SSE spec's line terminators; str.splitlines() would also split on U+2028 inside JSON strings.
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # Anthropic reports cache writes per TTL, sometimes without the total.
@@ -337,7 +335,7 @@ def _count(value: Any) -> int | None:
         number = int(text)
     else:
         return None
-    return number if 0 <= number <= _MAX_COUNT else None
+    return number if 0 <= number <= MAX_TOKEN_COUNT else None
 
 
 def _count0(value: Any) -> int:

@@ -68,6 +68,9 @@ class TokenUsage:
 # Rates become integers in units of 1e-6 nano-USD per token (USD per 1M tokens x 1e9): every rate in the
 # table has at most nine decimals, so the arithmetic below is exact and needs no Decimal per call.
 _UNITS_PER_NANO = 1_000_000
+#: Larger token counts are junk, whatever their source. Below it, costs stay inside the int64 (BIGINT)
+#: columns: 2**40 tokens at $1,000 per million is 1.1e18 nano-USD, against a limit of 9.2e18.
+MAX_TOKEN_COUNT = 1 << 40
 
 
 @functools.cache
