@@ -14,7 +14,6 @@ server on a fresh database; client and server share this machine.
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
 import sys
@@ -86,12 +85,6 @@ def _send_all(server: BenchServer, bodies: list[bytes], clients: int, content_ty
     return retried[0]
 
 
-def _proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system, every thread) a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _count(server: BenchServer) -> int:
     response = httpx.post(
         f"{server.url}/v1/request/count/query",
@@ -108,7 +101,7 @@ def run_once(backend: str, fmt: str, bodies: list[bytes], spans: int, clients: i
     content_type = "application/json" if fmt == "json" else "application/x-protobuf"
     with bench_server(backend) as server:
         disk_before = server.disk_bytes()
-        cpu_before = _proc_cpu(server.process.pid)
+        cpu_before = server.cpu_seconds()
         self_before = time.process_time()
         started = time.perf_counter()
         rejected = _send_all(server, bodies, clients, content_type)
@@ -117,7 +110,7 @@ def run_once(backend: str, fmt: str, bodies: list[bytes], spans: int, clients: i
             time.sleep(0.02)
         complete = time.perf_counter() - started
         live_disk = server.disk_bytes()
-        server_cpu = _proc_cpu(server.process.pid) - cpu_before
+        server_cpu = server.cpu_seconds() - cpu_before
         client_cpu = time.process_time() - self_before
         peak_rss = server.peak_rss_mib()
         server.stop()

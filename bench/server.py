@@ -55,6 +55,11 @@ class BenchServer:
         for task in Path(f"/proc/{self.process.pid}/task").iterdir():
             os.setpriority(os.PRIO_PROCESS, int(task.name), niceness)
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system, every thread) the server has used so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def peak_rss_mib(self) -> float:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):

@@ -149,6 +149,29 @@ def test_chunked_answers_stream_piece_by_piece(run_loop: Runner) -> None:
     _run(handler, scenario, run_loop)
 
 
+def test_body_complete_tells_when_the_last_piece_was_taken(run_loop: Runner) -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n9\r\ndata: 1\n\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(b"9\r\ndata: 2\n\n\r\n0\r\n\r\n")  # the last piece and the end, together
+        await writer.drain()
+
+    async def scenario(origin: Origin, _connections: list[int]) -> None:
+        client = _client()
+        response = await client.request("POST", origin, "/", [], b"")
+        assert await response.next_chunk() == b"data: 1\n\n"
+        assert not response.body_complete
+        assert await response.next_chunk() == b"data: 2\n\n"
+        assert response.body_complete
+        assert await response.next_chunk() is None
+        response.release()
+        await client.close()
+
+    _run(handler, scenario, run_loop)
+
+
 def test_a_body_delimited_by_the_end_of_the_connection(run_loop: Runner) -> None:
     handler = _answering(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nall of it")
 

@@ -1,13 +1,16 @@
 """CoalescingTransport: a response head waits for the body's first part, and nothing waits longer than
-the current event-loop step. The transport underneath records its writes (it stands in for the
-socket, which is outside Heliograph)."""
+the current event-loop step; and uvicorn's protocol writing through it. The transport underneath
+records its writes (it stands in for the socket, which is outside Heliograph)."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from heliograph.http_server import CoalescingTransport
+import uvicorn
+from uvicorn.server import ServerState
+
+from heliograph.http_server import CoalescingHttpProtocol, CoalescingTransport
 
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
 
@@ -36,6 +39,12 @@ class RecordingTransport(asyncio.Transport):
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return ("127.0.0.1", 8585) if name == "sockname" else default
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
 
 
 def run(scenario: Any) -> RecordingTransport:
@@ -113,3 +122,45 @@ def test_other_transport_methods_are_the_transports_own() -> None:
         assert not transport.is_closing()
 
     run(scenario)
+
+
+async def _served(app: Any, request: bytes, writes: int) -> list[bytes]:
+    """What uvicorn's protocol, writing through the coalescing transport, wrote for ``request``."""
+    loop = asyncio.get_running_loop()
+    config = uvicorn.Config(app, http=CoalescingHttpProtocol, lifespan="off", log_level="warning")
+    protocol = CoalescingHttpProtocol(config=config, server_state=ServerState(), app_state={}, _loop=loop)
+    raw = RecordingTransport()
+    protocol.connection_made(raw)
+    protocol.data_received(request)
+    for _ in range(1000):
+        if len(raw.writes) >= writes:
+            break
+        await asyncio.sleep(0.001)
+    protocol.connection_lost(None)
+    return raw.writes
+
+
+def test_uvicorn_writes_a_whole_answer_at_once() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    writes = asyncio.run(_served(app, b"GET / HTTP/1.1\r\nhost: test\r\n\r\n", 1))
+    assert len(writes) == 1
+    assert writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert writes[0].endswith(b"\r\n\r\n{}")
+
+
+def test_a_stream_leaves_with_its_head_and_ends_with_its_last_part() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"content-type", b"text/event-stream")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True})
+        await asyncio.sleep(0.01)  # the next event is not there yet
+        await send({"type": "http.response.body", "body": b"data: 2\n\n", "more_body": False})
+
+    writes = asyncio.run(_served(app, b"GET / HTTP/1.1\r\nhost: test\r\n\r\n", 2))
+    assert len(writes) == 2
+    assert writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
+    assert writes[0].endswith(b"\r\n\r\n9\r\ndata: 1\n\n\r\n")
+    assert writes[1] == b"9\r\ndata: 2\n\n\r\n0\r\n\r\n"

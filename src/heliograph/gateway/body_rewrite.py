@@ -1,8 +1,9 @@
 """The only changes the gateway makes to a request body before forwarding it.
 
 Bodies pass through byte for byte unless a feature needs a change: prompt input tags are stripped
-(``Helicone-Prompt-Id``), usage injection for streams (so the log gets real token counts), the token-limit handler, a fallback entry's ``bodyKeyOverride``, and
-``Helicone-Model-Override`` never touches the body (it only names the model for cost).
+(``Helicone-Prompt-Id``), usage injection for streams (so the log gets real token counts), the
+token-limit handler, a fallback entry's ``bodyKeyOverride``, and ``Helicone-Model-Override`` never
+touches the body (it only names the model for cost).
 """
 
 from __future__ import annotations
@@ -114,8 +115,9 @@ def track_prompt(
     if not isinstance(messages, list):
         return value, None
     has_system = "system" in value
+    sent = [messages, value["system"]] if has_system else messages
     try:
-        parsed = parse_traffic([messages, value["system"]] if has_system else messages)
+        parsed = parse_traffic(sent)
     except RecursionError:
         # Nested deeper than the parser walks: forward untouched rather than fail the call.
         return value, None
@@ -123,7 +125,7 @@ def track_prompt(
     if has_system:
         template["system"] = parsed.template[1]
     # Every input or static tag changes the text the provider gets, so an unchanged body had none.
-    tagged = parsed.body != ([messages, value["system"]] if has_system else messages)
+    tagged = parsed.body != sent
     use = PromptUse(name, version, template, parsed.inputs, parsed.auto_inputs, tagged)
     if not tagged:
         return value, use

@@ -174,10 +174,9 @@ class Forwarder:
                     # A chunk that completes the body also ends the response, so the client gets both
                     # in one write (for a chunked body: the last chunk with the terminator).
                     ended = response.body_complete
-                    call.finished = ended
-                    await send({"type": "http.response.body", "body": chunk, "more_body": not ended})
                     if ended:
-                        break
+                        call.finished = True
+                    await send({"type": "http.response.body", "body": chunk, "more_body": not ended})
             if not ended:
                 call.finished = True
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
