@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -17,9 +19,19 @@ from support.server import serve
 
 
 def _run(*args: str) -> str:
+    """The command's stdout (what ``$(...)`` captures); it must succeed."""
     result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout
+
+
+def _fail(*args: str) -> str:
+    """The command must fail cleanly (exit 1 or 2, no traceback); its stderr."""
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code in (1, 2), result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+    return result.stderr
 
 
 def test_keys_create_list_revoke(database_url: str) -> None:
@@ -96,3 +108,77 @@ def test_first_start_creates_default_org_and_key(database_url: str, tmp_path: Pa
         pass
     assert not key_file.exists()  # the database already had an organization: no new admin key
     assert second.process.returncode is not None
+
+
+def test_commands_name_their_database_on_stderr(database_url: str) -> None:
+    result = CliRunner().invoke(cli, ["keys", "create", "--org", "o", "--database-url", database_url])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(KEY_PREFIX)
+    assert result.stderr.startswith("heliograph: database ")
+    shown = result.stderr.split("heliograph: database ", 1)[1].strip()
+    assert shown.rsplit("/", 1)[-1] == database_url.rsplit("/", 1)[-1]
+
+
+def test_keys_create_refuses_to_create_a_database_the_server_does_not_use(tmp_path: Path) -> None:
+    """The README's trap: a key made beside a server started with --data-dir lands in a new database."""
+    data_dir = tmp_path / "elsewhere"
+    stderr = _fail("keys", "create", "--org", "o", "--data-dir", str(data_dir))
+    assert f"no Heliograph database at {data_dir / 'heliograph.db'}" in stderr
+    assert "--data-dir" in stderr
+    assert "--create-database" in stderr
+    assert not (data_dir / "heliograph.db").exists()
+    assert "no Heliograph database" in _fail("keys", "list", "--data-dir", str(data_dir))
+    assert "no Heliograph database" in _fail("db", "current", "--data-dir", str(data_dir))
+    key = _run("keys", "create", "--org", "o", "--create-database", "--data-dir", str(data_dir)).strip()
+    assert key.startswith(KEY_PREFIX)
+    assert "\to\tcli\trw\t" in _run("keys", "list", "--data-dir", str(data_dir))
+
+
+@pytest.mark.only_dialects("postgresql")
+def test_keys_create_refuses_a_postgresql_database_without_tables(database_url: str) -> None:
+    assert "current: 0" in _run("db", "current", "--database-url", database_url)
+    _run("db", "downgrade", "base", "--database-url", database_url)
+    try:
+        stderr = _fail("keys", "create", "--org", "o", "--database-url", database_url)
+        assert "has no Heliograph tables" in stderr
+        assert "--create-database" in stderr
+        assert "current: base" in _run("db", "current", "--database-url", database_url)
+    finally:
+        _run("db", "upgrade", "--database-url", database_url)
+
+
+def test_unreachable_postgresql_is_one_line() -> None:
+    from support.server import free_port
+
+    url = f"postgresql://postgres:secret@127.0.0.1:{free_port()}/heliograph"
+    stderr = _fail("keys", "list", "--database-url", url)
+    error_lines = [line for line in stderr.splitlines() if line.startswith("Error:")]
+    assert len(stderr.splitlines()) == 2, stderr  # the database named, then the error
+    assert len(error_lines) == 1, stderr
+    assert "cannot open postgresql://postgres:***@127.0.0.1" in error_lines[0]
+    assert "secret" not in stderr
+
+
+@pytest.mark.only_dialects("postgresql")
+def test_missing_postgresql_database_says_how_to_create_it(database_url: str) -> None:
+    missing = database_url.rsplit("/", 1)[0] + "/heliograph_no_such_database"
+    stderr = _fail("keys", "list", "--database-url", missing)
+    assert 'database "heliograph_no_such_database" does not exist' in stderr
+    assert "Create it first: createdb -h 127.0.0.1 -U postgres heliograph_no_such_database" in stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "heliograph", "serve", "--database-url", missing, "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "does not exist. Create it first" in result.stderr
+
+
+def test_python_dash_m_heliograph_is_the_command() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "heliograph", "--version"], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.startswith("heliograph, version ")

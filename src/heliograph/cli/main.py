@@ -11,15 +11,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import sqlalchemy as sa
 from pydantic import ValidationError
 
 from heliograph import __version__
+from heliograph.cli.database import CREATE_FLAG, open_database
 from heliograph.clock import random_ids, system_clock
 from heliograph.services import keys as key_service
 from heliograph.settings import Settings, load_settings
 from heliograph.storage import keys_repo, migrate
-from heliograph.storage.engine import UnsupportedDatabase, create_engine
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -45,13 +44,6 @@ def _settings(**overrides: Any) -> Settings:
         return load_settings(**overrides)
     except ValidationError as exc:
         raise click.UsageError(f"invalid settings: {exc}") from exc
-
-
-def _engine(settings: Settings) -> sa.Engine:
-    try:
-        return create_engine(settings.resolved_database_url)
-    except UnsupportedDatabase as exc:
-        raise click.UsageError(str(exc)) from exc
 
 
 @click.group(invoke_without_command=True)
@@ -83,8 +75,7 @@ def serve(
     from heliograph.http_server import CoalescingHttpProtocol
 
     settings = _settings(host=host, port=port, only=only, database_url=database_url, data_dir=data_dir)
-    engine = _engine(settings)
-    migrate.upgrade(engine)
+    engine = open_database(settings, create=True)
     initial_key = key_service.bootstrap(engine, settings.data_dir, clock=system_clock, ids=random_ids)
     if initial_key is not None:
         click.echo(
@@ -146,13 +137,24 @@ def keys() -> None:
 @click.option("--org", "organization", required=True, help="Organization name (created if missing).")
 @click.option("--name", default="cli", show_default=True, help="A label for the key.")
 @click.option("--permissions", type=click.Choice(["rw", "r", "w"]), default="rw", show_default=True)
+@click.option(
+    CREATE_FLAG,
+    "create_database",
+    is_flag=True,
+    help="Set up the database if it has no Heliograph tables yet (by default that is refused, so a "
+    "key never lands in a database the server does not read).",
+)
 @storage_options
 def keys_create(
-    organization: str, name: str, permissions: str, database_url: str | None, data_dir: Path | None
+    organization: str,
+    name: str,
+    permissions: str,
+    create_database: bool,
+    database_url: str | None,
+    data_dir: Path | None,
 ) -> None:
-    """Create a key and print only the key on stdout."""
-    engine = _engine(_settings(database_url=database_url, data_dir=data_dir))
-    migrate.upgrade(engine)
+    """Create a key and print only the key on stdout (the database used is named on stderr)."""
+    engine = open_database(_settings(database_url=database_url, data_dir=data_dir), create=create_database)
     key, _ = key_service.create_key(
         engine,
         organization=organization,
@@ -177,7 +179,7 @@ def _iso(epoch_ms: int | None) -> str:
 @storage_options
 def keys_list(organization: str | None, database_url: str | None, data_dir: Path | None) -> None:
     """List keys (never the keys themselves: only their prefixes)."""
-    engine = _engine(_settings(database_url=database_url, data_dir=data_dir))
+    engine = open_database(_settings(database_url=database_url, data_dir=data_dir), create=False)
     with engine.connect() as conn:
         rows = keys_repo.list_keys(conn, organization)
     click.echo("ID\tORGANIZATION\tNAME\tPERMISSIONS\tPREFIX\tCREATED\tREVOKED")
@@ -193,7 +195,7 @@ def keys_list(organization: str | None, database_url: str | None, data_dir: Path
 @storage_options
 def keys_revoke(key_id: int, database_url: str | None, data_dir: Path | None) -> None:
     """Revoke the key with this ID (see `heliograph keys list`)."""
-    engine = _engine(_settings(database_url=database_url, data_dir=data_dir))
+    engine = open_database(_settings(database_url=database_url, data_dir=data_dir), create=False)
     with engine.begin() as conn:
         revoked = keys_repo.revoke_key(conn, key_id, system_clock())
     if not revoked:
@@ -210,8 +212,10 @@ def db() -> None:
 @click.argument("revision", default="head")
 @storage_options
 def db_upgrade(revision: str, database_url: str | None, data_dir: Path | None) -> None:
-    """Migrate up to REVISION (default: head)."""
-    engine = _engine(_settings(database_url=database_url, data_dir=data_dir))
+    """Migrate up to REVISION (default: head); creates the SQLite file or the tables if needed."""
+    engine = open_database(
+        _settings(database_url=database_url, data_dir=data_dir), create=True, migrate_to_head=False
+    )
     migrate.upgrade(engine, revision)
     click.echo(f"database at {migrate.current_revision(engine) or 'base'}")
 
@@ -221,7 +225,12 @@ def db_upgrade(revision: str, database_url: str | None, data_dir: Path | None) -
 @storage_options
 def db_downgrade(revision: str, database_url: str | None, data_dir: Path | None) -> None:
     """Migrate down to REVISION (default: one step; 'base' removes every table)."""
-    engine = _engine(_settings(database_url=database_url, data_dir=data_dir))
+    engine = open_database(
+        _settings(database_url=database_url, data_dir=data_dir),
+        create=False,
+        migrate_to_head=False,
+        require_schema=False,
+    )
     migrate.downgrade(engine, revision)
     click.echo(f"database at {migrate.current_revision(engine) or 'base'}")
 
@@ -230,7 +239,12 @@ def db_downgrade(revision: str, database_url: str | None, data_dir: Path | None)
 @storage_options
 def db_current(database_url: str | None, data_dir: Path | None) -> None:
     """Print the current schema revision and the latest one."""
-    engine = _engine(_settings(database_url=database_url, data_dir=data_dir))
+    engine = open_database(
+        _settings(database_url=database_url, data_dir=data_dir),
+        create=False,
+        migrate_to_head=False,
+        require_schema=False,
+    )
     click.echo(f"current: {migrate.current_revision(engine) or 'base'}\nhead: {migrate.head_revision()}")
 
 
