@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from heliograph import __version__
-from heliograph.api import health, log_routes, prompts, requests, trace
+from heliograph.api import health, log_routes, prompts, requests, signed_bodies, trace
 from heliograph.api.context import AppContext
 from heliograph.api.envelope import JSONBody
 from heliograph.api.errors import install_error_handlers
@@ -24,7 +24,9 @@ from heliograph.services.ingestion import IngestionService
 from heliograph.services.keys import KeyVerifier
 from heliograph.services.prompt_tracking import PromptTracker
 from heliograph.services.prompts import PromptService
+from heliograph.services.request_bodies import SignedBodies
 from heliograph.services.requests import RequestService
+from heliograph.services.signed_urls import UrlSigner, server_secret
 from heliograph.settings import Settings
 from heliograph.storage.engine import checkpoint, create_engine
 from heliograph.storage.writer import BatchingWriter
@@ -78,6 +80,11 @@ def create_app(
         ingestion=IngestionService(writer, prices, clock=clock, ids=ids),
         requests=RequestService(engine, clock=clock),
         prompts=PromptService(engine, clock=clock, ids=ids),
+        signed_bodies=SignedBodies(
+            engine,
+            UrlSigner(server_secret(settings), clock=clock),
+            ttl_seconds=settings.signed_url_seconds,
+        ),
         clock=clock,
         ids=ids,
     )
@@ -94,7 +101,7 @@ def create_app(
     install_error_handlers(app)
     routers = [health.router]
     if settings.only != "gateway":
-        routers += [trace.router, requests.router, prompts.router, log_routes.router]
+        routers += [trace.router, requests.router, prompts.router, log_routes.router, signed_bodies.router]
     for router in routers:
         app.include_router(router)
     _declare_security(app)

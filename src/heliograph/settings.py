@@ -82,6 +82,19 @@ class Settings(BaseSettings):
     redis_key_prefix: str = Field(
         "heliograph:", description="Prefix of every Redis key, so several deployments can share one Redis."
     )
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Signs the expiring links the server hands out (signed_body_url). Default: generated "
+        "once into <data_dir>/secret-key. Processes sharing a database must share it.",
+    )
+    public_url: str | None = Field(
+        None,
+        description="The server's URL as clients reach it (e.g. behind a proxy), for the links it hands "
+        "out. Default: taken from each request (its Host header).",
+    )
+    signed_url_seconds: int = Field(
+        3600, gt=0, le=7 * 24 * 3600, description="How long a signed link (signed_body_url) stays valid."
+    )
     provider_urls: dict[str, str] = Field(
         default_factory=dict,
         description="Provider base URL overrides, from HELIOGRAPH_PROVIDER_URL_<NAME> (e.g. _OPENAI).",
@@ -113,6 +126,13 @@ class Settings(BaseSettings):
                 raise ValueError(f"{PROVIDER_URL_PREFIX}{name.upper()} must be an http(s) URL, got {url!r}")
         return value
 
+    @field_validator("public_url", mode="after")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"HELIOGRAPH_PUBLIC_URL must be an http(s) URL, got {value!r}")
+        return value.rstrip("/") if value is not None else None
+
     @field_validator("data_dir", mode="after")
     @classmethod
     def _expand_data_dir(cls, value: Path) -> Path:
@@ -138,6 +158,8 @@ class Settings(BaseSettings):
                 value = mask_url(self.resolved_database_url)
             elif name == "redis_url":
                 value = mask_url(value.get_secret_value()) if value is not None else None
+            elif name == "secret_key":
+                value = None if value is None else "***"
             elif isinstance(value, Path):
                 value = str(value)
             shown[name] = value

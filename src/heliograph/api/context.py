@@ -11,6 +11,7 @@ from heliograph.clock import Clock, IdFactory
 from heliograph.services.ingestion import IngestionService
 from heliograph.services.keys import KeyVerifier
 from heliograph.services.prompts import PromptService
+from heliograph.services.request_bodies import SignedBodies
 from heliograph.services.requests import RequestService
 from heliograph.settings import Settings
 from heliograph.storage.writer import BatchingWriter
@@ -25,6 +26,7 @@ class AppContext:
     ingestion: IngestionService
     requests: RequestService
     prompts: PromptService
+    signed_bodies: SignedBodies
     clock: Clock
     ids: IdFactory
 

@@ -18,6 +18,7 @@ from heliograph.api.request_schemas import (
     RequestQueryParams,
     ScoresBody,
 )
+from heliograph.api.signed_bodies import with_signed_urls
 from heliograph.services.requests import RequestQuery, parse_request_id
 
 router = APIRouter(tags=["Request"])
@@ -43,19 +44,22 @@ async def count_requests(params: RequestQueryParams, request: Request, auth: Rea
 @router.post("/v1/request/query", operation_id="GetRequests", status_code=201)
 async def query_requests_legacy(params: RequestQueryParams, request: Request, auth: ReadAuth) -> JSONBody:
     service = app_context(request).requests
-    return ok(await run_in_threadpool(service.query, auth, _query(params), legacy=True), 201)
+    rows = await run_in_threadpool(service.query, auth, _query(params), legacy=True)
+    return ok(with_signed_urls(request, auth, rows), 201)
 
 
 @router.post("/v1/request/query-clickhouse", operation_id="GetRequestsClickhouse", status_code=201)
 async def query_requests(params: RequestQueryParams, request: Request, auth: ReadAuth) -> JSONBody:
     service = app_context(request).requests
-    return ok(await run_in_threadpool(service.query, auth, _query(params)), 201)
+    rows = await run_in_threadpool(service.query, auth, _query(params))
+    return ok(with_signed_urls(request, auth, rows), 201)
 
 
 @router.post("/v1/request/query-ids", operation_id="GetRequestsByIds")
 async def query_request_ids(body: RequestIds, request: Request, auth: ReadAuth) -> JSONBody:
     service = app_context(request).requests
-    return ok(await run_in_threadpool(service.get_many, auth, body.requestIds))
+    rows = await run_in_threadpool(service.get_many, auth, body.requestIds)
+    return ok(with_signed_urls(request, auth, rows))
 
 
 @router.get("/v1/request/{requestId}", operation_id="GetRequestById")
@@ -63,7 +67,8 @@ async def get_request(
     requestId: str, request: Request, auth: ReadAuth, includeBody: bool = False
 ) -> JSONBody:
     service = app_context(request).requests
-    return ok(await run_in_threadpool(service.get, auth, requestId, include_body=includeBody))
+    found = await run_in_threadpool(service.get, auth, requestId, include_body=includeBody)
+    return ok(None if found is None else with_signed_urls(request, auth, [found])[0])
 
 
 @router.get("/v1/request/{requestId}/inputs", operation_id="GetRequestInputs")

@@ -20,7 +20,8 @@ def iso_ms(epoch_ms: int | None) -> str | None:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
 
 
-def _json(text: str | None) -> Any:
+def body_json(text: str | None) -> Any:
+    """A stored body as JSON, or as the text it is when it is not JSON."""
     if text is None:
         return None
     try:
@@ -54,8 +55,8 @@ def to_helicone_request(stored: StoredRequest, *, legacy: bool = False) -> dict[
         "response_id": request_id if row["response_created_at"] is not None else None,
         "response_created_at": iso_ms(row["response_created_at"]),
         "response_status": row["status"],
-        "request_body": _json(stored.request_body),
-        "response_body": _json(stored.response_body),
+        "request_body": body_json(stored.request_body),
+        "response_body": body_json(stored.response_body),
         "signed_body_url": None,
         "request_path": row["path"] or "",
         "request_user_id": row["user_id"],
@@ -95,6 +96,8 @@ def to_helicone_request(stored: StoredRequest, *, legacy: bool = False) -> dict[
         feedback = stored.scores.get(FEEDBACK_SCORE)
         view["costUSD"] = view["cost"]
         view["feedback_rating"] = None if feedback is None else feedback == 1
+        # The legacy row's feedback object, read by Helicone's export script.
+        view["request_feedback"] = None if feedback is None else {"rating": feedback == 1}
         view["feedback_id"] = None
         view["feedback_created_at"] = None
     return view
