@@ -33,17 +33,26 @@ router = APIRouter(tags=["Log"])
 
 # Helicone's worker (worker/src/routers/api/apiRouter.ts) gives each route the provider it logs under
 # when the body has no ``provider``.
+# Helicone's manual loggers (helicone-helpers) post to ``<logging_endpoint>/<provider>/v1/log``, and
+# Helicone's docs give ``<base>/v1/trace`` as the endpoint for a self-hosted API, so the provider routes
+# are served under ``/v1/trace`` too (``/v1/trace/custom/v1/log`` is in trace.py).
 ASYNC_LOG_ROUTES: dict[str, str] = {
     "/custom/v1/log": "CUSTOM",
     "/oai/v1/log": "OPENAI",
     "/anthropic/v1/log": "ANTHROPIC",
     "/googleapis/v1/log": "GOOGLE",
+    "/v1/trace/oai/v1/log": "OPENAI",
+    "/v1/trace/anthropic/v1/log": "ANTHROPIC",
+    "/v1/trace/googleapis/v1/log": "GOOGLE",
 }
 _OPERATION_IDS = {
     "/custom/v1/log": "LogAsyncCustom",
     "/oai/v1/log": "LogAsyncOpenAI",
     "/anthropic/v1/log": "LogAsyncAnthropic",
     "/googleapis/v1/log": "LogAsyncGoogle",
+    "/v1/trace/oai/v1/log": "LogAsyncOpenAITrace",
+    "/v1/trace/anthropic/v1/log": "LogAsyncAnthropicTrace",
+    "/v1/trace/googleapis/v1/log": "LogAsyncGoogleTrace",
 }
 _OBJECT_BODY = {
     "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
