@@ -18,6 +18,7 @@ their drivers hold Python's GIL:
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
@@ -70,6 +71,34 @@ class RequestInserter:
             rows.append((*row, next_seq))
         self._insert.run(conn, rows)
         return seqs
+
+
+def first_of_each_request(prepared: PreparedBatch) -> PreparedBatch:
+    """The batch without later copies of a request (same organization and id) it already holds.
+
+    Child rows and prompt tracking find their request by (organization, id): left in, a second copy (a
+    retry queued behind its original, or an id repeated in one upload) would hang its properties,
+    scores and prompt inputs on the first copy's row. The first copy wins whole, as it does against an
+    already stored request.
+    """
+    rows = prepared.request_rows
+    # The common case, no repeat, costs one set of (organization, encoded id) keys.
+    if len({(row[_ORG], row[_ID]) for row in rows}) == len(rows):
+        return prepared
+    seen: set[tuple[Any, Any]] = set()
+    keep: list[int] = []
+    for index, row in enumerate(rows):
+        key = (row[_ORG], row[_ID])
+        if key not in seen:
+            seen.add(key)
+            keep.append(index)
+    kept = {id(prepared.requests[index].record) for index in keep}
+    return dataclasses.replace(
+        prepared,
+        request_rows=[rows[index] for index in keep],
+        requests=[prepared.requests[index] for index in keep],
+        prompt_uses=[record for record in prepared.prompt_uses if id(record) in kept],
+    )
 
 
 def _existing_keys(conn: sa.Connection, request_rows: list[tuple[Any, ...]]) -> set[tuple[Any, Any]]:

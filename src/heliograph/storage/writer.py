@@ -15,10 +15,8 @@ edge answers 503 with Retry-After instead of buffering without bound.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import logging
 import threading
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -35,7 +33,7 @@ from heliograph.storage.batch_rows import (
     merge,
     prepare,
 )
-from heliograph.storage.request_inserts import RequestInserter
+from heliograph.storage.request_inserts import RequestInserter, first_of_each_request
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +190,7 @@ class BatchingWriter:
         return [True] * len(group)
 
     def _write(self, batches: list[PreparedBatch], now: int) -> None:
-        prepared = _first_of_each_request(merge(batches))
+        prepared = first_of_each_request(merge(batches))
         with self._engine.begin() as conn:
             if self._dialect == "sqlite":
                 # Take the write lock before reading max(seq): another process writing the same file
@@ -207,32 +205,6 @@ class BatchingWriter:
                 if inserted:
                     self._after_insert(conn, inserted, now)
         self._known_resources.update(prepared.new_resource_ids)
-
-
-def _first_of_each_request(prepared: PreparedBatch) -> PreparedBatch:
-    """The batch without later copies of a request (same organization and id) it already holds.
-
-    Child rows and prompt tracking look requests up by (organization, id): left in, a second copy (a
-    retry queued behind its original, or an id repeated in one upload) would hang its properties,
-    scores and prompt inputs on the first copy's row. The first copy wins whole, as it does against an
-    already stored request.
-    """
-    seen: set[tuple[int, uuid.UUID]] = set()
-    keep: list[int] = []
-    for index, item in enumerate(prepared.requests):
-        key = (item.record.organization_id, item.record.id)
-        if key not in seen:
-            seen.add(key)
-            keep.append(index)
-    if len(keep) == len(prepared.requests):
-        return prepared
-    kept = {id(prepared.requests[index].record) for index in keep}
-    return dataclasses.replace(
-        prepared,
-        request_rows=[prepared.request_rows[index] for index in keep],
-        requests=[prepared.requests[index] for index in keep],
-        prompt_uses=[record for record in prepared.prompt_uses if id(record) in kept],
-    )
 
 
 def _resolve(future: Future[None], written: bool) -> None:
