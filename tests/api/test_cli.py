@@ -61,10 +61,10 @@ def test_keys_create_list_revoke(database_url: str) -> None:
 
 
 def test_db_commands_go_down_and_up(database_url: str) -> None:
-    assert "current: 0002" in _run("db", "current", "--database-url", database_url)
+    assert "current: 0003" in _run("db", "current", "--database-url", database_url)
     assert "database at base" in _run("db", "downgrade", "base", "--database-url", database_url)
     assert "current: base" in _run("db", "current", "--database-url", database_url)
-    assert "database at 0002" in _run("db", "upgrade", "--database-url", database_url)
+    assert "database at 0003" in _run("db", "upgrade", "--database-url", database_url)
 
 
 def test_config_show_masks_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,10 +16,11 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.util import CommandError
 
 from heliograph.storage import migrate
 from heliograph.storage.engine import create_engine
-from heliograph.storage.tables import metadata
+from heliograph.storage.tables import metadata, requests
 
 APPLICATION_TABLES = frozenset(metadata.tables)
 
@@ -151,3 +152,69 @@ def test_sqlite_database_uses_8k_pages_and_wal(dialect: str, tmp_path: Path) -> 
         connection.close()
     assert page_size == 8192
     assert journal_mode.lower() == "wal"
+
+
+SHARED_ID = uuid.UUID("0b7e4f0a-3c2d-4e5f-8a9b-0c1d2e3f4a5b")
+
+
+def _insert_request(engine: sa.Engine, organization_id: int, request_id: uuid.UUID) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            requests.insert().values(
+                id=request_id,
+                organization_id=organization_id,
+                created_at=1,
+                updated_at=1,
+                source="async",
+                status=200,
+            )
+        )
+
+
+def _owners(engine: sa.Engine) -> list[tuple[int, uuid.UUID]]:
+    with engine.connect() as connection:
+        query = sa.select(requests.c.organization_id, requests.c.id).order_by(requests.c.organization_id)
+        return [(organization_id, request_id) for organization_id, request_id in connection.execute(query)]
+
+
+def test_0003_makes_request_ids_unique_per_organization_and_keeps_rows(empty_engine: sa.Engine) -> None:
+    migrate.upgrade(empty_engine, "0002")
+    _insert_request(empty_engine, 1, SHARED_ID)
+    with pytest.raises(sa.exc.IntegrityError):
+        _insert_request(empty_engine, 2, SHARED_ID)  # 0002: one id in the whole database
+
+    migrate.upgrade(empty_engine, "0003")
+
+    assert _owners(empty_engine) == [(1, SHARED_ID)]
+    _insert_request(empty_engine, 2, SHARED_ID)
+    assert _owners(empty_engine) == [(1, SHARED_ID), (2, SHARED_ID)]
+    with pytest.raises(sa.exc.IntegrityError):
+        _insert_request(empty_engine, 1, SHARED_ID)  # still unique within one organization
+
+
+def test_0003_downgrade_refuses_while_two_organizations_share_an_id(empty_engine: sa.Engine) -> None:
+    migrate.upgrade(empty_engine, "0003")
+    _insert_request(empty_engine, 1, SHARED_ID)
+    _insert_request(empty_engine, 2, SHARED_ID)
+    _insert_request(empty_engine, 2, uuid.uuid4())
+
+    with pytest.raises(CommandError) as refused:
+        migrate.downgrade(empty_engine, "0002")
+
+    message = str(refused.value)
+    assert "1 request id(s) are used by more than one organization" in message
+    assert str(SHARED_ID) in message
+    assert "Nothing was changed" in message
+    assert migrate.current_revision(empty_engine) == "0003"
+    assert len(_owners(empty_engine)) == 3
+
+    with empty_engine.begin() as connection:
+        connection.execute(
+            requests.delete().where(requests.c.organization_id == 2, requests.c.id == SHARED_ID)
+        )
+    migrate.downgrade(empty_engine, "0002")
+
+    assert migrate.current_revision(empty_engine) == "0002"
+    assert (1, SHARED_ID) in _owners(empty_engine)
+    with pytest.raises(sa.exc.IntegrityError):
+        _insert_request(empty_engine, 2, SHARED_ID)  # unique across the database again

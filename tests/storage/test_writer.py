@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from heliograph.records import IngestBatch, RequestRecord, SpanRecord
+from heliograph.records import IngestBatch, PromptUse, RequestRecord, SpanRecord
 from heliograph.storage.engine import create_engine
 from heliograph.storage.tables import request_bodies, request_properties, requests, scores, spans
 from heliograph.storage.writer import BatchingWriter, WriterClosed, WriterOverloaded
@@ -292,37 +292,96 @@ def test_properties_scores_body_and_span_point_at_the_request_seq(
     assert span_seqs == [seq]
 
 
-def test_request_id_of_another_organization_gets_no_children(
+def _children_of(engine: sa.Engine, seq: int) -> dict[str, list[tuple[Any, ...]]]:
+    return {name: [row for row in rows if row[0] == seq] for name, rows in _children(engine).items()}
+
+
+def test_the_same_request_id_in_two_organizations_is_two_requests(
     make_writer: MakeWriter, reader: sa.Engine
 ) -> None:
+    """Ids are the organization's own: another organization's log with the same id is stored (and
+    acknowledged) as its own request, and neither request gets anything of the other's."""
     writer = make_writer()
     writer.start()
     shared_id = uuid.uuid4()
     original = _request(organization_id=1, id=shared_id, properties={"team": "a"}, request_body='{"org":1}')
     writer.submit(IngestBatch(requests=[original])).result(timeout=RESULT_TIMEOUT)
     children_before = _children(reader)
-    seq = _seq(reader, shared_id)
 
-    intruder = _request(
+    other = _request(
         organization_id=2,
         id=shared_id,
-        properties={"team": "b", "leak": "x"},
+        properties={"team": "b", "only": "b"},
         scores={"quality": 1},
         request_body='{"org":2}',
         response_body='{"org":2}',
     )
-    intruder_span = _span(2, shared_id, b"\x04" * 8)
-    future = writer.submit(IngestBatch(requests=[intruder], spans=[intruder_span]))
-    # Whether this batch is acknowledged or refused is not this test's concern; only what it wrote.
-    future.exception(timeout=RESULT_TIMEOUT)
+    other_span = _span(2, shared_id, b"\x04" * 8)
+    writer.submit(IngestBatch(requests=[other], spans=[other_span])).result(timeout=RESULT_TIMEOUT)
 
-    assert _children(reader) == children_before
     with reader.connect() as connection:
-        owners = list(connection.execute(sa.select(requests.c.organization_id, requests.c.seq)))
+        owners = dict(connection.execute(sa.select(requests.c.organization_id, requests.c.seq)).all())
         span_seqs = list(connection.execute(sa.select(spans.c.request_seq)).scalars())
-    assert owners == [(1, seq)]
-    # A span of organization 2 must not point at organization 1's request either.
-    assert seq not in span_seqs
+    assert set(owners) == {1, 2}
+    seq_a, seq_b = owners[1], owners[2]
+    assert seq_a != seq_b
+    assert _children_of(reader, seq_a) == children_before
+    children_b = _children_of(reader, seq_b)
+    assert sorted(row[1:4] for row in children_b["request_properties"]) == [
+        ("only", 2, "b"),
+        ("team", 2, "b"),
+    ]
+    assert [row[1:4] for row in children_b["scores"]] == [("quality", 2, 1)]
+    assert [row[2].split("\n")[:2] for row in children_b["request_bodies"]] == [['{"org":2}', '{"org":2}']]
+    assert span_seqs == [seq_b]
+
+
+@pytest.mark.parametrize("together", ["one batch", "one group"])
+def test_a_request_sent_twice_in_one_write_is_stored_once_whole(
+    engine: sa.Engine, reader: sa.Engine, together: str
+) -> None:
+    """The same organization's id twice in one transaction (a retry queued behind the original): the
+    first copy is stored whole, and nothing of the second is merged into it."""
+    tracked: list[RequestRecord] = []
+    writer = BatchingWriter(
+        engine,
+        max_pending=10_000,
+        max_batch=1_000,
+        clock=_clock,
+        after_insert=lambda _conn, records, _now: tracked.extend(records),
+    )
+    request_id = uuid.uuid4()
+    first = _request(id=request_id, model="gpt-4o", properties={"env": "prod"}, request_body='{"v":1}')
+    second = _request(
+        id=request_id,
+        model="other",
+        properties={"env": "dev", "extra": "x"},
+        scores={"s": 1},
+        request_body='{"v":2}',
+    )
+    for record in (first, second):
+        record.prompt_use = PromptUse(name="p", version=None, template={}, inputs={}, auto_inputs=[])
+    if together == "one batch":
+        futures = [writer.submit(IngestBatch(requests=[first, second]))]
+    else:
+        futures = [
+            writer.submit(IngestBatch(requests=[first])),
+            writer.submit(IngestBatch(requests=[second])),
+        ]
+    writer.start()
+    try:
+        for future in futures:
+            future.result(timeout=RESULT_TIMEOUT)
+    finally:
+        writer.close(timeout=5)
+
+    with reader.connect() as connection:
+        assert connection.execute(sa.select(requests.c.model)).scalars().all() == ["gpt-4o"]
+    children = _children(reader)
+    assert [row[1:4] for row in children["request_properties"]] == [("env", 1, "prod")]
+    assert children["scores"] == []
+    assert [row[2].split("\n")[0] for row in children["request_bodies"]] == ['{"v":1}']
+    assert tracked == [first]
 
 
 # The writer thread's dying exception is the bug itself; pytest would repeat it as a warning.

@@ -6,9 +6,10 @@ Layout choices that keep rows narrow, because disk per logged call is a product 
   the same way on both dialects.
 - Bodies live apart from ``requests`` so scans and counts never touch them.
 - Trace and span ids are raw bytes (16 and 8), not hex text.
-- A request's UUID is its public name; child rows (bodies, properties, scores, spans) point at its
-  integer ``seq`` instead, so they and their indexes carry 4 bytes instead of 16 — and on SQLite
-  ``request_bodies`` is keyed by that integer, which makes it a rowid table with no extra index.
+- A request's UUID is its public name, unique within its organization only, so one tenant's ids never
+  block another's; child rows (bodies, properties, scores, spans) point at its integer ``seq``
+  instead, so they and their indexes carry 4 bytes instead of 16 — and on SQLite ``request_bodies``
+  is keyed by that integer, which makes it a rowid table with no extra index.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ requests = sa.Table(
     "requests",
     metadata,
     sa.Column("seq", BigIntKey, primary_key=True, autoincrement=True),
-    sa.Column("id", UUIDType(), nullable=False, unique=True),
+    sa.Column("id", UUIDType(), nullable=False),
     sa.Column("organization_id", sa.BigInteger(), nullable=False),
     sa.Column("created_at", sa.BigInteger(), nullable=False),
     sa.Column("response_created_at", sa.BigInteger(), nullable=True),
@@ -97,6 +98,10 @@ requests = sa.Table(
     sa.Column("span_id", sa.LargeBinary(8), nullable=True),
     sa.Column("api_key_id", sa.BigInteger(), nullable=True),
     sa.Column("size_bytes", sa.BigInteger(), nullable=False, server_default="0"),
+    # Ids are chosen by clients (Helicone-Request-Id, async logs): unique per organization, so another
+    # organization's log with the same id is stored too instead of being skipped as a duplicate. Every
+    # lookup by id is scoped by organization, and this index serves it.
+    sa.UniqueConstraint("organization_id", "id"),
     sa.Index("ix_requests_org_created", "organization_id", "created_at"),
     sa.Index("ix_requests_org_model_created", "organization_id", "model", "created_at"),
     sa.Index("ix_requests_org_user_created", "organization_id", "user_id", "created_at"),

@@ -33,7 +33,7 @@ from heliograph.storage.batch_rows import (
     merge,
     prepare,
 )
-from heliograph.storage.request_inserts import RequestInserter
+from heliograph.storage.request_inserts import RequestInserter, first_of_each_request
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ class BatchingWriter:
         return [True] * len(group)
 
     def _write(self, batches: list[PreparedBatch], now: int) -> None:
-        prepared = merge(batches)
+        prepared = first_of_each_request(merge(batches))
         with self._engine.begin() as conn:
             if self._dialect == "sqlite":
                 # Take the write lock before reading max(seq): another process writing the same file
