@@ -6,14 +6,17 @@ import json
 import stat
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from heliograph.cli.main import cli
 from heliograph.services.keys import KEY_PREFIX
+from heliograph.storage.tables import requests
 from support.http import auth
 from support.server import serve
 
@@ -182,3 +185,22 @@ def test_python_dash_m_heliograph_is_the_command() -> None:
         [sys.executable, "-m", "heliograph", "--version"], capture_output=True, text=True, check=True
     )
     assert result.stdout.startswith("heliograph, version ")
+
+
+def test_a_refused_downgrade_is_one_line(database_url: str, engine: sa.Engine) -> None:
+    shared = uuid.uuid4()
+    with engine.begin() as connection:
+        for organization_id in (1, 2):
+            connection.execute(
+                requests.insert().values(
+                    id=shared,
+                    organization_id=organization_id,
+                    created_at=1,
+                    updated_at=1,
+                    source="async",
+                    status=200,
+                )
+            )
+    stderr = _fail("db", "downgrade", "0002", "--database-url", database_url)
+    assert "used by more than one organization" in stderr
+    assert "current: 0003" in _run("db", "current", "--database-url", database_url)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from alembic.util import CommandError
 from pydantic import ValidationError
 
 from heliograph import __version__
@@ -231,7 +232,11 @@ def db_downgrade(revision: str, database_url: str | None, data_dir: Path | None)
         migrate_to_head=False,
         require_schema=False,
     )
-    migrate.downgrade(engine, revision)
+    try:
+        migrate.downgrade(engine, revision)
+    except CommandError as exc:
+        # A migration that refuses (e.g. 0003 while two organizations share a request id) says why.
+        raise click.ClickException(str(exc)) from None
     click.echo(f"database at {migrate.current_revision(engine) or 'base'}")
 
 
