@@ -91,6 +91,21 @@ def test_the_key_gate_runs_before_the_first_read_and_can_raise_the_limit() -> No
     assert connection.taken == 1
 
 
+def test_a_caller_the_key_gate_refuses_never_has_its_body_read() -> None:
+    connection = Connection([b"x" * 50])
+
+    def gate(scope: Any) -> None:
+        raise BodyRefused(401, "no key")
+
+    async def insist(scope: Any, receive: Any, send: Any) -> None:
+        for _ in range(2):
+            with pytest.raises(BodyRefused):
+                await receive()
+
+    serve(insist, connection, {"content-length": "50"}, BodyBudget(10_000), before_read=gate)
+    assert connection.taken == 0
+
+
 def test_the_budget_is_shared_and_given_back() -> None:
     budget = BodyBudget(150)
     held: list[int] = []

@@ -106,8 +106,9 @@ class BoundedBody:
 
     async def receive(self) -> Message:
         if self._before_read is not None:
-            before_read, self._before_read = self._before_read, None
-            before_read(self._scope)
+            # Raises when the caller is refused, at this read and at any later one.
+            self._before_read(self._scope)
+            self._before_read = None
         if self.received == 0 and self.declared is not None:
             # Refused or reserved whole before anything is read.
             if self.declared > self.limit:
