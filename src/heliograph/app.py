@@ -3,8 +3,9 @@ built here from explicit settings, and torn down by the lifespan."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,12 +13,17 @@ from fastapi import FastAPI
 
 from heliograph import __version__
 from heliograph.api import health, log_routes, prompts, requests, signed_bodies, trace
+from heliograph.api.auth_gate import KeyGate
+from heliograph.api.body_limit import BodyBound, BodyBudget
 from heliograph.api.context import AppContext
+from heliograph.api.docs_pages import install_docs
 from heliograph.api.envelope import JSONBody
+from heliograph.api.error_guard import ErrorGuard, send_envelope_error
 from heliograph.api.errors import install_error_handlers
 from heliograph.clock import Clock, IdFactory, random_ids, system_clock
 from heliograph.gateway.asgi import Receive, Scope, Send
 from heliograph.gateway.assembly import Gateway, build_gateway
+from heliograph.gateway.replies import send_error
 from heliograph.gateway.routing import GATEWAY_PREFIX
 from heliograph.pricing.prices import PriceTable
 from heliograph.services.ingestion import IngestionService
@@ -34,15 +40,53 @@ from heliograph.storage.writer import BatchingWriter
 
 class HeliographApp(FastAPI):
     """FastAPI for the REST API, with gateway calls dispatched before FastAPI's routing and middleware:
-    the proxy is a plain ASGI app whose overhead is a product target."""
+    the proxy is a plain ASGI app whose overhead is a product target.
+
+    Every HTTP request first passes the edge (:meth:`install_edge`): the body bound, the error guard
+    and, for the API, the key gate; the gateway checks its own key before it reads the body."""
 
     gateway: Gateway | None = None
+    _api_edge: Callable[[Scope, Receive, Send], Any] | None = None
+    _gateway_edge: Callable[[Scope, Receive, Send], Any] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.gateway is not None and scope["type"] == "http" and scope["path"].startswith(GATEWAY_PREFIX):
-            await self.gateway.app(scope, receive, send)
-            return
-        await super().__call__(scope, receive, send)
+        if scope["type"] != "http" or self._api_edge is None:
+            await super().__call__(scope, receive, send)
+        elif self._gateway_edge is not None and scope["path"].startswith(GATEWAY_PREFIX):
+            await self._gateway_edge(scope, receive, send)
+        else:
+            await self._api_edge(scope, receive, send)
+
+    def install_edge(self, context: AppContext) -> None:
+        """The error guard inside the body bound, so its answers too close a connection whose body
+        is unread; the key gate runs at the first read of a body."""
+        settings = context.settings
+        budget = BodyBudget(settings.body_budget_bytes)
+        self._api_edge = BodyBound(
+            ErrorGuard(partial(FastAPI.__call__, self), reply=send_envelope_error),
+            limit=settings.unauthenticated_body_bytes,
+            raised_to=settings.max_body_bytes,
+            budget=budget,
+            before_read=KeyGate(context.verifier),
+        )
+        if self.gateway is not None:
+            self._gateway_edge = BodyBound(
+                ErrorGuard(self.gateway.app, reply=_send_gateway_error),
+                limit=settings.max_body_bytes,
+                raised_to=settings.max_body_bytes,
+                budget=budget,
+            )
+
+
+_GATEWAY_ERROR_TITLES = {413: "Payload too large", 500: "Internal server error", 503: "Service unavailable"}
+
+
+async def _send_gateway_error(
+    send: Send, status: int, message: str, headers: Mapping[str, str] | None = None, **_extra: Any
+) -> None:
+    """An error the edge answers for the gateway, in the gateway's own shape."""
+    raw = [(name.lower().encode(), value.encode()) for name, value in (headers or {}).items()]
+    await send_error(send, status, message, _GATEWAY_ERROR_TITLES.get(status, "Error"), raw)
 
 
 def create_app(
@@ -95,6 +139,9 @@ def create_app(
         description="LLM observability platform and gateway speaking Helicone's public API.",
         default_response_class=JSONBody,
         lifespan=_lifespan(writer, gateway, engine, owns_engine=owns_engine),
+        # Served by docs_pages from vendored files: FastAPI's own pages load from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.heliograph = context
     app.gateway = gateway
@@ -104,7 +151,9 @@ def create_app(
         routers += [trace.router, requests.router, prompts.router, log_routes.router, signed_bodies.router]
     for router in routers:
         app.include_router(router)
+    install_docs(app)
     _declare_security(app)
+    app.install_edge(context)
     return app
 
 

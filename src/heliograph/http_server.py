@@ -15,6 +15,12 @@ false, which uvicorn writes as one.)
 
 An earlier version gathered every write of a step, not just the head; it wrote the body only
 after the app's post-response work and was slower in the benchmark.
+
+The protocol also bounds a request's head (request line and headers): httptools accumulates a header
+for as long as its bytes keep coming, so one client sending an endless header would grow the server
+without bound (measured: 140 MB of RSS for an 80 MB header). Past :data:`MAX_HEAD_BYTES` the request
+gets 431 and the connection is closed. (And, so that idle or trickling clients cannot hold the
+connection limit's places, a connection must start a request, and complete its head, in time.)
 """
 
 from __future__ import annotations
@@ -22,7 +28,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+#: Largest request head (request line and headers) read; h11 allows 16 KiB, nginx 32 KiB by default.
+MAX_HEAD_BYTES = 64 * 1024
+_TOO_LARGE = b"request head (request line and headers) exceeds %d bytes" % MAX_HEAD_BYTES
+_TOO_SLOW = b"request head (request line and headers) not received in time"
 
 
 class CoalescingTransport:
@@ -77,7 +88,83 @@ class CoalescingTransport:
 
 
 class CoalescingHttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol writing through a :class:`CoalescingTransport`."""
+    """uvicorn's httptools protocol writing through a :class:`CoalescingTransport`, with a bounded
+    request head, in size and in time.
+
+    Every open connection counts against the connection limit (``max_connections``), so a connection
+    must not hold its place while sending nothing: one that sends no request is closed after uvicorn's
+    keep-alive timeout, as an idle keep-alive connection is (uvicorn arms that timer only after a
+    response), and a request head must be complete within :attr:`head_timeout_seconds` of its first
+    byte (408 otherwise).
+    """
+
+    #: Longest a request head may take to arrive, from its first byte.
+    head_timeout_seconds = 30.0
+
+    _head_bytes = 0
+    _in_head = False
+    _head_began = False
+    _head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
+        # Cancelled by uvicorn at the first byte received.
+        self.timeout_keep_alive_task = self.loop.call_later(
+            self.timeout_keep_alive, self.timeout_keep_alive_handler
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self._head_began = False
+        super().data_received(data)
+        if not self._in_head or self.transport.is_closing():
+            return
+        # A chunk in which the head began may also end the previous request's body: not counted, so
+        # a head is refused only past its own limit (and read at most one chunk further).
+        if not self._head_began:
+            self._head_bytes += len(data)
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._refuse_head(431, _TOO_LARGE)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+        self._head_began = True
+        self._head_bytes = 0
+        self._stop_head_timer()
+        self._head_timer = self.loop.call_later(self.head_timeout_seconds, self._head_too_slow)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        self._stop_head_timer()
+        super().on_headers_complete()
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if self._in_head and not self.transport.is_closing():
+            self._refuse_head(408, _TOO_SLOW)
+
+    def _refuse_head(self, status: int, message: bytes) -> None:
+        self._in_head = False
+        self._stop_head_timer()
+        self.logger.warning("Request head refused: %s", message.decode())
+        self.transport.write(
+            b"".join(
+                [
+                    STATUS_LINE[status],
+                    b"content-type: text/plain; charset=utf-8\r\n",
+                    b"content-length: %d\r\n" % len(message),
+                    b"connection: close\r\n\r\n",
+                    message,
+                ]
+            )
+        )
+        self.transport.close()

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -41,7 +41,26 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL, e.g. postgresql://user@host/db. Default: SQLite file in the data dir.",
     )
     max_body_bytes: int = Field(
-        50 * 1024 * 1024, gt=0, description="Largest accepted request body (after gzip inflation)."
+        50 * 1024 * 1024,
+        gt=0,
+        description="Largest request body any route accepts (after gzip/deflate inflation).",
+    )
+    max_unauthenticated_body_bytes: int = Field(
+        1024 * 1024,
+        gt=0,
+        description="Largest body read before the caller is authenticated (/v1/log/request with the key "
+        "in the body); capped by max_body_bytes.",
+    )
+    max_buffered_body_bytes: int | None = Field(
+        None,
+        gt=0,
+        description="Request body bytes all requests together may hold at once; past it, 503. "
+        "Default: 4 x max_body_bytes.",
+    )
+    max_connections: int = Field(
+        1000,
+        gt=0,
+        description="Open connections (or requests in progress) past which new requests get 503.",
     )
     writer_max_pending: int = Field(
         50_000,
@@ -137,6 +156,26 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_data_dir(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @model_validator(mode="after")
+    def _check_body_budget(self) -> Settings:
+        if self.max_buffered_body_bytes is not None and self.max_buffered_body_bytes < self.max_body_bytes:
+            raise ValueError(
+                f"max_buffered_body_bytes ({self.max_buffered_body_bytes}) must be at least "
+                f"max_body_bytes ({self.max_body_bytes}), or no body of the largest size could be read"
+            )
+        return self
+
+    @property
+    def body_budget_bytes(self) -> int:
+        """The process-wide budget of buffered request bodies (max_buffered_body_bytes, resolved)."""
+        if self.max_buffered_body_bytes is not None:
+            return self.max_buffered_body_bytes
+        return 4 * self.max_body_bytes
+
+    @property
+    def unauthenticated_body_bytes(self) -> int:
+        return min(self.max_unauthenticated_body_bytes, self.max_body_bytes)
 
     @property
     def resolved_database_url(self) -> str:

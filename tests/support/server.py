@@ -7,12 +7,18 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
+
+PG_ADMIN_URL = os.environ.get(
+    "HELIOGRAPH_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 
 
 @dataclass(frozen=True)
@@ -80,3 +86,22 @@ def _wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path) ->
             pass
         time.sleep(0.1)
     raise RuntimeError(f"server did not become healthy:\n{log_path.read_text()}")
+
+
+@contextmanager
+def scratch_database(dialect: str, directory: Path) -> Iterator[str]:
+    """URL of a new, empty database of ``dialect`` that only its user touches (a server kept for a
+    whole module, which the per-test database of conftest would empty under it); dropped afterwards."""
+    if dialect == "sqlite":
+        yield f"sqlite:///{directory / 'scratch.db'}"
+        return
+    name = f"heliograph_scratch_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

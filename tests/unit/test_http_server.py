@@ -10,7 +10,7 @@ from typing import Any
 import uvicorn
 from uvicorn.server import ServerState
 
-from heliograph.http_server import CoalescingHttpProtocol, CoalescingTransport
+from heliograph.http_server import MAX_HEAD_BYTES, CoalescingHttpProtocol, CoalescingTransport
 
 HEAD = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n"
 
@@ -164,3 +164,75 @@ def test_a_stream_leaves_with_its_head_and_ends_with_its_last_part() -> None:
     assert writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
     assert writes[0].endswith(b"\r\n\r\n9\r\ndata: 1\n\n\r\n")
     assert writes[1] == b"9\r\ndata: 2\n\n\r\n0\r\n\r\n"
+
+
+async def _connected(
+    protocol_class: type[CoalescingHttpProtocol] = CoalescingHttpProtocol, keep_alive: float = 5
+) -> tuple[CoalescingHttpProtocol, RecordingTransport]:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]})
+        await send({"type": "http.response.body", "body": b""})
+
+    config = uvicorn.Config(app, lifespan="off", log_level="critical", timeout_keep_alive=keep_alive)  # type: ignore[arg-type]
+    loop = asyncio.get_running_loop()
+    protocol = protocol_class(config=config, server_state=ServerState(), app_state={}, _loop=loop)
+    raw = RecordingTransport()
+    protocol.connection_made(raw)
+    return protocol, raw
+
+
+async def _until_closed(raw: RecordingTransport) -> None:
+    for _ in range(1000):
+        if raw.closed:
+            return
+        await asyncio.sleep(0.001)
+
+
+def test_a_connection_that_sends_nothing_is_closed_like_an_idle_keep_alive_one() -> None:
+    async def scenario() -> None:
+        _, raw = await _connected(keep_alive=0.01)
+        await _until_closed(raw)
+        assert raw.closed
+        assert raw.writes == []
+
+    asyncio.run(scenario())
+
+
+def test_a_request_head_that_trickles_in_gets_408() -> None:
+    class Impatient(CoalescingHttpProtocol):
+        head_timeout_seconds = 0.01
+
+    async def scenario() -> None:
+        protocol, raw = await _connected(Impatient)
+        protocol.data_received(b"GET / HTTP/1.1\r\nhost: test\r\n")  # and never the blank line
+        await _until_closed(raw)
+        assert raw.closed
+        assert b"".join(raw.writes).startswith(b"HTTP/1.1 408 ")
+
+    asyncio.run(scenario())
+
+
+def test_a_request_head_past_the_limit_gets_431_and_a_complete_one_is_served() -> None:
+    async def scenario() -> None:
+        protocol, raw = await _connected()
+        protocol.data_received(b"GET / HTTP/1.1\r\nhost: test\r\nx-big: ")
+        for _ in range(MAX_HEAD_BYTES // 8192):
+            protocol.data_received(b"a" * 8192)
+            assert not raw.closed
+        protocol.data_received(b"a" * 8192)
+        await asyncio.sleep(0)
+        assert raw.closed
+        assert b"".join(raw.writes).startswith(b"HTTP/1.1 431 ")
+
+        # A large head under the limit, with its body in the same read, is served.
+        protocol, raw = await _connected()
+        head = b"POST / HTTP/1.1\r\nhost: test\r\nx-big: " + b"a" * (MAX_HEAD_BYTES // 2)
+        protocol.data_received(head + b"\r\ncontent-length: 100000\r\n\r\n" + b"b" * 100_000)
+        for _ in range(1000):
+            if raw.writes:
+                break
+            await asyncio.sleep(0.001)
+        assert b"".join(raw.writes).startswith(b"HTTP/1.1 200 OK")
+        protocol.connection_lost(None)
+
+    asyncio.run(scenario())

@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from heliograph.api.auth import authenticate, require_write
+from heliograph.api.auth import LoggerWriteAuth, OptionalLoggerWriteAuth, require_write
 from heliograph.api.context import AppContext, app_context
 from heliograph.api.envelope import empty
 from heliograph.api.errors import ApiError
@@ -64,29 +64,9 @@ def _unauthorized(message: str) -> ApiError:
     return ApiError(401, message, trace="isAuthenticated.error")
 
 
-async def _header_auth(request: Request) -> AuthContext | None:
-    """The caller named by ``Helicone-Auth``, else by ``Authorization`` / ``helicone-authorization``.
-
-    ``Helicone-Auth`` comes first, as in Helicone's worker, where ``Authorization`` may hold a provider
-    key. None when no header carries a key; 401 when the key is unknown or revoked.
-    """
-    helicone_auth = request.headers.get("helicone-auth", "").strip()
-    if helicone_auth:
-        auth = app_context(request).verifier.verify(helicone_auth)
-        if auth is None:
-            raise _unauthorized("invalid or revoked API key in Helicone-Auth")
-        return auth
-    if request.headers.get("authorization") or request.headers.get("helicone-authorization"):
-        return await authenticate(request)
-    return None
-
-
-def _async_log_endpoint(default_provider: str) -> Callable[[Request], Awaitable[Response]]:
-    async def log_async(request: Request) -> Response:
-        auth = await _header_auth(request)
-        if auth is None:
-            raise _unauthorized(_MISSING_KEY)
-        await require_write(auth)
+def _async_log_endpoint(default_provider: str) -> Callable[..., Awaitable[Response]]:
+    # The key is checked (Helicone-Auth first, then Authorization) before the body is read: auth.py.
+    async def log_async(request: Request, auth: LoggerWriteAuth) -> Response:
         context = app_context(request)
         body = await read_json_object(request, context)
         try:
@@ -114,12 +94,9 @@ for _path, _provider in ASYNC_LOG_ROUTES.items():
 
 
 @router.post("/v1/log/request", operation_id="LogRequest", openapi_extra=_OBJECT_BODY)
-async def log_request(request: Request) -> Response:
+async def log_request(request: Request, header_auth: OptionalLoggerWriteAuth) -> Response:
     """Store one log message of Helicone's worker or Rust gateway."""
     context = app_context(request)
-    header_auth = await _header_auth(request)
-    if header_auth is not None:
-        await require_write(header_auth)
     body = await _message_body(request, context, authenticated=header_auth is not None)
     auth = await _message_auth(context, body, header_auth)
     try:

@@ -96,6 +96,9 @@ def serve(
             proxy_headers=False,
             # A response's head and body leave in one write (see http_server.py for the measurement).
             http=CoalescingHttpProtocol,
+            # Past this many open connections (or requests in progress) a request gets 503 at once, so
+            # many slow clients cannot make the server hold ever more connections and bodies.
+            limit_concurrency=settings.max_connections,
         )
     finally:
         # Closing every connection lets SQLite fold its WAL back into the database file.

@@ -115,8 +115,9 @@ class GatewayApp:
         except RouteError as exc:
             raise _Refused(exc.status, str(exc), "Not found") from None
         helicone, forward, cache_control = _split_headers(scope["headers"])
-        raw = await _read_body(receive, self._config.max_body_bytes)
+        # The key first: a caller without one must not make the gateway read its body.
         auth = self._authenticate(helicone, forward, route.path_key)
+        raw = await _read_body(receive, self._config.max_body_bytes)
         try:
             options = parse_options(helicone, cache_control)
             target = resolve_target(route, options, self._config.base_urls, self._config.allow)

@@ -1,0 +1,125 @@
+"""``/docs`` and ``/redoc`` work without internet: every HTML page `heliograph serve` serves, and every
+asset the pages reference, comes from the server itself (vendored swagger-ui and redoc, shipped as
+package data)."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+import pytest
+
+from heliograph.api.docs_pages import static_directory
+from support.server import RunningServer, serve
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = ["/", "/docs", "/redoc"]
+# What makes a browser load something: attributes in HTML, url() and @import in CSS.
+HTML_REFERENCE = re.compile(r"""\b(?:src|href)\s*=\s*["']([^"']+)["']""", re.IGNORECASE)
+CSS_REFERENCE = re.compile(r"""url\(\s*["']?([^"')]+?)["']?\s*\)|@import\s+["']([^"']+)["']""", re.IGNORECASE)
+REMOTE = re.compile(r"https?://", re.IGNORECASE)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    directory = tmp_path_factory.mktemp("docs")
+    with serve(f"sqlite:///{directory / 'docs.db'}", directory / "data") as running:
+        yield running
+
+
+def _references(content_type: str, text: str) -> list[str]:
+    if "html" in content_type:
+        found = HTML_REFERENCE.findall(text)
+        for style in re.findall(r"<style[^>]*>(.*?)</style>", text, re.DOTALL | re.IGNORECASE):
+            found += _references("text/css", style)
+        return found
+    if "css" in content_type:
+        return [url or imported for url, imported in CSS_REFERENCE.findall(text)]
+    return []
+
+
+def crawl(server: RunningServer) -> dict[str, httpx.Response]:
+    """Every HTML page reachable from PAGES, and every asset they (and their CSS) reference."""
+    own = urlsplit(server.url).netloc
+    fetched: dict[str, httpx.Response] = {}
+    queue = [server.url + page for page in PAGES]
+    with httpx.Client(timeout=30) as client:
+        while queue:
+            url = queue.pop()
+            if url in fetched:
+                continue
+            response = fetched[url] = client.get(url)
+            content_type = response.headers.get("content-type", "")
+            for reference in _references(content_type, response.text):
+                if reference.startswith(("data:", "#")):
+                    continue
+                target = urljoin(url, reference)
+                assert urlsplit(target).netloc == own, f"{url} references another host: {reference}"
+                queue.append(target.partition("#")[0])
+    return fetched
+
+
+def test_no_page_references_another_host(server: RunningServer) -> None:
+    fetched = crawl(server)
+    pages = {url: r for url, r in fetched.items() if "text/html" in r.headers.get("content-type", "")}
+    assert {urlsplit(url).path for url in pages} >= {"/docs", "/redoc"}
+    for url, response in pages.items():
+        assert response.status_code == 200, url
+        # Not only no reference: no remote URL anywhere in a page (scripts and configuration included).
+        assert not REMOTE.search(response.text), f"{url}: {REMOTE.search(response.text)}"
+    assets = {url: r for url, r in fetched.items() if url not in pages and urlsplit(url).path not in PAGES}
+    paths = {urlsplit(url).path for url in assets}
+    assert paths >= {
+        "/static/vendor/swagger-ui-dist/swagger-ui-bundle.js",
+        "/static/vendor/swagger-ui-dist/swagger-ui.css",
+        "/static/vendor/swagger-ui-dist/favicon-32x32.png",
+        "/static/vendor/redoc/redoc.standalone.js",
+    }
+    for url, response in assets.items():
+        assert response.status_code == 200, url
+        assert len(response.content) > 0, url
+
+
+def test_swagger_ui_is_configured_without_remote_urls(server: RunningServer) -> None:
+    page = httpx.get(f"{server.url}/docs").text
+    assert '"validatorUrl": null' in page  # no spec sent to validator.swagger.io
+    assert "url: '/openapi.json'" in page
+    # FastAPI's OAuth2 redirect page (unused here) is off.
+    assert httpx.get(f"{server.url}/docs/oauth2-redirect").status_code == 404
+    redoc = httpx.get(f"{server.url}/redoc").text
+    assert 'spec-url="/openapi.json"' in redoc
+    assert "fonts.googleapis" not in redoc
+
+
+def test_the_scripts_are_the_vendored_copies(server: RunningServer) -> None:
+    for name in (
+        "swagger-ui-dist/swagger-ui-bundle.js",
+        "swagger-ui-dist/swagger-ui.css",
+        "redoc/redoc.standalone.js",
+    ):
+        served = httpx.get(f"{server.url}/static/vendor/{name}")
+        assert served.status_code == 200
+        assert served.content == (static_directory() / "vendor" / name).read_bytes()
+
+
+def test_package_data_ships_every_vendored_file() -> None:
+    """pyproject's package-data covers web/static, so a non-editable install serves the pages too."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["heliograph"]
+    package = ROOT / "src" / "heliograph"
+    shipped = {path for pattern in patterns for path in package.glob(pattern) if path.is_file()}
+    vendored = {path for path in (package / "web" / "static").rglob("*") if path.is_file()}
+    assert vendored, "nothing is vendored"
+    assert vendored <= shipped, sorted(str(path.relative_to(package)) for path in vendored - shipped)
+    for directory in (package / "web" / "static" / "vendor").iterdir():
+        names = {path.name for path in directory.iterdir()}
+        assert "LICENSE" in names, directory
+        readme = (directory / "README.md").read_text()
+        assert "version" in readme.lower() or re.search(r"\d+\.\d+\.\d+", readme), directory
+        assert "registry.npmjs.org" in readme, directory
