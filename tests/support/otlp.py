@@ -89,8 +89,9 @@ def openllmetry_chat(
     }
 
 
-def _any_value(value: dict[str, Any]) -> Any:
-    from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+def any_value(value: dict[str, Any]) -> Any:
+    """An OTLP/JSON AnyValue as the protobuf message, arrays and key-value lists included."""
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 
     out = AnyValue()
     if "stringValue" in value:
@@ -101,6 +102,14 @@ def _any_value(value: dict[str, Any]) -> Any:
         out.int_value = int(value["intValue"])
     elif "doubleValue" in value:
         out.double_value = float(value["doubleValue"])
+    elif "arrayValue" in value:
+        items = [any_value(item) for item in value["arrayValue"]["values"]]
+        out.array_value.CopyFrom(ArrayValue(values=items))
+    elif "kvlistValue" in value:
+        pairs = [
+            KeyValue(key=kv["key"], value=any_value(kv["value"])) for kv in value["kvlistValue"]["values"]
+        ]
+        out.kvlist_value.CopyFrom(KeyValueList(values=pairs))
     return out
 
 
@@ -110,7 +119,7 @@ def to_protobuf(body: dict[str, Any]) -> bytes:
     from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
     def key_values(items: list[dict[str, Any]]) -> list[Any]:
-        return [KeyValue(key=item["key"], value=_any_value(item["value"])) for item in items]
+        return [KeyValue(key=item["key"], value=any_value(item["value"])) for item in items]
 
     message = ExportTraceServiceRequest()
     for resource_spans in body["resourceSpans"]:

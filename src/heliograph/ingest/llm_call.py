@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from heliograph.pricing.prices import MAX_TOKEN_COUNT
+from heliograph.storage.stored_json import dumps_unbounded
 
 
 @dataclass(slots=True)
@@ -70,11 +71,8 @@ def json_text(value: Any) -> str:
     """A value as JSON text (strings pass through unchanged: they usually already are JSON)."""
     if type(value) is str:
         return value
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        # Integers beyond 64 bits and other oddities orjson refuses.
-        return str(value)
+    # The text is stored as a string, so a value nested deeper than orjson encodes is kept whole.
+    return dumps_unbounded(value)
 
 
 def text(value: Any) -> str | None:
