@@ -44,6 +44,14 @@ class LlmCall:
     is_stream: bool = False
     error_status: int | None = None
 
+    @property
+    def is_embedding(self) -> bool:
+        return self.request_type in EMBEDDING_TYPES
+
+
+# ``llm.request.type`` / ``gen_ai.operation.name`` values of embedding calls.
+EMBEDDING_TYPES = frozenset({"embedding", "embeddings"})
+
 
 class _Invalid:
     """Marks text that is not JSON (None is a valid JSON value, so it cannot be the marker)."""
