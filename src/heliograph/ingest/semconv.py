@@ -328,14 +328,22 @@ def _choices(attributes: Mapping[str, Any], groups: _Groups) -> list[dict[str, A
     else:
         choices = oi.value_choices(get("output.value"), get("output.mime_type"))
     # GenAI's list first, then OpenInference's single value (the first choice's).
-    for reasons in (get("gen_ai.response.finish_reasons"), get("llm.finish_reason")):
-        if type(reasons) is str:
-            reasons = [reasons]
-        if type(reasons) is list:
-            for item, reason in zip(choices, reasons, strict=False):
-                if type(item) is dict and item.get("finish_reason") is None:
-                    item["finish_reason"] = reason
+    reasons = get("gen_ai.response.finish_reasons")
+    if reasons is not None:
+        _fill_finish_reasons(choices, reasons)
+    reasons = get("llm.finish_reason")
+    if reasons is not None:
+        _fill_finish_reasons(choices, reasons)
     return choices
+
+
+def _fill_finish_reasons(choices: list[dict[str, Any]], reasons: Any) -> None:
+    if type(reasons) is str:
+        reasons = [reasons]
+    if type(reasons) is list:
+        for item, reason in zip(choices, reasons, strict=False):
+            if type(item) is dict and item.get("finish_reason") is None:
+                item["finish_reason"] = reason
 
 
 def _response_id(attributes: Mapping[str, Any]) -> Any:
