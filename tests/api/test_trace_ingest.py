@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from heliograph.app import create_app
+from heliograph.gateway.estimate import TokenEstimator
 from heliograph.settings import Settings
 from heliograph.storage.tables import requests, spans
 from support.http import auth
@@ -144,6 +145,32 @@ def test_error_span_is_not_a_200(client: TestClient, key: str, engine: sa.Engine
     assert row["response_status"] == 500
     with engine.connect() as conn:
         assert conn.execute(sa.select(spans.c.status_message)).scalar_one() == "rate limited"
+
+
+def test_spans_without_usage_are_estimated_and_flagged(client: TestClient, key: str) -> None:
+    """Only a span that reports no usage at all is estimated; its cost follows from the estimate."""
+    unmetered = {k: v for k, v in openllmetry_chat(completion="It is four.").items() if "usage" not in k}
+    body = export(
+        span(unmetered, span_id="00000000000000a1"),
+        span(openllmetry_chat(), span_id="00000000000000a2"),
+        span(unmetered, span_id="00000000000000a3", status_code=2),
+    )
+    assert client.post("/v1/trace/log", json=body, headers=auth(key)).status_code == 200
+    rows = {row["span_id"]: row for row in _query(client, key)}
+    estimator = TokenEstimator()
+    estimated = rows["00000000000000a1"]
+    assert estimated["tokens_estimated"] is True
+    assert estimated["prompt_tokens"] == estimator.prompt_tokens(estimated["request_body"]) > 0
+    assert estimated["completion_tokens"] == estimator.count_text("It is four.") > 0
+    assert estimated["cost"] == pytest.approx(
+        (estimated["prompt_tokens"] * 2.5 + estimated["completion_tokens"] * 10) / 1e6
+    )
+    # The synthetic body still says what the span reported: no usage.
+    assert estimated["response_body"]["usage"]["prompt_tokens"] is None
+    reported = rows["00000000000000a2"]
+    assert (reported["tokens_estimated"], reported["prompt_tokens"]) == (False, 12)
+    failed = rows["00000000000000a3"]
+    assert (failed["tokens_estimated"], failed["prompt_tokens"], failed["cost"]) == (False, None, 0)
 
 
 def test_exporter_retries_do_not_duplicate(client: TestClient, key: str) -> None:

@@ -18,6 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
+from heliograph.gateway.estimate import TokenEstimator
 from support.fake_provider import REPLY, fake_provider
 from support.http import auth
 from support.server import RunningServer, serve
@@ -128,3 +129,48 @@ def test_openai_client_instrumented_by_openllmetry(server: RunningServer) -> Non
     assert full["request_body"]["messages"][0]["content"] == "What is 2+2?"
     assert full["response_body"]["choices"][0]["message"]["content"] == REPLY
     assert rows["gpt-4o"]["completion_tokens"] == 6
+
+
+def test_openllmetry_062_user_streaming_embeddings_and_estimates(server: RunningServer) -> None:
+    """What opentelemetry-instrumentation-openai 0.62 emits today: ``gen_ai.user``, ``gen_ai.is_streaming``,
+    embedding inputs in ``gen_ai.input.messages``, and a stream without usage (estimated, flagged)."""
+    provider = _provider(server)
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        with fake_provider() as base_url:
+            client = openai.OpenAI(base_url=base_url, api_key="sk-test")
+            stream = client.chat.completions.create(
+                model="gpt-4o",
+                messages=[{"role": "user", "content": "Stream it"}],
+                stream=True,
+                user="bob",
+            )
+            streamed = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+            client.embeddings.create(
+                model="text-embedding-3-small", input=["hello world", "bye"], user="carol"
+            )
+    finally:
+        instrumentor.uninstrument()
+        provider.shutdown()
+
+    rows = {row["model"]: row for row in _requests(server, 2)}
+    chat = rows["gpt-4o"]
+    assert chat["request_user_id"] == "bob"
+    assert chat["request_body"]["stream"] is True
+    assert chat["request_body"]["messages"] == [{"role": "user", "content": "Stream it"}]
+    assert chat["response_body"]["choices"][0]["finish_reason"] == "stop"
+    # The client did not ask for include_usage, so the span carries no usage: estimated, flagged, priced.
+    estimator = TokenEstimator()
+    assert chat["tokens_estimated"] is True
+    assert chat["prompt_tokens"] == estimator.prompt_tokens(chat["request_body"]) > 0
+    # Counted from what the span recorded (instrumented a second time in one process, OpenLLMetry 0.62
+    # records each streamed chunk twice, so the span's text need not equal ``streamed``).
+    content = chat["response_body"]["choices"][0]["message"]["content"]
+    assert set(content.split()) == set(streamed.split())
+    assert chat["completion_tokens"] == estimator.count_text(content) > 0
+    assert chat["cost"] == pytest.approx((chat["prompt_tokens"] * 2.5 + chat["completion_tokens"] * 10) / 1e6)
+    embedding = rows["text-embedding-3-small"]
+    assert embedding["request_user_id"] == "carol"
+    assert embedding["request_body"]["input"] == ["hello world", "bye"]
+    assert (embedding["tokens_estimated"], embedding["prompt_tokens"]) == (False, 5)

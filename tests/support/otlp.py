@@ -89,10 +89,11 @@ def openllmetry_chat(
     }
 
 
-def _any_value(value: dict[str, Any]) -> Any:
-    from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+def fill_any_value(out: Any, value: dict[str, Any]) -> None:
+    """Set the protobuf AnyValue ``out`` from an OTLP/JSON AnyValue, arrays and key-value lists included.
 
-    out = AnyValue()
+    Filled in place: copying a message deeper than the runtime's parse limit would fail.
+    """
     if "stringValue" in value:
         out.string_value = value["stringValue"]
     elif "boolValue" in value:
@@ -101,21 +102,29 @@ def _any_value(value: dict[str, Any]) -> Any:
         out.int_value = int(value["intValue"])
     elif "doubleValue" in value:
         out.double_value = float(value["doubleValue"])
-    return out
+    elif "arrayValue" in value:
+        out.array_value.SetInParent()
+        for item in value["arrayValue"]["values"]:
+            fill_any_value(out.array_value.values.add(), item)
+    elif "kvlistValue" in value:
+        out.kvlist_value.SetInParent()
+        for kv in value["kvlistValue"]["values"]:
+            pair = out.kvlist_value.values.add(key=kv["key"])
+            fill_any_value(pair.value, kv["value"])
 
 
 def to_protobuf(body: dict[str, Any]) -> bytes:
     """Encode an export built by ``export`` as OTLP protobuf (hex ids become raw bytes)."""
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-    from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
-    def key_values(items: list[dict[str, Any]]) -> list[Any]:
-        return [KeyValue(key=item["key"], value=_any_value(item["value"])) for item in items]
+    def add_attributes(target: Any, items: list[dict[str, Any]]) -> None:
+        for item in items:
+            fill_any_value(target.add(key=item["key"]).value, item["value"])
 
     message = ExportTraceServiceRequest()
     for resource_spans in body["resourceSpans"]:
         out_rs = message.resource_spans.add()
-        out_rs.resource.attributes.extend(key_values(resource_spans["resource"]["attributes"]))
+        add_attributes(out_rs.resource.attributes, resource_spans["resource"]["attributes"])
         for scope_spans in resource_spans["scopeSpans"]:
             out_ss = out_rs.scope_spans.add()
             out_ss.scope.name = scope_spans["scope"]["name"]
@@ -130,7 +139,7 @@ def to_protobuf(body: dict[str, Any]) -> bytes:
                 out.kind = item["kind"]
                 out.start_time_unix_nano = int(item["startTimeUnixNano"])
                 out.end_time_unix_nano = int(item["endTimeUnixNano"])
-                out.attributes.extend(key_values(item["attributes"]))
+                add_attributes(out.attributes, item["attributes"])
                 out.status.code = item["status"]["code"]
                 if item["status"].get("message"):
                     out.status.message = item["status"]["message"]

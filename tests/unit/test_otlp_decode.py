@@ -195,13 +195,48 @@ def test_enums(kind: Any, code: Any, expected_kind: int, expected_code: int) -> 
     assert record.extra is None or not {"original_kind", "original_status_code"} & record.extra.keys()
 
 
-@pytest.mark.parametrize("value", [123, -1, "SPAN_KIND_BOGUS", 1.5, [1]])
+@pytest.mark.parametrize("value", [123, -1, "SPAN_KIND_BOGUS", 1.5])
 def test_unknown_enum_values_are_kept_in_extra(value: Any) -> None:
     (record,) = decode(one_span({"kind": value, "status": {"code": value}}))
     assert (record.kind, record.status_code) == (0, 0)
     assert record.extra is not None
     assert record.extra["original_kind"] == value
     assert record.extra["original_status_code"] == value
+
+
+@pytest.mark.parametrize("value", [[1], {"a": 1}, True])
+@pytest.mark.parametrize(
+    ("fields", "path"),
+    [
+        ({"kind": "@"}, "kind"),
+        ({"status": {"code": "@"}}, "status.code"),
+        ({"startTimeUnixNano": "@"}, "startTimeUnixNano"),
+        ({"endTimeUnixNano": "@"}, "endTimeUnixNano"),
+        ({"events": [{"timeUnixNano": "@"}]}, "events[0].timeUnixNano"),
+    ],
+)
+def test_times_and_enums_that_are_not_scalars_are_refused(
+    fields: dict[str, Any], path: str, value: Any
+) -> None:
+    """Placeholders are kept verbatim, but an array or object there is a client bug (and may nest deep)."""
+    body = json.loads(json.dumps(one_span(fields)).replace('"@"', json.dumps(value)))
+    with pytest.raises(OtlpDecodeError) as caught:
+        decode(body)
+    kind = {list: "array", dict: "object", bool: "boolean"}[type(value)]
+    assert caught.value.status == 422
+    assert caught.value.message == (
+        f"resourceSpans[0].scopeSpans[0].spans[0].{path}: expected a string or a number, got {kind}"
+    )
+
+
+def test_array_items_of_events_and_links_are_refused() -> None:
+    for field in ("events", "links"):
+        with pytest.raises(OtlpDecodeError) as caught:
+            decode(one_span({field: ["<unknown>", [[1]]]}))
+        assert caught.value.message.endswith(f"spans[0].{field}[1]: expected an object, got array")
+    (record,) = decode(one_span({"events": ["<unknown>", 5], "links": ["<unknown>"]}))
+    assert record.extra is not None
+    assert (record.extra["events"], record.extra["links"]) == (["<unknown>", 5], ["<unknown>"])
 
 
 # --- structure -----------------------------------------------------------------------------------

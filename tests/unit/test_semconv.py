@@ -10,10 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from heliograph.gateway.estimate import TokenEstimator
 from heliograph.ingest.llm_call import LlmCall
 from heliograph.ingest.semconv import extract_llm_call
+from heliograph.ingest.span_estimate import estimate_tokens, needs_estimate, output_text
 from heliograph.ingest.span_requests import request_id_for_span, span_to_request
-from heliograph.records import SpanRecord
+from heliograph.records import RequestRecord, SpanRecord
 
 ASSOC = "traceloop.association.properties."
 
@@ -511,6 +513,173 @@ def test_openllmetry_embeddings_request_body() -> None:
     assert call.request_body == {"model": "text-embedding-3-small", "input": ["embed me"]}
 
 
+# Attributes as opentelemetry-instrumentation-openai 0.62.4 really emits them (captured against the
+# local fake provider of tests/support/fake_provider.py, with the real openai client).
+OPENLLMETRY_062_STREAM = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o",
+    "gen_ai.user": "bob",
+    "gen_ai.is_streaming": True,
+    "gen_ai.openai.api_base": "http://127.0.0.1:37813/v1/",
+    "gen_ai.input.messages": '[{"role": "user", "parts": [{"content": "stream", "type": "text"}]}]',
+    "gen_ai.response.model": "gpt-4o",
+    "gen_ai.response.id": "chatcmpl-test",
+    "gen_ai.response.finish_reasons": ["stop"],
+    "gen_ai.output.messages": '[{"role": "assistant", "parts": [{"content": "The answer is 4. ", "type":'
+    ' "text"}], "finish_reason": "stop"}]',
+}
+OPENLLMETRY_062_EMBEDDINGS = {
+    "gen_ai.operation.name": "embeddings",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "text-embedding-3-small",
+    "gen_ai.user": "carol",
+    "gen_ai.is_streaming": False,
+    "gen_ai.input.messages": '[{"role": "user", "parts": [{"type": "text", "content": "hello world"}]},'
+    ' {"role": "user", "parts": [{"type": "text", "content": "bye"}]}]',
+    "gen_ai.openai.api_base": "http://127.0.0.1:37813/v1/",
+    "gen_ai.response.model": "text-embedding-3-small",
+    "gen_ai.usage.total_tokens": 5,
+    "gen_ai.usage.input_tokens": 5,
+    "gen_ai.usage.cache_read.input_tokens": 0,
+}
+
+
+def test_openllmetry_062_user_and_streaming() -> None:
+    call = call_of(OPENLLMETRY_062_STREAM)
+    assert (call.user_id, call.is_stream, call.request_body["stream"]) == ("bob", True, True)
+    assert call.request_body["messages"] == [{"role": "user", "content": "stream"}]
+    assert call.response_body["id"] == "chatcmpl-test"
+    assert call.response_body["choices"][0]["finish_reason"] == "stop"
+    # A stream without stream_options.include_usage: the span reports no usage at all.
+    assert (call.prompt_tokens, call.completion_tokens) == (None, None)
+    not_streamed = call_of({**OPENLLMETRY_062_STREAM, "gen_ai.is_streaming": False})
+    assert (not_streamed.is_stream, not_streamed.request_body["stream"]) == (False, False)
+
+
+def test_openllmetry_062_embedding_input_is_kept() -> None:
+    call = call_of(OPENLLMETRY_062_EMBEDDINGS)
+    assert (call.request_type, call.user_id, call.prompt_tokens) == ("embeddings", "carol", 5)
+    assert call.request_body == {"model": "text-embedding-3-small", "input": ["hello world", "bye"]}
+    assert call.response_body["object"] == "list"
+
+
+def test_openinference_finish_reason() -> None:
+    call = call_of({**OPENINFERENCE, "llm.finish_reason": "tool_calls"})
+    assert call.response_body["choices"][0]["finish_reason"] == "tool_calls"
+    # GenAI's list wins, and a finish reason the output messages carry is never replaced.
+    both = call_of(
+        {**OPENINFERENCE, "llm.finish_reason": "length", "gen_ai.response.finish_reasons": ["stop"]}
+    )
+    assert both.response_body["choices"][0]["finish_reason"] == "stop"
+    genai = call_of({**OPENLLMETRY_062_STREAM, "llm.finish_reason": "length"})
+    assert genai.response_body["choices"][0]["finish_reason"] == "stop"
+    # A value of the wrong type is treated as absent.
+    wrong = call_of({**OPENINFERENCE, "llm.finish_reason": 3})
+    assert wrong.response_body["choices"][0]["finish_reason"] is None
+
+
+OPENAI_RESPONSE_JSON = orjson.dumps(
+    {
+        "id": "chatcmpl-oi-1",
+        "object": "chat.completion",
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}],
+    }
+).decode()
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"output.value": OPENAI_RESPONSE_JSON, "output.mime_type": "application/json"}, "chatcmpl-oi-1"),
+        ({"output.value": OPENAI_RESPONSE_JSON}, "chatcmpl-oi-1"),
+        ({"output.value": OPENAI_RESPONSE_JSON, "gen_ai.response.id": "from-genai"}, "from-genai"),
+        ({"output.value": OPENAI_RESPONSE_JSON, "output.mime_type": "text/plain"}, None),
+        ({"output.value": '{"id": 5}'}, None),
+        ({"output.value": "plain text"}, None),
+        ({"output.value": "{not json"}, None),
+    ],
+)
+def test_openinference_response_id_from_output_value(extra: dict[str, Any], expected: str | None) -> None:
+    call = call_of({**OPENINFERENCE, **extra})
+    assert call.response_body["id"] == expected
+
+
+def test_openinference_embedding_response_id() -> None:
+    call = call_of(
+        {
+            "openinference.span.kind": "EMBEDDING",
+            "embedding.model_name": "text-embedding-3-small",
+            "output.value": '{"object": "list", "id": "emb-1", "data": []}',
+        }
+    )
+    assert call.response_body["id"] == "emb-1"
+
+
+# --- estimated tokens ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def estimator() -> TokenEstimator:
+    return TokenEstimator()
+
+
+def unmetered_record(call: LlmCall, status_code: int = 1) -> RequestRecord:
+    return span_to_request(span_record(status_code), call, request_id=uuid.uuid4(), api_key_id=None)
+
+
+def test_spans_without_usage_get_estimated_tokens(estimator: TokenEstimator) -> None:
+    call = call_of(OPENLLMETRY_062_STREAM)
+    record = unmetered_record(call)
+    assert needs_estimate(record)
+    estimate_tokens(record, call, estimator)
+    assert record.tokens_estimated
+    # OpenAI's chat framing: 3 tokens per message plus its role and text, 3 priming the reply.
+    assert record.prompt_tokens == 3 + estimator.count_text("user") + estimator.count_text("stream") + 3
+    assert record.completion_tokens == estimator.count_text("The answer is 4. ")
+
+
+def test_estimates_count_tool_calls_and_embedding_inputs(estimator: TokenEstimator) -> None:
+    tools = {key: value for key, value in OPENLLMETRY_TOOLS.items() if "usage" not in key}
+    call = call_of(tools)
+    record = unmetered_record(call)
+    estimate_tokens(record, call, estimator)
+    assert record.completion_tokens == estimator.count_text('get_weather{"city": "Lyon"}')
+    embeddings = {key: value for key, value in OPENLLMETRY_062_EMBEDDINGS.items() if "usage" not in key}
+    call = call_of(embeddings)
+    record = unmetered_record(call)
+    estimate_tokens(record, call, estimator)
+    assert record.tokens_estimated
+    assert (record.prompt_tokens, record.completion_tokens) == (
+        estimator.count_text("hello world") + estimator.count_text("bye"),
+        None,
+    )
+
+
+def test_no_estimate_with_usage_on_errors_or_without_text(estimator: TokenEstimator) -> None:
+    assert not needs_estimate(unmetered_record(call_of(OPENLLMETRY_TOOLS)))
+    partial = call_of({**OPENLLMETRY_062_STREAM, "gen_ai.usage.input_tokens": 7})
+    assert not needs_estimate(unmetered_record(partial))
+    assert not needs_estimate(unmetered_record(call_of(OPENLLMETRY_062_STREAM), status_code=2))
+    bare = call_of({"gen_ai.system": "openai", "gen_ai.request.model": "gpt-4o"})
+    record = unmetered_record(bare)
+    assert needs_estimate(record)
+    estimate_tokens(record, bare, estimator)
+    assert (record.tokens_estimated, record.prompt_tokens, record.completion_tokens) == (False, None, None)
+
+
+def test_output_text_of_choices() -> None:
+    choices = [
+        {"message": {"content": [{"type": "text", "text": "a"}, {"type": "image_url"}], "refusal": "b"}},
+        {"text": "c"},
+        "junk",
+        {"message": {"content": None, "tool_calls": [{"function": {"name": "f", "arguments": "{}"}}, 5]}},
+    ]
+    assert output_text(choices) == "abcf{}"
+    assert output_text(None) == ""
+
+
 # --- identity, sessions, properties --------------------------------------------------------------
 
 
@@ -555,7 +724,8 @@ def test_association_properties() -> None:
             ASSOC + "Helicone-User-Id",
         ),
         (["user.id", "llm.user", ASSOC + "user_id", "gen_ai.request.user"], "user.id"),
-        (["llm.user", ASSOC + "user_id", "gen_ai.request.user"], "llm.user"),
+        (["llm.user", "gen_ai.user", ASSOC + "user_id", "gen_ai.request.user"], "llm.user"),
+        (["gen_ai.user", ASSOC + "user_id", "gen_ai.request.user"], "gen_ai.user"),
         ([ASSOC + "user_id", "gen_ai.request.user"], ASSOC + "user_id"),
         (["gen_ai.request.user"], "gen_ai.request.user"),
         ([], None),

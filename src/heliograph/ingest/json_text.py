@@ -3,23 +3,17 @@
 Every ingestion path stores request and response bodies through these helpers. The payload format
 (``storage/payloads.py``) separates its parts with newlines, so a stored body must be JSON without a raw
 newline: providers pretty-print their JSON, so bodies are re-encoded compactly; a body that is not
-JSON (an SSE stream, plain text) is stored as a JSON string.
+JSON (an SSE stream, plain text) is stored as a JSON string. A body nested deeper than orjson encodes
+is stored with its deepest part as text (see ``storage/stored_json.py``), never refused.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import orjson
 
+from heliograph.storage.stored_json import dumps
 
-def dumps(value: Any) -> str:
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        # orjson refuses integers beyond 64 bits and lone surrogates; the stdlib encoder takes both.
-        return json.dumps(value)
+__all__ = ["dumps", "strip_nul", "text_as_json"]
 
 
 def text_as_json(text: str) -> str:

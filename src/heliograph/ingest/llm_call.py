@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from heliograph.pricing.prices import MAX_TOKEN_COUNT
+from heliograph.storage.stored_json import dumps_unbounded
 
 
 @dataclass(slots=True)
@@ -43,6 +44,14 @@ class LlmCall:
     is_stream: bool = False
     error_status: int | None = None
 
+    @property
+    def is_embedding(self) -> bool:
+        return self.request_type in EMBEDDING_TYPES
+
+
+# ``llm.request.type`` / ``gen_ai.operation.name`` values of embedding calls.
+EMBEDDING_TYPES = frozenset({"embedding", "embeddings"})
+
 
 class _Invalid:
     """Marks text that is not JSON (None is a valid JSON value, so it cannot be the marker)."""
@@ -70,11 +79,8 @@ def json_text(value: Any) -> str:
     """A value as JSON text (strings pass through unchanged: they usually already are JSON)."""
     if type(value) is str:
         return value
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        # Integers beyond 64 bits and other oddities orjson refuses.
-        return str(value)
+    # The text is stored as a string, so a value nested deeper than orjson encodes is kept whole.
+    return dumps_unbounded(value)
 
 
 def text(value: Any) -> str | None:

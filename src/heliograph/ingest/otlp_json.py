@@ -77,6 +77,10 @@ def decode_otlp_json(body: bytes, organization_id: int) -> list[SpanRecord]:
         return _decode_request(doc, organization_id)
     except ShapeError as bad:
         raise bad.error() from None
+    except RecursionError:
+        # Not reachable with orjson's 1,024-level parse limit (an attribute nests at most ~340 values);
+        # kept so that a deeper stack never turns into a 500.
+        raise OtlpDecodeError("request body: attribute values nested too deeply to decode", 400) from None
 
 
 def _byte_offset(exc: orjson.JSONDecodeError) -> int:
@@ -129,8 +133,9 @@ def uint64(value: Any) -> int | None:
     return n if 0 <= n <= MAX_NANOS else None
 
 
-def _enum(raw: Any, names: dict[str, int], maximum: int, key: str, extra: dict[str, Any]) -> int:
-    """An OTLP enum given as an int or name; anything else is 0 with the original kept in ``extra``."""
+def _enum(raw: Any, names: dict[str, int], maximum: int, field: str, extra: dict[str, Any]) -> int:
+    """An OTLP enum given as an int or name; another number or name is 0 with the original kept in
+    ``extra`` (under ``original_<field>``); an array, object or boolean is refused."""
     t = type(raw)
     value: int | None = None
     if t is int or (t is float and raw.is_integer()):
@@ -140,9 +145,21 @@ def _enum(raw: Any, names: dict[str, int], maximum: int, key: str, extra: dict[s
     elif raw is None:
         return 0
     if value is None:
-        extra[key] = raw
+        extra[_ORIGINAL_KEYS[field]] = _verbatim(raw, field)
         return 0
     return value
+
+
+def _verbatim(raw: Any, field: str) -> Any:
+    """A value kept verbatim because it is invalid: a string or number is kept, anything else refused.
+
+    Only placeholders like Helicone's ``"<string>"`` deserve keeping; an array or object in a time or
+    enum field is a client bug (and may nest hundreds of levels), so it is a 422 naming the field.
+    """
+    t = type(raw)
+    if t is str or t is int or t is float or raw is None:
+        return raw
+    raise ShapeError(field, "a string or a number", raw)
 
 
 def _put_count(out: dict[str, Any], value: Any, field: str, key: str) -> None:
@@ -352,6 +369,7 @@ def _scope(ss: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_ORIGINAL_KEYS = {"kind": "original_kind", "status.code": "original_status_code"}
 _ORIGINAL_ID_KEYS = {
     "traceId": "original_trace_id",
     "spanId": "original_span_id",
@@ -377,16 +395,16 @@ def _span(sp: Any, organization_id: int, resource: SpanResource) -> SpanRecord:
     raw = get("startTimeUnixNano")
     start = uint64(raw) or 0
     if not start:
-        extra["invalid_start_time"] = raw
+        extra["invalid_start_time"] = _verbatim(raw, "startTimeUnixNano")
     raw = get("endTimeUnixNano")
     end = uint64(raw) or 0
     if not end:
-        extra["invalid_end_time"] = raw
+        extra["invalid_end_time"] = _verbatim(raw, "endTimeUnixNano")
     raw = get("kind")
     kind = (
         raw
         if type(raw) is int and 0 <= raw <= MAX_SPAN_KIND
-        else _enum(raw, SPAN_KIND_NAMES, MAX_SPAN_KIND, "original_kind", extra)
+        else _enum(raw, SPAN_KIND_NAMES, MAX_SPAN_KIND, "kind", extra)
     )
     status_code, status_message = _status(get("status"), extra)
     for field, key in _SPAN_COUNTS:
@@ -434,7 +452,7 @@ def _status(status: Any, extra: dict[str, Any]) -> tuple[int, str | None]:
         return 0, None
     if type(status) is not dict:
         raise ShapeError("status", "an object", status)
-    code = _enum(status.get("code"), STATUS_CODE_NAMES, MAX_STATUS_CODE, "original_status_code", extra)
+    code = _enum(status.get("code"), STATUS_CODE_NAMES, MAX_STATUS_CODE, "status.code", extra)
     return code, expect_string(status.get("message"), "status.message") or None
 
 
@@ -449,10 +467,13 @@ def _span_lists(sp: dict[str, Any], extra: dict[str, Any]) -> None:
 
 
 def _item(normalize: Any, item: Any, part: str) -> Any:
-    # Non-object items are kept verbatim (Helicone's docs example sends ["<unknown>"]).
-    if type(item) is not dict:
-        return item
     try:
+        if type(item) is not dict:
+            # Scalar items are kept verbatim (Helicone's docs example sends ["<unknown>"]); arrays are
+            # not events or links, and could nest as deep as the JSON parser allows.
+            if type(item) is list:
+                raise ShapeError("", "an object", item)
+            return item
         return normalize(item)
     except ShapeError as bad:
         raise bad.add(part) from None
@@ -462,7 +483,9 @@ def _event(ev: dict[str, Any]) -> dict[str, Any]:
     raw = ev.get("timeUnixNano")
     time = uint64(raw)
     out: dict[str, Any] = {
-        "time_unix_nano": (time if time is not None else raw) if raw is not None else 0,
+        "time_unix_nano": (time if time is not None else _verbatim(raw, "timeUnixNano"))
+        if raw is not None
+        else 0,
         "name": expect_string(ev.get("name"), "name"),
         "attributes": attributes(ev.get("attributes"), "attributes"),
     }

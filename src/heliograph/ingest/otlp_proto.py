@@ -17,13 +17,26 @@ from heliograph.ingest.otlp_errors import OtlpDecodeError
 from heliograph.ingest.otlp_json import MAX_NANOS, MAX_SPAN_KIND, MAX_STATUS_CODE, derive_id
 from heliograph.records import SpanRecord, SpanResource
 
+# The protobuf runtime (upb) refuses messages nested deeper than this. A span attribute's AnyValue sits
+# at level 6 (request, resource spans, scope spans, span, key-value, value); each arrayValue level adds
+# two messages and each kvlistValue level three.
+PROTOBUF_MAX_DEPTH = 100
+MAX_ARRAY_DEPTH = (PROTOBUF_MAX_DEPTH - 6) // 2
+MAX_KVLIST_DEPTH = (PROTOBUF_MAX_DEPTH - 6) // 3
+
 
 def decode_otlp_protobuf(body: bytes, organization_id: int) -> list[SpanRecord]:
     """Decode a binary OTLP trace export into span records (status 400 on any parse failure)."""
     try:
         request = ExportTraceServiceRequest.FromString(body)
     except (DecodeError, ValueError, TypeError) as exc:
-        raise OtlpDecodeError(f"invalid OTLP protobuf: {exc}", 400) from None
+        reason = str(exc)
+        if "MaxDepth" in reason:
+            reason = (
+                f"messages nested deeper than {PROTOBUF_MAX_DEPTH} levels (an attribute's arrayValue"
+                f" nests at most {MAX_ARRAY_DEPTH} times, a kvlistValue {MAX_KVLIST_DEPTH})"
+            )
+        raise OtlpDecodeError(f"invalid OTLP protobuf: {reason}", 400) from None
     out: list[SpanRecord] = []
     for rs in request.resource_spans:
         res = rs.resource

@@ -15,7 +15,8 @@ Which spans are LLM calls:
 * otherwise any model/provider/message/usage attribute of the three conventions makes a span a call.
 
 User id: the first present of ``traceloop.association.properties.Helicone-User-Id``, ``user.id``
-(OpenInference), ``llm.user``, ``traceloop.association.properties.user_id``, ``gen_ai.request.user``.
+(OpenInference), ``llm.user``, ``gen_ai.user`` (OpenLLMetry 0.5x), ``traceloop.association.properties.user_id``,
+``gen_ai.request.user``.
 Session id: ``…Helicone-Session-Id``, then ``session.id``, then ``gen_ai.conversation.id``.
 Association-property names are matched case-insensitively on their ``Helicone-`` prefix; property names
 keep their case.
@@ -114,7 +115,6 @@ _REQUEST_PARAMS = (
     ("seed", "gen_ai.request.seed", ""),
     ("stop", "gen_ai.request.stop_sequences", ""),
 )
-_EMBEDDING_TYPES = frozenset({"embedding", "embeddings"})
 # Grouped attributes per prefix: index -> {field path after the index: value}.
 _Groups = dict[str, dict[int, dict[str, Any]]]
 
@@ -150,7 +150,7 @@ def extract_llm_call(attributes: Mapping[str, Any]) -> LlmCall | None:
     status = get("http.response.status_code")
     status = token_count(get("http.status_code") if status is None else status)
     call.error_status = status if status is not None and status >= 400 else None
-    if call.request_type in _EMBEDDING_TYPES:
+    if call.is_embedding:
         _embedding_bodies(call, attributes, groups, total)
     else:
         _chat_bodies(call, attributes, groups, params, total)
@@ -233,6 +233,8 @@ def _identify(
     call.request_type = request_type
     stream = as_bool(get("llm.is_streaming"))
     if stream is None:
+        stream = as_bool(get("gen_ai.is_streaming"))
+    if stream is None:
         stream = as_bool(get("gen_ai.request.stream"))
     if stream is None and params:
         stream = as_bool(params.get("stream"))
@@ -271,6 +273,8 @@ def _read_identity(call: LlmCall, attributes: Mapping[str, Any], association: di
         user = get("user.id")
     if user is None:
         user = get("llm.user")
+    if user is None:
+        user = get("gen_ai.user")
     if user is None:
         user = association.get("user_id")
     if user is None:
@@ -323,12 +327,34 @@ def _choices(attributes: Mapping[str, Any], groups: _Groups) -> list[dict[str, A
         choices = oi.output_choices(groups["llm.output_messages."])
     else:
         choices = oi.value_choices(get("output.value"), get("output.mime_type"))
+    # GenAI's list first, then OpenInference's single value (the first choice's).
     reasons = get("gen_ai.response.finish_reasons")
+    if reasons is not None:
+        _fill_finish_reasons(choices, reasons)
+    reasons = get("llm.finish_reason")
+    if reasons is not None:
+        _fill_finish_reasons(choices, reasons)
+    return choices
+
+
+def _fill_finish_reasons(choices: list[dict[str, Any]], reasons: Any) -> None:
+    if type(reasons) is str:
+        reasons = [reasons]
     if type(reasons) is list:
         for item, reason in zip(choices, reasons, strict=False):
             if type(item) is dict and item.get("finish_reason") is None:
                 item["finish_reason"] = reason
-    return choices
+
+
+def _response_id(attributes: Mapping[str, Any]) -> Any:
+    """``gen_ai.response.id``, else the ``id`` of the provider response OpenInference puts in ``output.value``."""
+    get = attributes.get
+    response_id = get("gen_ai.response.id")
+    if response_id is None:
+        value = get("output.value")
+        if value is not None:
+            response_id = oi.value_id(value, get("output.mime_type"))
+    return response_id
 
 
 def _tools(attributes: Mapping[str, Any], groups: _Groups) -> list[Any]:
@@ -363,7 +389,7 @@ def _chat_bodies(
         body["tools"] = tools
     call.request_body = body
     call.response_body = {
-        "id": get("gen_ai.response.id"),
+        "id": _response_id(attributes),
         "object": "chat.completion",
         "created": None,
         "model": call.model,
@@ -375,12 +401,16 @@ def _chat_bodies(
 def _embedding_bodies(
     call: LlmCall, attributes: Mapping[str, Any], groups: _Groups, total: int | None
 ) -> None:
+    get = attributes.get
     if "embedding.embeddings." in groups:
         inputs = oi.embedding_texts(groups["embedding.embeddings."])
     elif "gen_ai.prompt." in groups:
         inputs = oll.prompt_texts(groups["gen_ai.prompt."])
+    elif get("gen_ai.input.messages") is not None:
+        # OpenLLMetry 0.5x and later: each input is a one-part user message.
+        inputs = [message.get("content") for message in genai.input_messages(get("gen_ai.input.messages"))]
     else:
-        value = attributes.get("input.value")
+        value = get("input.value")
         inputs = [] if value is None else [value]
     body: dict[str, Any] = {"model": call.request_model or call.model}
     if inputs:
@@ -389,7 +419,7 @@ def _embedding_bodies(
     usage = _usage(call, total)
     del usage["completion_tokens"]
     call.response_body = {
-        "id": attributes.get("gen_ai.response.id"),
+        "id": _response_id(attributes),
         "object": "list",
         "created": None,
         "model": call.model,

@@ -121,6 +121,16 @@ def value_choices(value: Any, mime_type: Any) -> list[dict[str, Any]]:
     return [choice(0, {"role": "assistant", "content": content}, None)]
 
 
+def value_id(value: Any, mime_type: Any) -> Any:
+    """The ``id`` of the provider response some instrumentations record whole in ``output.value``."""
+    parsed = _json_object(value, mime_type)
+    if type(parsed) is dict:
+        response_id = parsed.get("id")
+        if type(response_id) is str and response_id:
+            return response_id
+    return None
+
+
 def invocation_parameters(raw: Any) -> dict[str, Any]:
     params = structured(raw)
     return params if type(params) is dict else {}

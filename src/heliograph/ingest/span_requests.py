@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from typing import Any
 
-import orjson
-
 from heliograph.ingest.llm_call import LlmCall
 from heliograph.records import RequestRecord, SpanRecord
+from heliograph.storage.stored_json import dumps
 
 # Fixed forever: request ids derived from it must stay stable across releases so retries deduplicate.
 _REQUEST_ID_NAMESPACE = uuid.UUID("6f1c2b0e-6a8e-5d0b-9c44-8f2d3e1a7b55")
@@ -82,8 +80,5 @@ def span_to_request(
 
 
 def _json(body: dict[str, Any]) -> str:
-    try:
-        return orjson.dumps(body).decode()
-    except TypeError:
-        # orjson refuses integers beyond 64 bits; such a value must not lose the whole request.
-        return json.dumps(body, default=str, ensure_ascii=False)
+    # Attribute values parsed from JSON text may nest deeper than orjson encodes; dumps keeps them.
+    return dumps(body)

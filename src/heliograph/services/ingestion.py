@@ -7,11 +7,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from heliograph.clock import Clock, IdFactory
+from heliograph.gateway.estimate import TokenEstimator
 from heliograph.ingest.async_log import DEFAULT_PROVIDER, async_log_to_request
 from heliograph.ingest.log_message import log_message_to_request
 from heliograph.ingest.otlp_json import decode_otlp_json
 from heliograph.ingest.otlp_proto import decode_otlp_protobuf
 from heliograph.ingest.semconv import extract_llm_call
+from heliograph.ingest.span_estimate import estimate_tokens, needs_estimate
 from heliograph.ingest.span_requests import request_id_for_span, span_to_request
 from heliograph.ingest.usage import record_usage
 from heliograph.pricing.prices import PriceTable
@@ -21,14 +23,27 @@ from heliograph.storage.writer import BatchingWriter
 
 
 class IngestionService:
-    def __init__(self, writer: BatchingWriter, prices: PriceTable, *, clock: Clock, ids: IdFactory) -> None:
+    def __init__(
+        self,
+        writer: BatchingWriter,
+        prices: PriceTable,
+        *,
+        clock: Clock,
+        ids: IdFactory,
+        estimator: TokenEstimator | None = None,
+    ) -> None:
         self._writer = writer
         self._prices = prices
         self._clock = clock
         self._ids = ids
+        # Loads its encoding on first use, so a server whose spans all carry usage never does.
+        self._estimator = estimator or TokenEstimator()
 
     def otlp_batch(self, body: bytes, *, protobuf: bool, auth: AuthContext) -> IngestBatch:
         """Decode an OTLP export; every span is kept, LLM spans also become requests.
+
+        An LLM span that reports no usage gets estimated tokens (``tokens_estimated``), see
+        ``ingest/span_estimate.py``.
 
         Raises ``OtlpDecodeError`` (400/422) before anything is queued, so bad input writes nothing.
         """
@@ -44,6 +59,8 @@ class IngestionService:
             request_id = request_id_for_span(auth.organization_id, span.trace_id, span.span_id)
             span.request_id = request_id
             record = span_to_request(span, call, request_id=request_id, api_key_id=auth.key_id)
+            if needs_estimate(record):
+                estimate_tokens(record, call, self._estimator)
             record.cost = self._price(record)
             batch.requests.append(record)
         return batch

@@ -19,12 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from heliograph.records import IngestBatch, RequestRecord, SpanRecord, SpanResource
 from heliograph.storage.bulk_insert import BulkInsert
 from heliograph.storage.compression import compress_text, compress_texts
 from heliograph.storage.payloads import encode_payload
+from heliograph.storage.stored_json import dumps
 from heliograph.storage.tables import (
     request_bodies,
     request_properties,
@@ -210,7 +209,7 @@ def prepare(
             out.request_rows.append(_request_row(record, enc.uuid(record.id), now, enc))
             span = span_of.get(record.id)
             # An LLM span's attributes go into its request's payload, beside the bodies they repeat.
-            attributes = None if span is None else orjson.dumps(span.attributes).decode()
+            attributes = None if span is None else dumps(span.attributes)
             item = PreparedRequest(record)
             out.requests.append(item)
             if record.prompt_use is not None:
@@ -226,9 +225,9 @@ def prepare(
             entry = PreparedSpan(span)
             out.spans.append(entry)
             if span.request_id not in in_payload:
-                later(orjson.dumps(span.attributes).decode(), entry, "attributes")
+                later(dumps(span.attributes), entry, "attributes")
             if span.extra:
-                later(orjson.dumps(span.extra).decode(), entry, "extra")
+                later(dumps(span.extra), entry, "extra")
     for (target, attribute), encoded in zip(slots, enc.blobs(texts), strict=True):
         setattr(target, attribute, encoded)
     return out
@@ -325,8 +324,8 @@ def _request_row(record: RequestRecord, request_id: Any, now: int, enc: RowEncod
 def _resource_row(
     span: SpanRecord, resource: SpanResource, out: PreparedBatch, known: set[int], enc: RowEncoder
 ) -> int:
-    resource_json = orjson.dumps(resource.resource, option=orjson.OPT_SORT_KEYS).decode()
-    scope_json = orjson.dumps(resource.scope, option=orjson.OPT_SORT_KEYS).decode()
+    resource_json = dumps(resource.resource, sort_keys=True)
+    scope_json = dumps(resource.scope, sort_keys=True)
     digest = hashlib.blake2b(f"{span.organization_id}\0{resource_json}\0{scope_json}".encode(), digest_size=8)
     # 63 bits keep the id a positive signed BIGINT on both dialects.
     resource_id = int.from_bytes(digest.digest(), "big") >> 1
