@@ -238,9 +238,10 @@ def child_rows(
 ) -> dict[str, list[Any]]:
     """Rows of every child table, given the seq of each (organization, request id) just inserted.
 
-    Only requests inserted by this write are in ``seqs``. A request id that already existed (an exporter
-    retry, a second log with the same id, or an id another organization owns) gets no children: the
-    first write of an id wins whole, and nothing attaches to another organization's request.
+    Only requests inserted by this write are in ``seqs``. A request id its organization already had (an
+    exporter retry, a second log with the same id) gets no children: the first write of an id wins
+    whole. Ids are unique per organization, so the key also keeps one organization's children off
+    another's request.
     """
     body_rows: list[tuple[Any, ...]] = []
     property_rows: list[tuple[Any, ...]] = []
