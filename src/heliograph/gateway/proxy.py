@@ -128,6 +128,8 @@ class GatewayApp:
         except (OptionError, RouteError) as exc:
             raise _Refused(400, str(exc), "Bad request") from None
         body = rewrite(parse_body(raw, scope["query_string"]), options, route.provider, route.rest)
+        if body.usage_injected:
+            forward = _identity_encoded(forward)
         return Call(
             scope=scope,
             send=send,
@@ -171,7 +173,7 @@ class GatewayApp:
             slot_keys = self._cache_keys(call)
             found = await lookup(self._cache, slot_keys, choose=random.randrange)
             if cache.read and found.hit is not None:
-                await self._forwarder.replay(call_exchange(call), call.send, found, call.reply_headers)
+                await self._forwarder.replay(call, call_exchange(call), found, call.reply_headers)
                 return
             if cache.read:
                 call.reply_headers.append((b"helicone-cache", b"MISS"))
@@ -291,6 +293,15 @@ _NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "expect"}
 # never be read by a read-only (or fully cached) call. Helicone keys on them; the seed, bucket size and
 # ignore-keys headers stay in the key.
 _CACHE_SWITCHES = frozenset({"helicone-cache-enabled", "helicone-cache-read", "helicone-cache-save"})
+
+
+def _identity_encoded(forward: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Ask for an uncompressed stream: the usage chunk the gateway asked for is taken out of it on the
+    way (usage_chunk.py), which a compressed stream would not allow. Any client accepts identity."""
+    return [
+        *((name, value) for name, value in forward if name != "accept-encoding"),
+        ("accept-encoding", "identity"),
+    ]
 
 
 def _heliograph_key_in(forward: list[tuple[str, str]]) -> str | None:
