@@ -558,6 +558,10 @@ REFUSED = [
         {"Helicone-Moderations-Enabled": "on second thought"},
         "Helicone-Moderations-Enabled must be true or false",
     ),
+    (
+        {"Helicone-Token-Limit-Exception-Handler": "explode"},
+        "Helicone-Token-Limit-Exception-Handler must be one of truncate, middle-out, fallback, got 'explode'",
+    ),
 ]
 
 
