@@ -3,6 +3,7 @@ provider, with every call read back through the Request API."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import anthropic
@@ -277,6 +278,18 @@ def test_custom_targets_must_be_on_the_allow_list(
     )
     assert refused.status_code == 400
     assert "allow-list" in refused.json()["message"]
+    # Header values are read as UTF-8 text; a URL must come percent-encoded, as it goes on the wire.
+    for header, url in (
+        ("Helicone-Target-Url", f"{provider.url}/日本"),
+        ("Helicone-Fallbacks", json.dumps([{"target-url": f"{provider.url}/日本"}], ensure_ascii=False)),
+    ):
+        unencoded = gateway.post(
+            "/v1/gateway/custom/v1/chat/completions",
+            headers={**auth, "Helicone-Target-Url": provider.url, header: url.encode()},
+            json=body,
+        )
+        assert unencoded.status_code == 400
+        assert "must be ASCII (percent-encode other characters)" in unencoded.json()["message"]
     missing = gateway.post("/v1/gateway/custom/v1/chat/completions", headers=auth, json=body)
     assert missing.status_code == 400
     assert gateway.post("/v1/gateway/nosuch/v1/x", headers=auth, json=body).status_code == 404

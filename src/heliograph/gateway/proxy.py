@@ -27,6 +27,7 @@ from heliograph.gateway.rate_limit import RateLimiter, bucket_key, rate_limit_he
 from heliograph.gateway.replies import send_error
 from heliograph.gateway.routing import RouteError, fallback_target, parse_path, resolve_target
 from heliograph.gateway.upstream import HOP_BY_HOP
+from heliograph.header_text import header_text
 from heliograph.services.keys import AuthContext, KeyVerifier
 
 log = logging.getLogger(__name__)
@@ -272,15 +273,17 @@ def _split_headers(
     cache_control = None
     for name_bytes, value_bytes in raw:
         name = name_bytes.decode("latin-1")
-        value = value_bytes.decode("latin-1")
         if name.startswith("helicone-"):
-            helicone[name] = value.strip()
-        elif name in _NOT_FORWARDED:
+            # Their values are stored (properties, user and session ids): the text the client meant.
+            helicone[name] = header_text(value_bytes).strip()
             continue
-        else:
-            if name == "cache-control":
-                cache_control = value
-            forward.append((name, value))
+        # Forwarded values must reach the provider as the same bytes: Latin-1 round-trips any byte.
+        value = value_bytes.decode("latin-1")
+        if name in _NOT_FORWARDED:
+            continue
+        if name == "cache-control":
+            cache_control = value
+        forward.append((name, value))
     return helicone, forward, cache_control
 
 
