@@ -19,12 +19,19 @@ from heliograph.gateway.asgi import Receive, Scope, Send
 from heliograph.gateway.body_rewrite import parse_body, rewrite
 from heliograph.gateway.cache import CacheStore, cache_keys, key_headers_from, lookup
 from heliograph.gateway.call import Call, call_exchange
+from heliograph.gateway.feedback import (
+    FeedbackError,
+    FeedbackRecorder,
+    is_feedback,
+    parse_feedback,
+    record_feedback,
+)
 from heliograph.gateway.forwarding import Charge, Forwarder, UpstreamBroken
 from heliograph.gateway.log_sink import LogSink
 from heliograph.gateway.options import OptionError, parse_options
 from heliograph.gateway.providers import HostAllowList
 from heliograph.gateway.rate_limit import RateLimiter, bucket_key, rate_limit_headers
-from heliograph.gateway.replies import send_error
+from heliograph.gateway.replies import send_bytes, send_error
 from heliograph.gateway.routing import RouteError, fallback_target, parse_path, resolve_target
 from heliograph.gateway.upstream import HOP_BY_HOP
 from heliograph.header_text import header_text
@@ -61,10 +68,12 @@ class GatewayApp:
         cache: CacheStore,
         limiter: RateLimiter,
         sink: LogSink,
+        feedback: FeedbackRecorder,
         clock: Clock,
         ids: IdFactory,
     ) -> None:
         self._config = config
+        self._feedback = feedback
         self._verifier = verifier
         self._forwarder = forwarder
         self._cache = cache
@@ -83,6 +92,8 @@ class GatewayApp:
             return
         except _Gone:
             return
+        if call is None:
+            return  # answered by the gateway itself
         # Only streams are watched: a watcher task per call costs measurable latency, and a non-streamed
         # call whose client left is still completed upstream (and billed), so it is logged as such.
         watcher = _watch_disconnect(receive, call) if call.body.is_stream else None
@@ -108,7 +119,7 @@ class GatewayApp:
 
     async def _accept(
         self, scope: Scope, receive: Receive, send: Send, start: float, created_at: int
-    ) -> Call:
+    ) -> Call | None:
         try:
             # The raw path: forwarded as the client encoded it (scope["path"] is percent-decoded).
             raw_path = scope.get("raw_path")
@@ -118,6 +129,9 @@ class GatewayApp:
         helicone, forward, cache_control = _split_headers(scope["headers"])
         raw = await _read_body(receive, self._config.max_body_bytes)
         auth = self._authenticate(helicone, forward, route.path_key)
+        if is_feedback(scope["method"], route.rest):
+            await self._answer_feedback(send, auth, raw)
+            return None
         try:
             options = parse_options(helicone, cache_control)
             target = resolve_target(route, options, self._config.base_urls, self._config.allow)
@@ -146,6 +160,21 @@ class GatewayApp:
             created_at=created_at,
             start=start,
         )
+
+    async def _answer_feedback(self, send: Send, auth: AuthContext | None, raw: bytes) -> None:
+        """Helicone's feedback path (feedback.py): recorded on the named request, never forwarded."""
+        if auth is None:
+            raise _Refused(
+                401, "feedback needs a Heliograph key: send 'Helicone-Auth: Bearer <key>'", "Unauthorized"
+            )
+        try:
+            request_id, rating = parse_feedback(raw)
+            body = await record_feedback(self._feedback, auth, request_id, rating)
+        except FeedbackError as exc:
+            raise _Refused(
+                exc.status, str(exc), "Not found" if exc.status == 404 else "Bad request"
+            ) from None
+        await send_bytes(send, 200, body, (), b"application/json")
 
     def _authenticate(
         self, helicone: dict[str, str], forward: list[tuple[str, str]], path_key: str | None
