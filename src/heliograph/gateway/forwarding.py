@@ -3,9 +3,8 @@
 The provider's status, headers and body bytes reach the client unchanged and as they arrive: each chunk
 is sent on before the next is read, and a copy is kept for the log (a tee). The one exception is the
 usage chunk the gateway asked for on the client's behalf, which only the log gets (:mod:`usage_chunk`).
-When the upstream breaks
-mid-stream the client connection is aborted too, so the client sees the failure instead of a body that
-merely looks complete.
+When the upstream breaks mid-stream the client connection is aborted too, so the client sees the failure
+instead of a body that merely looks complete.
 """
 
 from __future__ import annotations
@@ -280,10 +279,8 @@ def _strips_usage(usage_injected: bool, status: int, headers: Headers) -> bool:
     if not usage_injected or not 200 <= status < 300:
         return False
     content_type, content_encoding = _content_headers(headers)
-    return content_type.lower().startswith("text/event-stream") and content_encoding.lower() in (
-        "",
-        "identity",
-    )
+    is_sse = content_type.lower().startswith("text/event-stream")
+    return is_sse and content_encoding.lower() in ("", "identity")
 
 
 def _length_of(body: bytes) -> tuple[bytes, bytes]:

@@ -20,8 +20,6 @@ import orjson
 
 # A usage chunk is a few hundred bytes; holding more than this would only delay an ordinary event.
 MAX_HELD = 16_384
-# An event ends at a blank line; providers end lines with \n or \r\n.
-_BLANK_LINE = re.compile(rb"\r?\n\r?\n")
 # Every usage chunk has ``"choices": []``; a block of events without ``[]`` needs no closer look.
 _EMPTY_LIST = b"[]"
 # The start of a non-empty ``choices``: an event that has one is no usage chunk. (Inside JSON strings
@@ -40,6 +38,8 @@ class UsageChunkFilter:
         self._tail = b""  # while passing: the last bytes passed on, to see a blank line split across reads
 
     def feed(self, chunk: bytes) -> bytes:
+        if not (self._held or self._passing) and chunk.endswith(b"\n\n") and _EMPTY_LIST not in chunk:
+            return chunk  # whole events, none of them a usage chunk: the usual read
         passed = b""
         if self._passing:
             passed, chunk = self._pass_rest_of_event(chunk)
@@ -65,12 +65,12 @@ class UsageChunkFilter:
     def _pass_rest_of_event(self, chunk: bytes) -> tuple[bytes, bytes]:
         """(the bytes up to the end of the event being passed on, the bytes after it)."""
         joined = self._tail + chunk
-        found = _BLANK_LINE.search(joined)
-        if found is None:
+        found = _next_event_end(joined, 0)
+        if found < 0:
             self._tail = joined[-3:]
             return chunk, b""
         self._passing, self._tail = False, b""
-        end = found.end() - (len(joined) - len(chunk))
+        end = found - (len(joined) - len(chunk))
         return chunk[:end], chunk[end:]
 
 
@@ -80,25 +80,41 @@ def without_usage_chunk(body: bytes) -> bytes:
     return usage_filter.feed(body) + usage_filter.end()
 
 
-def _last_event_end(data: bytes) -> int:
-    # Every blank line ends in \n\n or \n\r\n; 0 when no event ends in ``data``.
-    lf = data.rfind(b"\n\n")
-    crlf = data.rfind(b"\n\r\n")
+# An event ends at a blank line. Providers end lines with \n or \r\n, so every blank line ends in \n\n
+# or \n\r\n; plain searches for those run at memory speed (a regex took 80 us for a 7 KB read).
+
+
+def _last_event_end(data: bytes, before: int | None = None) -> int:
+    """The end of the last blank line in ``data[:before]``; 0 when there is none."""
+    lf = data.rfind(b"\n\n", 0, before)
+    crlf = data.rfind(b"\n\r\n", 0, before)
     return max(lf + 2 if lf >= 0 else 0, crlf + 3 if crlf >= 0 else 0)
 
 
+def _next_event_end(data: bytes, start: int) -> int:
+    """The end of the first blank line in ``data[start:]``; -1 when there is none."""
+    lf = data.find(b"\n\n", start)
+    crlf = data.find(b"\n\r\n", start)
+    ends = [found + length for found, length in ((lf, 2), (crlf, 3)) if found >= 0]
+    return min(ends) if ends else -1
+
+
 def _without_usage_events(block: bytes) -> bytes:
-    """``block`` (whole events) without its usage chunks."""
-    if _EMPTY_LIST not in block:
+    """``block`` (whole events) without its usage chunks: only events around a ``[]`` are looked at."""
+    found = block.find(_EMPTY_LIST)
+    if found < 0:
         return block
     kept: list[bytes] = []
-    start = 0
-    for found in _BLANK_LINE.finditer(block):
-        event = block[start : found.end()]
-        if not _is_usage_event(event):
-            kept.append(event)
-        start = found.end()
-    kept.append(block[start:])
+    copied = 0
+    while found >= 0:
+        start = _last_event_end(block, found)
+        end = _next_event_end(block, found)
+        end = len(block) if end < 0 else end
+        if _is_usage_event(block[start:end]):
+            kept.append(block[copied:start])
+            copied = end
+        found = block.find(_EMPTY_LIST, end)
+    kept.append(block[copied:])
     return b"".join(kept)
 
 
