@@ -34,7 +34,7 @@ class UsageChunkFilter:
 
     def __init__(self) -> None:
         self._held = b""  # the start of an event whose end has not arrived yet
-        self._passing = False  # the current event was too long to hold and is being passed on
+        self._passing = False  # the current event is no usage chunk and is passed on as it arrives
         self._tail = b""  # while passing: the last bytes passed on, to see a blank line split across reads
 
     def feed(self, chunk: bytes) -> bytes:
