@@ -114,7 +114,15 @@ def create_app(
     gateway = (
         None
         if settings.only == "api"
-        else build_gateway(settings, writer=writer, verifier=verifier, prices=prices, clock=clock, ids=ids)
+        else build_gateway(
+            settings,
+            writer=writer,
+            verifier=verifier,
+            prices=prices,
+            clock=clock,
+            ids=ids,
+            feedback=RequestService(engine, clock=clock).feedback,
+        )
     )
     context = AppContext(
         settings=settings,

@@ -70,7 +70,7 @@ def stream_chat(client: openai.OpenAI) -> tuple[str, str]:
     ) as response:
         request_id = response.headers["helicone-id"]
         chunks = list(response.parse())
-    return request_id, "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip()
+    return request_id, "".join(c.choices[0].delta.content or "" for c in chunks).strip()
 
 
 def cost(provider: str, model: str, prompt: int, completion: int) -> float:
@@ -130,6 +130,39 @@ def test_openai_and_anthropic_clients_through_the_gateway(
     assert (log["prompt_tokens"], log["completion_tokens"]) == tokens
     assert log["cost"] == pytest.approx(cost("ANTHROPIC", HAIKU, *tokens))
     assert log["properties"] == {"feature": "claude"}
+
+
+@pytest.mark.parametrize(
+    "delivery",
+    [{}, {"x-fake-split-bytes": "7", "x-fake-chunk-delay-ms": "1"}, {"x-fake-one-write": "1"}],
+    ids=["event-per-read", "split-across-reads", "one-read"],
+)
+def test_openais_documented_stream_loop_through_the_gateway(
+    server: RunningServer,
+    provider: FakeProvider,
+    capsys: pytest.CaptureFixture[str],
+    delivery: dict[str, str],
+) -> None:
+    """The gateway asks for usage on the client's behalf; the usage-only chunk (``choices: []``) that this
+    adds is for the log, so OpenAI's own streaming example works as it does against OpenAI."""
+    client = openai.OpenAI(
+        base_url=f"{server.url}/v1/gateway/oai/v1",
+        api_key="sk-provider-key",
+        default_headers={"Helicone-Auth": f"Bearer {server.key}", **delivery},
+    )
+    stream = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    for chunk in stream:
+        print(chunk.choices[0].delta.content or "", end="")
+    assert capsys.readouterr().out.strip() == REPLY
+    assert provider.requests[-1].body["stream_options"] == {"include_usage": True}
+
+    log = logged(server, stream.response.headers["helicone-id"])
+    assert (log["prompt_tokens"], log["completion_tokens"]) == (
+        USAGE["prompt_tokens"],
+        USAGE["completion_tokens"],
+    )
+    assert log["tokens_estimated"] is False
+    assert log["cost"] == pytest.approx(cost("OPENAI", "gpt-4o-mini", 21, 6))
 
 
 def test_a_stream_the_provider_breaks_off_breaks_for_the_client_too(

@@ -3,6 +3,7 @@ provider, with every call read back through the Request API."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import anthropic
@@ -109,11 +110,11 @@ def test_openai_stream_passes_chunks_through_and_logs_usage(
     ) as response:
         request_id = response.headers["helicone-id"]
         chunks = list(response.parse())
-    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks)
     assert text.strip() == REPLY
-    # Usage was asked for on the client's behalf, and the client saw the usage chunk too.
+    # Usage was asked for on the client's behalf, for the log only: the client sees no usage chunk.
     assert provider.requests[-1].body["stream_options"] == {"include_usage": True}
-    assert chunks[-1].usage is not None
+    assert all(chunk.choices and chunk.usage is None for chunk in chunks)
 
     log = wait_for_log(gateway, key, request_id)
     assert (log["prompt_tokens"], log["completion_tokens"]) == (21, 6)
@@ -277,6 +278,18 @@ def test_custom_targets_must_be_on_the_allow_list(
     )
     assert refused.status_code == 400
     assert "allow-list" in refused.json()["message"]
+    # Header values are read as UTF-8 text; a URL must come percent-encoded, as it goes on the wire.
+    for header, url in (
+        ("Helicone-Target-Url", f"{provider.url}/日本"),
+        ("Helicone-Fallbacks", json.dumps([{"target-url": f"{provider.url}/日本"}], ensure_ascii=False)),
+    ):
+        unencoded = gateway.post(
+            "/v1/gateway/custom/v1/chat/completions",
+            headers={**auth, "Helicone-Target-Url": provider.url, header: url.encode()},
+            json=body,
+        )
+        assert unencoded.status_code == 400
+        assert "must be ASCII (percent-encode other characters)" in unencoded.json()["message"]
     missing = gateway.post("/v1/gateway/custom/v1/chat/completions", headers=auth, json=body)
     assert missing.status_code == 400
     assert gateway.post("/v1/gateway/nosuch/v1/x", headers=auth, json=body).status_code == 404

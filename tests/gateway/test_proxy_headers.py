@@ -296,8 +296,9 @@ def test_stream_usage_true_asks_a_custom_target_for_usage(
     assert sse_text([plain.content]).strip() == sse_text([asked.content]).strip() == REPLY
     assert "stream_options" not in provider.requests[0].body  # custom servers are not asked by default
     assert provider.requests[1].body == {**body, "stream_options": {"include_usage": True}}
-    assert '"usage"' in asked.text
-    assert '"usage"' not in plain.text
+    # The usage is for the log: neither client gets a usage chunk it did not ask for.
+    assert asked.content == plain.content
+    assert '"usage"' not in asked.text
 
     log = wait_for_log(gateway, key, asked.headers["helicone-id"])
     assert (log["prompt_tokens"], log["completion_tokens"]) == (21, 6)
@@ -556,6 +557,10 @@ REFUSED = [
     (
         {"Helicone-Moderations-Enabled": "on second thought"},
         "Helicone-Moderations-Enabled must be true or false",
+    ),
+    (
+        {"Helicone-Token-Limit-Exception-Handler": "explode"},
+        "Helicone-Token-Limit-Exception-Handler must be one of truncate, middle-out, fallback, got 'explode'",
     ),
 ]
 

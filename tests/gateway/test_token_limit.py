@@ -110,13 +110,19 @@ def test_context_window_table_is_plain_data() -> None:
         ("fallback", "fallback"),
         ("Fallback", "fallback"),
         ("", None),
+        ("  ", None),
         (None, None),
-        ("middle_out", None),
-        ("drop", None),
     ],
 )
 def test_parse_handler(value: str | None, expected: str | None) -> None:
     assert parse_handler(value) == expected
+
+
+@pytest.mark.parametrize("value", ["middle_out", "drop", "explode", "truncate,fallback"])
+def test_parse_handler_refuses_unknown_handlers(value: str) -> None:
+    # Helicone ignores them, so a typo silently sends oversized prompts on.
+    with pytest.raises(ValueError, match="must be one of truncate, middle-out, fallback"):
+        parse_handler(value)
 
 
 # --- under the limit --------------------------------------------------------------------------------------

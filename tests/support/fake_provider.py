@@ -13,7 +13,10 @@ listing, and Anthropic messages (JSON and SSE). Tests steer it with ``x-fake-*``
 * ``x-fake-gzip``: gzip the JSON body;
 * ``x-fake-response-model: M``: answer as model ``M`` whatever the request named;
 * ``x-fake-split-bytes: N``: write every SSE event in pieces of N bytes, each flushed on its own (and
-  ``x-fake-chunk-delay-ms`` waits between pieces), so lines reach the gateway split.
+  ``x-fake-chunk-delay-ms`` waits between pieces), so lines reach the gateway split;
+* ``x-fake-one-write``: write the whole stream at once, so its events (the usage chunk with
+  ``data: [DONE]``) reach the gateway in one read;
+* ``x-fake-sized``: frame a stream with ``content-length`` rather than by closing the connection.
 
 Every request is recorded (method, path, headers, body) in ``FakeProvider.requests``.
 """
@@ -208,18 +211,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _stream(self, model: str, body: dict[str, Any], anthropic: bool) -> None:
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream")
-        self.send_header("cache-control", "no-cache")
-        self.send_header("connection", "close")
-        drop = self.headers.get("x-fake-drop") == "mid-stream"
-        if drop:
-            # A close-delimited body that stops early looks complete to its reader; chunked framing (as
-            # real providers send SSE) without the final empty chunk makes the break visible.
-            self.send_header("transfer-encoding", "chunked")
-        self.end_headers()
-        self.close_connection = True
-        chunk_delay = int(self.headers.get("x-fake-chunk-delay-ms", "0")) / 1000
         if anthropic:
             events = [
                 f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in _anthropic_events(model)
@@ -229,6 +220,22 @@ class _Handler(BaseHTTPRequestHandler):
             include = include and "x-fake-no-usage" not in self.headers
             events = [f"data: {json.dumps(chunk)}\n\n" for chunk in _chat_chunks(model, include)]
             events.append("data: [DONE]\n\n")
+        if "x-fake-one-write" in self.headers:
+            events = ["".join(events)]
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("cache-control", "no-cache")
+        self.send_header("connection", "close")
+        drop = self.headers.get("x-fake-drop") == "mid-stream"
+        if drop:
+            # A close-delimited body that stops early looks complete to its reader; chunked framing (as
+            # real providers send SSE) without the final empty chunk makes the break visible.
+            self.send_header("transfer-encoding", "chunked")
+        elif "x-fake-sized" in self.headers:
+            self.send_header("content-length", str(sum(len(event.encode()) for event in events)))
+        self.end_headers()
+        self.close_connection = True
+        chunk_delay = int(self.headers.get("x-fake-chunk-delay-ms", "0")) / 1000
         split = int(self.headers.get("x-fake-split-bytes", "0"))
         for index, event in enumerate(events):
             if drop and index == 2:

@@ -13,6 +13,7 @@ from heliograph.clock import Clock, IdFactory
 from heliograph.gateway.cache import CacheStore, MemoryCacheStore, RedisCacheStore
 from heliograph.gateway.estimate import TokenEstimator
 from heliograph.gateway.exchange import Exchange
+from heliograph.gateway.feedback import FeedbackRecorder
 from heliograph.gateway.forwarding import Forwarder
 from heliograph.gateway.log_records import RecordBuilder
 from heliograph.gateway.log_sink import LogSink
@@ -78,7 +79,10 @@ def build_gateway(
     prices: PriceTable,
     clock: Clock,
     ids: IdFactory,
+    feedback: FeedbackRecorder,
 ) -> Gateway:
+    """``feedback`` records a rating on a logged request (RequestService.feedback): the gateway answers
+    Helicone's feedback path itself (feedback.py)."""
     allow = HostAllowList(settings.gateway_allowed_hosts)
     cache, limiter = _shared_state(settings, clock)
     builder = RecordBuilder(prices, TokenEstimator())
@@ -113,6 +117,7 @@ def build_gateway(
         cache=cache,
         limiter=limiter,
         sink=sink,
+        feedback=feedback,
         clock=clock,
         ids=ids,
     )

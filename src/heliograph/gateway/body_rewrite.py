@@ -1,7 +1,8 @@
 """The only changes the gateway makes to a request body before forwarding it.
 
 Bodies pass through byte for byte unless a feature needs a change: prompt input tags are stripped
-(``Helicone-Prompt-Id``), usage injection for streams (so the log gets real token counts), the
+(``Helicone-Prompt-Id``), usage injection for streams (so the log gets real token counts; the
+usage chunk this adds is kept out of the client's stream, see :mod:`usage_chunk`), the
 token-limit handler, a fallback entry's ``bodyKeyOverride``, and ``Helicone-Model-Override`` never
 touches the body (it only names the model for cost).
 """
@@ -33,6 +34,8 @@ class RequestBody:
     parsed: Any  # the JSON value, or None when the body is not JSON
     is_stream: bool
     prompt: PromptUse | None = None  # the tracked prompt (Helicone-Prompt-Id) and its inputs
+    # The gateway added ``stream_options.include_usage``: the usage chunk is for the log, not the client.
+    usage_injected: bool = False
 
 
 def parse_body(raw: bytes, query: bytes) -> RequestBody:
@@ -61,7 +64,8 @@ def rewrite(
         value, prompt = track_prompt(value, options.prompt_id, options.prompt_version)
     if options.token_limit_handler is not None:
         value = apply_token_limit(value, options.token_limit_handler, model_override=options.model_override)
-    if body.is_stream and _wants_usage(value, options, provider, path):
+    injected = body.is_stream and _wants_usage(value, options, provider, path)
+    if injected:
         stream_options = value.get("stream_options")
         value = {**value, "stream_options": {**(stream_options or {}), "include_usage": True}}
     if value is body.parsed and prompt is None:
@@ -79,7 +83,7 @@ def rewrite(
     raw = _dumps(value)
     if raw is None:
         return body  # a body no encoder can write back is forwarded as the client sent it
-    return RequestBody(raw, value, body.is_stream, prompt)
+    return RequestBody(raw, value, body.is_stream, prompt, injected)
 
 
 def _has_long_digit_run(raw: bytes) -> bool:
@@ -143,7 +147,9 @@ def with_overrides(body: RequestBody, overrides: dict[str, Any] | None) -> Reque
     raw = _dumps(value)
     if raw is None:
         return body
-    return RequestBody(raw, value, body.is_stream, body.prompt)
+    # An entry that sets stream_options itself decides, as a client does, whether the client sees usage.
+    injected = body.usage_injected and "stream_options" not in overrides
+    return RequestBody(raw, value, body.is_stream, body.prompt, injected)
 
 
 def _wants_usage(value: dict[str, Any], options: GatewayOptions, provider: Provider, path: str) -> bool:

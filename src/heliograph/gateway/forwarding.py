@@ -1,9 +1,10 @@
 """Calling the upstream (with retries and fallbacks) and streaming its answer to the client.
 
 The provider's status, headers and body bytes reach the client unchanged and as they arrive: each chunk
-is sent on before the next is read, and a copy is kept for the log (a tee). When the upstream breaks
-mid-stream the client connection is aborted too, so the client sees the failure instead of a body that
-merely looks complete.
+is sent on before the next is read, and a copy is kept for the log (a tee). The one exception is the
+usage chunk the gateway asked for on the client's behalf, which only the log gets (:mod:`usage_chunk`).
+When the upstream breaks mid-stream the client connection is aborted too, so the client sees the failure
+instead of a body that merely looks complete.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from heliograph.clock import IdFactory
-from heliograph.gateway.asgi import Send
 from heliograph.gateway.body_rewrite import RequestBody, with_overrides
 from heliograph.gateway.cache import CachedResponse, CacheLookup, CacheStore, save
 from heliograph.gateway.call import Call, call_exchange
@@ -26,6 +26,7 @@ from heliograph.gateway.rate_limit import RateLimitPolicy
 from heliograph.gateway.replies import Headers, send_error, whole_lines
 from heliograph.gateway.routing import upstream_url
 from heliograph.gateway.upstream import Response, Upstream, UpstreamError, response_headers
+from heliograph.gateway.usage_chunk import UsageChunkFilter, without_usage_chunk
 
 _RETRY_STATUSES = frozenset({429}) | frozenset(range(500, 600))
 
@@ -61,22 +62,32 @@ class Forwarder:
     ) -> None:
         exchange.charge = charge
         try:
-            response, exchange = await self._attempts(call, exchange)
+            response, exchange, sent = await self._attempts(call, exchange)
         except UpstreamError as exc:
             exchange.end_reason = EndReason.TIMEOUT if exc.timeout else EndReason.ERROR
             status, title = (504, "Request timeout") if exc.timeout else (502, "Network connection lost")
             body = await send_error(call.send, status, str(exc), title, call.reply_headers)
             self._finish(exchange, body)
             return
-        await self._stream(call, response, exchange)
+        await self._stream(call, response, exchange, sent.usage_injected)
         if cache_key is not None and exchange.status == 200 and exchange.end_reason is EndReason.DONE:
             self._spawn(self._save(cache_key, call, exchange, response))
 
-    async def replay(self, exchange: Exchange, send: Send, found: CacheLookup, headers: Headers) -> None:
-        """Answer from the cache in one burst, and log the hit with the original call's id."""
+    async def replay(self, call: Call, exchange: Exchange, found: CacheLookup, headers: Headers) -> None:
+        """Answer from the cache in one burst, and log the hit with the original call's id.
+
+        The stored body is the provider's, usage chunk included; a client that did not ask for usage
+        gets the stream without it, as it would have live."""
         hit = found.hit
         assert hit is not None
+        send = call.send
         reply = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in hit.headers]
+        body = hit.body
+        if _strips_usage(call.body.usage_injected, hit.status, reply):
+            body = without_usage_chunk(hit.body)
+            reply = [
+                _length_of(body) if name == b"content-length" else (name, value) for name, value in reply
+            ]
         extra = [
             *headers,
             (b"helicone-cache", b"HIT"),
@@ -85,19 +96,20 @@ class Forwarder:
         ]
         await send({"type": "http.response.start", "status": hit.status, "headers": [*reply, *extra]})
         exchange.capture(hit.body, self._log_body_limit)
-        await send({"type": "http.response.body", "body": hit.body, "more_body": False})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
         exchange.status = hit.status
         exchange.content_type, exchange.content_encoding = _content_headers(reply)
         exchange.cache_hit = True
         exchange.cache_reference_id = _uuid_or_none(hit.request_id)
         self._finish(exchange)
 
-    async def _attempts(self, call: Call, exchange: Exchange) -> tuple[Response, Exchange]:
-        """The response to stream: the route's target, or the first fallback entry that does not fail."""
+    async def _attempts(self, call: Call, exchange: Exchange) -> tuple[Response, Exchange, RequestBody]:
+        """The response to stream (with the body that asked for it): the route's target, or the first
+        fallback entry that does not fail."""
         fallbacks = call.options.fallbacks
         if not fallbacks:
             url = upstream_url(call.target, call.route.rest, call.scope["query_string"])
-            return await self._send(call, url, call.forward_headers, call.body), exchange
+            return await self._send(call, url, call.forward_headers, call.body), exchange, call.body
         last = len(fallbacks) - 1
         for index, entry in enumerate(fallbacks):
             target = call.fallback_targets[index]
@@ -118,7 +130,7 @@ class Forwarder:
                 await self._log_refused_attempt(attempt, response)
                 continue
             call.reply_headers.append((b"helicone-fallback-index", str(index).encode()))
-            return response, attempt
+            return response, attempt, call_body
         raise AssertionError("unreachable: the last fallback entry always returns or raises")
 
     async def _send(
@@ -141,12 +153,16 @@ class Forwarder:
             attempt += 1
             await asyncio.sleep(retry.delay_ms(attempt) / 1000)
 
-    async def _stream(self, call: Call, response: Response, exchange: Exchange) -> None:
+    async def _stream(self, call: Call, response: Response, exchange: Exchange, usage_injected: bool) -> None:
         exchange.status = response.status
         headers = response_headers(response)
         exchange.content_type, exchange.content_encoding = _content_headers(headers)
+        usage_filter = None
+        if _strips_usage(usage_injected, response.status, headers):
+            usage_filter = UsageChunkFilter()
+            # The client gets fewer bytes than the provider sent: the server frames the body itself.
+            headers = [(name, value) for name, value in headers if name != b"content-length"]
         send = call.send
-        limit = self._log_body_limit
         try:
             await send(
                 {
@@ -155,31 +171,13 @@ class Forwarder:
                     "headers": [*headers, *call.reply_headers],
                 }
             )
-            ended = False
-            if call.options.stream_force_format:
-                async for line in whole_lines(response.iter_chunks()):
-                    if call.client_gone:
-                        exchange.end_reason = EndReason.CANCELLED
-                        return
-                    exchange.capture(line, limit)
-                    await send({"type": "http.response.body", "body": line, "more_body": True})
-            else:
-                next_chunk = response.next_chunk
-                while (chunk := await next_chunk()) is not None:
-                    if call.client_gone:
-                        # The client left before this chunk: it was cancelled mid-stream.
-                        exchange.end_reason = EndReason.CANCELLED
-                        return
-                    exchange.capture(chunk, limit)
-                    # A chunk that completes the body also ends the response, so the client gets both
-                    # in one write (for a chunked body: the last chunk with the terminator).
-                    ended = response.body_complete
-                    if ended:
-                        call.finished = True
-                    await send({"type": "http.response.body", "body": chunk, "more_body": not ended})
+            ended = await self._pass_body(call, response, exchange, usage_filter)
+            if exchange.end_reason is EndReason.CANCELLED:
+                return
             if not ended:
                 call.finished = True
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                rest = usage_filter.end() if usage_filter is not None else b""
+                await send({"type": "http.response.body", "body": rest, "more_body": False})
         except asyncio.CancelledError:
             exchange.end_reason = EndReason.CANCELLED if call.client_gone else EndReason.ERROR
             raise
@@ -189,6 +187,42 @@ class Forwarder:
         finally:
             response.release()
             self._finish(exchange)
+
+    async def _pass_body(
+        self, call: Call, response: Response, exchange: Exchange, usage_filter: UsageChunkFilter | None
+    ) -> bool:
+        """Send the body on as it arrives, keeping the provider's bytes for the log; True when the last
+        send already ended the response."""
+        send = call.send
+        limit = self._log_body_limit
+        if call.options.stream_force_format:
+            async for line in whole_lines(response.iter_chunks()):
+                if call.client_gone:
+                    exchange.end_reason = EndReason.CANCELLED
+                    return False
+                exchange.capture(line, limit)
+                out = usage_filter.feed(line) if usage_filter is not None else line
+                if out:
+                    await send({"type": "http.response.body", "body": out, "more_body": True})
+            return False
+        next_chunk = response.next_chunk
+        ended = False
+        while (chunk := await next_chunk()) is not None:
+            if call.client_gone:
+                # The client left before this chunk: it was cancelled mid-stream.
+                exchange.end_reason = EndReason.CANCELLED
+                return False
+            exchange.capture(chunk, limit)
+            # A chunk that completes the body also ends the response, so the client gets both in one
+            # write (for a chunked body: the last chunk with the terminator).
+            ended = response.body_complete
+            if usage_filter is not None:
+                chunk = usage_filter.feed(chunk) + usage_filter.end() if ended else usage_filter.feed(chunk)
+            if ended:
+                call.finished = True
+            if chunk or ended:
+                await send({"type": "http.response.body", "body": chunk, "more_body": not ended})
+        return ended
 
     async def _save(self, key: str, call: Call, exchange: Exchange, response: Response) -> None:
         assert call.options.cache is not None
@@ -237,6 +271,20 @@ def _merged(headers: list[tuple[str, str]], entry: FallbackEntry) -> list[tuple[
     # accept...) while the entry still overrides what it names (usually the provider key).
     kept = [(name, value) for name, value in headers if name not in entry.headers]
     return kept + [(name, value) for name, value in entry.headers.items() if not name.startswith("helicone-")]
+
+
+def _strips_usage(usage_injected: bool, status: int, headers: Headers) -> bool:
+    """Whether the client's copy of this answer leaves out the usage chunk the gateway asked for: only
+    successful, uncompressed event streams carry one that can be taken out."""
+    if not usage_injected or not 200 <= status < 300:
+        return False
+    content_type, content_encoding = _content_headers(headers)
+    is_sse = content_type.lower().startswith("text/event-stream")
+    return is_sse and content_encoding.lower() in ("", "identity")
+
+
+def _length_of(body: bytes) -> tuple[bytes, bytes]:
+    return b"content-length", str(len(body)).encode()
 
 
 def _content_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:

@@ -119,7 +119,7 @@ def parse_options(helicone: Mapping[str, str], cache_control: str | None = None)
         if "helicone-stream-usage" in helicone
         else None,
         stream_force_format=_flag(helicone, "helicone-stream-force-format"),
-        token_limit_handler=parse_handler(get("helicone-token-limit-exception-handler")),
+        token_limit_handler=_token_limit_handler(get("helicone-token-limit-exception-handler")),
         target_url=get("helicone-target-url") or None,
         openai_api_base=get("helicone-openai-api-base") or None,
     )
@@ -209,6 +209,13 @@ def _retry(helicone: Mapping[str, str]) -> RetryOptions:
         min_timeout_ms=minimum,
         max_timeout_ms=max(minimum, maximum),
     )
+
+
+def _token_limit_handler(value: str | None) -> Handler | None:
+    try:
+        return parse_handler(value)
+    except ValueError as exc:
+        raise OptionError(f"Helicone-Token-Limit-Exception-Handler {exc}") from None
 
 
 def _rate_limit(value: str | None) -> RateLimitPolicy | None:

@@ -154,6 +154,9 @@ class HostAllowList:
 
 def checked_target(url: str, allow: HostAllowList, header: str) -> str:
     """``url`` without a trailing slash, after checking its scheme and host; raises TargetError."""
+    if not url.isascii():
+        # A request line carries bytes, not text: the client says how its characters are encoded.
+        raise TargetError(f"{header} must be ASCII (percent-encode other characters), got {url[:200]!r}")
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise TargetError(f"{header} must be an absolute http(s) URL, got {url[:200]!r}")

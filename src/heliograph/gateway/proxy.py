@@ -19,14 +19,22 @@ from heliograph.gateway.asgi import Receive, Scope, Send
 from heliograph.gateway.body_rewrite import parse_body, rewrite
 from heliograph.gateway.cache import CacheStore, cache_keys, key_headers_from, lookup
 from heliograph.gateway.call import Call, call_exchange
+from heliograph.gateway.feedback import (
+    FeedbackError,
+    FeedbackRecorder,
+    is_feedback,
+    parse_feedback,
+    record_feedback,
+)
 from heliograph.gateway.forwarding import Charge, Forwarder, UpstreamBroken
 from heliograph.gateway.log_sink import LogSink
 from heliograph.gateway.options import OptionError, parse_options
 from heliograph.gateway.providers import HostAllowList
 from heliograph.gateway.rate_limit import RateLimiter, bucket_key, rate_limit_headers
-from heliograph.gateway.replies import send_error
+from heliograph.gateway.replies import send_bytes, send_error
 from heliograph.gateway.routing import RouteError, fallback_target, parse_path, resolve_target
 from heliograph.gateway.upstream import HOP_BY_HOP
+from heliograph.header_text import header_text
 from heliograph.services.keys import AuthContext, KeyVerifier
 
 log = logging.getLogger(__name__)
@@ -60,10 +68,12 @@ class GatewayApp:
         cache: CacheStore,
         limiter: RateLimiter,
         sink: LogSink,
+        feedback: FeedbackRecorder,
         clock: Clock,
         ids: IdFactory,
     ) -> None:
         self._config = config
+        self._feedback = feedback
         self._verifier = verifier
         self._forwarder = forwarder
         self._cache = cache
@@ -82,6 +92,8 @@ class GatewayApp:
             return
         except _Gone:
             return
+        if call is None:
+            return  # answered by the gateway itself
         # Only streams are watched: a watcher task per call costs measurable latency, and a non-streamed
         # call whose client left is still completed upstream (and billed), so it is logged as such.
         watcher = _watch_disconnect(receive, call) if call.body.is_stream else None
@@ -107,7 +119,7 @@ class GatewayApp:
 
     async def _accept(
         self, scope: Scope, receive: Receive, send: Send, start: float, created_at: int
-    ) -> Call:
+    ) -> Call | None:
         try:
             # The raw path: forwarded as the client encoded it (scope["path"] is percent-decoded).
             raw_path = scope.get("raw_path")
@@ -118,6 +130,9 @@ class GatewayApp:
         # The key first: a caller without one must not make the gateway read its body.
         auth = self._authenticate(helicone, forward, route.path_key)
         raw = await _read_body(receive, self._config.max_body_bytes)
+        if is_feedback(scope["method"], route.rest):
+            await self._answer_feedback(send, auth, raw)
+            return None
         try:
             options = parse_options(helicone, cache_control)
             target = resolve_target(route, options, self._config.base_urls, self._config.allow)
@@ -129,6 +144,8 @@ class GatewayApp:
         except (OptionError, RouteError) as exc:
             raise _Refused(400, str(exc), "Bad request") from None
         body = rewrite(parse_body(raw, scope["query_string"]), options, route.provider, route.rest)
+        if body.usage_injected:
+            forward = _identity_encoded(forward)
         return Call(
             scope=scope,
             send=send,
@@ -144,6 +161,21 @@ class GatewayApp:
             created_at=created_at,
             start=start,
         )
+
+    async def _answer_feedback(self, send: Send, auth: AuthContext | None, raw: bytes) -> None:
+        """Helicone's feedback path (feedback.py): recorded on the named request, never forwarded."""
+        if auth is None:
+            raise _Refused(
+                401, "feedback needs a Heliograph key: send 'Helicone-Auth: Bearer <key>'", "Unauthorized"
+            )
+        try:
+            request_id, rating = parse_feedback(raw)
+            body = await record_feedback(self._feedback, auth, request_id, rating)
+        except FeedbackError as exc:
+            raise _Refused(
+                exc.status, str(exc), "Not found" if exc.status == 404 else "Bad request"
+            ) from None
+        await send_bytes(send, 200, body, (), b"application/json")
 
     def _authenticate(
         self, helicone: dict[str, str], forward: list[tuple[str, str]], path_key: str | None
@@ -172,7 +204,7 @@ class GatewayApp:
             slot_keys = self._cache_keys(call)
             found = await lookup(self._cache, slot_keys, choose=random.randrange)
             if cache.read and found.hit is not None:
-                await self._forwarder.replay(call_exchange(call), call.send, found, call.reply_headers)
+                await self._forwarder.replay(call, call_exchange(call), found, call.reply_headers)
                 return
             if cache.read:
                 call.reply_headers.append((b"helicone-cache", b"MISS"))
@@ -271,15 +303,17 @@ def _split_headers(
     cache_control = None
     for name_bytes, value_bytes in raw:
         name = name_bytes.decode("latin-1")
-        value = value_bytes.decode("latin-1")
         if name.startswith("helicone-"):
-            helicone[name] = value.strip()
-        elif name in _NOT_FORWARDED:
+            # Their values are stored (properties, user and session ids): the text the client meant.
+            helicone[name] = header_text(value_bytes).strip()
             continue
-        else:
-            if name == "cache-control":
-                cache_control = value
-            forward.append((name, value))
+        # Forwarded values must reach the provider as the same bytes: Latin-1 round-trips any byte.
+        value = value_bytes.decode("latin-1")
+        if name in _NOT_FORWARDED:
+            continue
+        if name == "cache-control":
+            cache_control = value
+        forward.append((name, value))
     return helicone, forward, cache_control
 
 
@@ -292,6 +326,15 @@ _NOT_FORWARDED = HOP_BY_HOP | {"host", "content-length", "expect"}
 # never be read by a read-only (or fully cached) call. Helicone keys on them; the seed, bucket size and
 # ignore-keys headers stay in the key.
 _CACHE_SWITCHES = frozenset({"helicone-cache-enabled", "helicone-cache-read", "helicone-cache-save"})
+
+
+def _identity_encoded(forward: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Ask for an uncompressed stream: the usage chunk the gateway asked for is taken out of it on the
+    way (usage_chunk.py), which a compressed stream would not allow. Any client accepts identity."""
+    return [
+        *((name, value) for name, value in forward if name != "accept-encoding"),
+        ("accept-encoding", "identity"),
+    ]
 
 
 def _heliograph_key_in(forward: list[tuple[str, str]]) -> str | None:

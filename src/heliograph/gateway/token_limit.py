@@ -48,10 +48,16 @@ _SYSTEM_ROLES = frozenset({"system", "developer"})
 
 
 def parse_handler(value: str | None) -> Handler | None:
-    """The handler named by the header (case-insensitive); ``None`` for no or unknown values, as Helicone."""
-    if not isinstance(value, str):
+    """The handler named by the header (case-insensitive); ``None`` when there is none.
+
+    Raises ValueError for any other value. Helicone ignores unknown values, so a misspelt handler
+    silently leaves oversized prompts to fail at the provider."""
+    if value is None or not value.strip():
         return None
-    return _HANDLERS.get(value.strip().lower())
+    handler = _HANDLERS.get(value.strip().lower())
+    if handler is None:
+        raise ValueError(f"must be one of {', '.join(_HANDLERS)}, got {value[:50]!r}")
+    return handler
 
 
 def apply_token_limit(

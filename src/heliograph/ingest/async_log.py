@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 
+from heliograph.header_text import redecoded
 from heliograph.ingest.json_text import dumps as _dumps
 from heliograph.ingest.json_text import strip_nul as _clean
 from heliograph.ingest.usage import ParsedUsage, apply_usage, parse_response_usage
@@ -235,7 +236,8 @@ def _helicone_headers(meta: Any, headers: Mapping[str, str]) -> dict[str, str]:
         if text is not None:
             merged[name.strip().lower()] = text
     for name, value in headers.items():
-        merged[name.strip().lower()] = _clean(value).strip()
+        # The server decoded the bytes as Latin-1; clients send UTF-8 (header_text.py).
+        merged[name.strip().lower()] = _clean(redecoded(value)).strip()
     return {name: value for name, value in merged.items() if name.startswith("helicone-")}
 
 
