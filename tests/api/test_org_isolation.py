@@ -13,9 +13,9 @@ import openai
 import pytest
 from fastapi.testclient import TestClient
 
+from heliograph.dev.fake_provider import running_fake_provider
 from heliograph.services.keys import AuthContext
 from heliograph.settings import Settings
-from support.fake_provider import running_fake_provider
 from support.http import auth
 from support.otlp import export, openllmetry_chat, span
 

@@ -19,9 +19,9 @@ import openai
 import pytest
 import sqlalchemy as sa
 
+from heliograph.dev.fake_provider import ANTHROPIC_USAGE, REPLY, USAGE, FakeProvider, running_fake_provider
 from heliograph.pricing.prices import PriceTable, TokenUsage
 from heliograph.storage.tables import requests
-from support.fake_provider import ANTHROPIC_USAGE, REPLY, USAGE, FakeProvider, running_fake_provider
 from support.http import auth
 from support.server import RunningServer, serve
 

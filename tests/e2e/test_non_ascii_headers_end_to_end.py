@@ -17,7 +17,7 @@ import httpx
 import openai
 import pytest
 
-from support.fake_provider import REPLY, FakeProvider, running_fake_provider
+from heliograph.dev.fake_provider import REPLY, FakeProvider, running_fake_provider
 from support.http import auth
 from support.server import RunningServer, serve
 

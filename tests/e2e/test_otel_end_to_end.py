@@ -18,8 +18,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
+from heliograph.dev.fake_provider import REPLY, fake_provider
 from heliograph.gateway.estimate import TokenEstimator
-from support.fake_provider import REPLY, fake_provider
 from support.http import auth
 from support.server import RunningServer, serve
 

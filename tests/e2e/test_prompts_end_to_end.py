@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from heliograph.client import Heliograph
-from support.fake_provider import REPLY, FakeProvider, running_fake_provider
+from heliograph.dev.fake_provider import REPLY, FakeProvider, running_fake_provider
 from support.server import RunningServer, serve
 
 pytestmark = pytest.mark.e2e

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from heliograph.app import create_app
+from heliograph.dev.fake_provider import FakeProvider, running_fake_provider
 from heliograph.settings import Settings
-from support.fake_provider import FakeProvider, running_fake_provider
 
 GatewayFactory = Callable[..., TestClient]
 

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.conftest import wait_for_log
-from support.fake_provider import FakeProvider
+from heliograph.dev.fake_provider import FakeProvider
 
 GATEWAY_BASE = "/v1/gateway/oai/v1"  # the SDK's proxy_url
 MESSAGES = [{"role": "user", "content": "What is 2+2?"}]

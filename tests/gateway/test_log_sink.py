@@ -12,6 +12,7 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
+from heliograph.dev.fake_provider import chat_completion
 from heliograph.gateway.estimate import TokenEstimator
 from heliograph.gateway.exchange import Exchange
 from heliograph.gateway.log_records import RecordBuilder
@@ -21,7 +22,6 @@ from heliograph.pricing.prices import PriceTable
 from heliograph.storage.engine import create_engine
 from heliograph.storage.tables import requests
 from heliograph.storage.writer import BatchingWriter
-from support.fake_provider import chat_completion
 
 REQUEST = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 

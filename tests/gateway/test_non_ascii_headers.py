@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.conftest import wait_for_log
-from support.fake_provider import REPLY, FakeProvider
+from heliograph.dev.fake_provider import REPLY, FakeProvider
 
 MESSAGES: list[Any] = [{"role": "user", "content": "What is 2+2?"}]
 TEXT_HEADERS = {

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from gateway.conftest import wait_for_log
-from support.fake_provider import FakeProvider
+from heliograph.dev.fake_provider import FakeProvider
 
 CHAT = "/v1/gateway/oai/v1/chat/completions"
 MESSAGES_PATH = "/v1/gateway/anthropic/v1/messages"

@@ -13,10 +13,10 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from gateway.conftest import GatewayFactory, wait_for_log
+from heliograph.dev.fake_provider import REPLY, FakeProvider
 from heliograph.gateway.estimate import TokenEstimator
 from heliograph.pricing.prices import PriceTable, TokenUsage
 from heliograph.storage.tables import requests
-from support.fake_provider import REPLY, FakeProvider
 
 MESSAGES = [{"role": "user", "content": "What is 2+2?"}]
 

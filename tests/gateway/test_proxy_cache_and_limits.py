@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 
 from gateway.conftest import GatewayFactory, wait_for_log
 from heliograph.app import HeliographApp
+from heliograph.dev.fake_provider import REPLY, USAGE, FakeProvider
 from heliograph.pricing.prices import PriceTable, TokenUsage
 from heliograph.services.request_view import ZERO_UUID
-from support.fake_provider import REPLY, USAGE, FakeProvider
 
 CHAT = "/v1/gateway/oai/v1/chat/completions"
 MESSAGES = [{"role": "user", "content": "What is 2+2?"}]

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.conftest import GatewayFactory, wait_for_log
-from support.fake_provider import FakeProvider
+from heliograph.dev.fake_provider import FakeProvider
 
 CHAT = "/v1/gateway/oai/v1/chat/completions"
 MESSAGES = [{"role": "user", "content": "What is 2+2?"}]

@@ -15,9 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gateway.conftest import wait_for_log
+from heliograph.dev.fake_provider import REPLY, USAGE, FakeProvider
 from heliograph.gateway.estimate import TokenEstimator
 from heliograph.pricing.prices import PriceTable, TokenUsage
-from support.fake_provider import REPLY, USAGE, FakeProvider
 
 CHAT = "/v1/gateway/oai/v1/chat/completions"
 MESSAGES = [{"role": "user", "content": "What is 2+2?"}]

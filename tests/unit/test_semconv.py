@@ -514,7 +514,7 @@ def test_openllmetry_embeddings_request_body() -> None:
 
 
 # Attributes as opentelemetry-instrumentation-openai 0.62.4 really emits them (captured against the
-# local fake provider of tests/support/fake_provider.py, with the real openai client).
+# local fake provider of heliograph/dev/fake_provider.py, with the real openai client).
 OPENLLMETRY_062_STREAM = {
     "gen_ai.operation.name": "chat",
     "gen_ai.provider.name": "openai",

@@ -21,6 +21,7 @@ from heliograph.services import keys as key_service
 from heliograph.settings import Settings, load_settings
 from heliograph.storage import keys_repo, migrate
 
+FAKE_PROVIDER_PORT = 8586
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -254,6 +255,33 @@ def db_current(database_url: str | None, data_dir: Path | None) -> None:
         require_schema=False,
     )
     click.echo(f"current: {migrate.current_revision(engine) or 'base'}\nhead: {migrate.head_revision()}")
+
+
+@cli.group()
+def dev() -> None:
+    """Tools for trying Heliograph out locally."""
+
+
+@dev.command("fake-provider")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", type=int, default=FAKE_PROVIDER_PORT, show_default=True, help="Port to listen on.")
+def dev_fake_provider(host: str, port: int) -> None:
+    """Serve a stand-in LLM provider (OpenAI and Anthropic APIs, any key) that echoes the user."""
+    from heliograph.dev.fake_provider import FakeProvider, serve_forever
+
+    def ready(fake: FakeProvider) -> None:
+        click.echo(
+            f"Fake LLM provider (OpenAI and Anthropic APIs, any API key) on {fake.url}\n"
+            "Point the gateway at it by starting the server with:\n\n"
+            f"    HELIOGRAPH_PROVIDER_URL_OPENAI={fake.url} HELIOGRAPH_PROVIDER_URL_ANTHROPIC={fake.url} "
+            "heliograph serve\n"
+        )
+        sys.stdout.flush()  # the address must show at once, even when stdout is a pipe
+
+    try:
+        serve_forever(host, port, ready=ready)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def main() -> None:

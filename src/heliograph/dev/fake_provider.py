@@ -1,7 +1,12 @@
-"""A small local stand-in for LLM providers (the one external system we fake).
+"""A small local stand-in for LLM providers: ``heliograph dev fake-provider``, and the tests' provider.
+
+It lets a newcomer try the gateway, prompts and tracing without a provider account (the README's
+quickstart points the gateway at it), and it is the one external system the tests fake.
 
 Speaks OpenAI chat completions (JSON and SSE, with usage when asked for), OpenAI embeddings and model
-listing, and Anthropic messages (JSON and SSE). Tests steer it with ``x-fake-*`` request headers:
+listing, and Anthropic messages (JSON and SSE), with any API key. Its answer is a fixed sentence
+(``REPLY``), or, as the command runs it, an echo of the last user message. Requests can steer it with
+``x-fake-*`` headers, which also let a user watch the gateway's retries and fallbacks at work:
 
 * ``x-fake-status: 503``: answer with that status and an OpenAI-style error body;
 * ``x-fake-fail-times: N``: fail the first N calls carrying the same ``x-fake-key`` with
@@ -18,7 +23,8 @@ listing, and Anthropic messages (JSON and SSE). Tests steer it with ``x-fake-*``
   ``data: [DONE]``) reach the gateway in one read;
 * ``x-fake-sized``: frame a stream with ``content-length`` rather than by closing the connection.
 
-Every request is recorded (method, path, headers, body) in ``FakeProvider.requests``.
+Tests read every request (method, path, headers, body) from ``FakeProvider.requests``; the command
+records nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -52,13 +58,16 @@ class FakeProvider:
     url: str  # http://127.0.0.1:PORT (no path)
     requests: list[Recorded] = field(default_factory=list)
     failures: Counter[str] = field(default_factory=Counter)
+    # The command answers with the user's own words and keeps no history (it may run for days).
+    echo: bool = False
+    record: bool = True
 
     @property
     def v1(self) -> str:
         return f"{self.url}/v1"
 
 
-def chat_completion(model: str) -> dict[str, Any]:
+def chat_completion(model: str, reply: str = REPLY) -> dict[str, Any]:
     return {
         "id": "chatcmpl-test",
         "object": "chat.completion",
@@ -67,7 +76,7 @@ def chat_completion(model: str) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": REPLY},
+                "message": {"role": "assistant", "content": reply},
                 "finish_reason": "stop",
                 "logprobs": None,
             }
@@ -76,20 +85,20 @@ def chat_completion(model: str) -> dict[str, Any]:
     }
 
 
-def anthropic_message(model: str) -> dict[str, Any]:
+def anthropic_message(model: str, reply: str = REPLY) -> dict[str, Any]:
     return {
         "id": "msg_test",
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": [{"type": "text", "text": REPLY}],
+        "content": [{"type": "text", "text": reply}],
         "stop_reason": "end_turn",
         "stop_sequence": None,
         "usage": ANTHROPIC_USAGE,
     }
 
 
-def _chat_chunks(model: str, include_usage: bool) -> Iterator[dict[str, Any]]:
+def _chat_chunks(model: str, include_usage: bool, reply: str) -> Iterator[dict[str, Any]]:
     base = {
         "id": "chatcmpl-test",
         "object": "chat.completion.chunk",
@@ -100,21 +109,21 @@ def _chat_chunks(model: str, include_usage: bool) -> Iterator[dict[str, Any]]:
         **base,
         "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
     }
-    for word in REPLY.split(" "):
+    for word in reply.split(" "):
         yield {**base, "choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}]}
     yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
     if include_usage:
         yield {**base, "choices": [], "usage": USAGE}
 
 
-def _anthropic_events(model: str) -> Iterator[tuple[str, dict[str, Any]]]:
+def _anthropic_events(model: str, reply: str) -> Iterator[tuple[str, dict[str, Any]]]:
     message = {**anthropic_message(model), "content": [], "usage": {"input_tokens": 17, "output_tokens": 1}}
     yield "message_start", {"type": "message_start", "message": message}
     yield (
         "content_block_start",
         {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
     )
-    for word in REPLY.split(" "):
+    for word in reply.split(" "):
         delta = {"type": "text_delta", "text": word + " "}
         yield "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
     yield "content_block_stop", {"type": "content_block_stop", "index": 0}
@@ -127,6 +136,15 @@ def _anthropic_events(model: str) -> Iterator[tuple[str, dict[str, Any]]]:
         },
     )
     yield "message_stop", {"type": "message_stop"}
+
+
+def _text(content: Any) -> str:
+    """A message's text: a string, or the text parts of a list of content parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return ""
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -167,9 +185,21 @@ class _Handler(BaseHTTPRequestHandler):
         elif body.get("stream"):
             self._stream(model, body, anthropic)
         else:
-            self._json(200, anthropic_message(model) if anthropic else chat_completion(model))
+            reply = self._reply(body)
+            self._json(200, anthropic_message(model, reply) if anthropic else chat_completion(model, reply))
+
+    def _reply(self, body: dict[str, Any]) -> str:
+        """The answer's text: the fixed reply, or in echo mode the last user message's text."""
+        if not self.fake.echo:
+            return REPLY
+        for message in reversed(body.get("messages") or []):
+            if isinstance(message, dict) and message.get("role") == "user":
+                return f"You said: {_text(message.get('content'))}"
+        return REPLY
 
     def _record(self, body: Any) -> None:
+        if not self.fake.record:
+            return
         headers = {name.lower(): value for name, value in self.headers.items()}
         self.fake.requests.append(Recorded(self.command, self.path, headers, body))
 
@@ -213,12 +243,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _stream(self, model: str, body: dict[str, Any], anthropic: bool) -> None:
         if anthropic:
             events = [
-                f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in _anthropic_events(model)
+                f"event: {name}\ndata: {json.dumps(data)}\n\n"
+                for name, data in _anthropic_events(model, self._reply(body))
             ]
         else:
             include = bool((body.get("stream_options") or {}).get("include_usage"))
             include = include and "x-fake-no-usage" not in self.headers
-            events = [f"data: {json.dumps(chunk)}\n\n" for chunk in _chat_chunks(model, include)]
+            chunks = _chat_chunks(model, include, self._reply(body))
+            events = [f"data: {json.dumps(chunk)}\n\n" for chunk in chunks]
             events.append("data: [DONE]\n\n")
         if "x-fake-one-write" in self.headers:
             events = ["".join(events)]
@@ -250,14 +282,34 @@ class _Handler(BaseHTTPRequestHandler):
                     time.sleep(chunk_delay)
 
 
+def _server(
+    host: str, port: int, *, echo: bool = False, record: bool = True
+) -> tuple[ThreadingHTTPServer, FakeProvider]:
+    # A handler class per server, so each server's handlers see their own FakeProvider.
+    handler: type[_Handler] = type("Handler", (_Handler,), {})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    fake = FakeProvider(url=f"http://{host}:{server.server_address[1]}", echo=echo, record=record)
+    handler.fake = fake
+    return server, fake
+
+
+def serve_forever(host: str, port: int, *, ready: Callable[[FakeProvider], None]) -> None:
+    """Run the echoing provider in the foreground (``heliograph dev fake-provider``) until interrupted."""
+    server, fake = _server(host, port, echo=True, record=False)
+    ready(fake)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 @contextmanager
 def running_fake_provider() -> Iterator[FakeProvider]:
     """Serve on a free loopback port until the block ends."""
-    handler = type("Handler", (_Handler,), {})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    fake = FakeProvider(url=f"http://127.0.0.1:{server.server_address[1]}")
-    handler.fake = fake
+    server, fake = _server("127.0.0.1", 0)
     # A short poll interval: shutdown() waits for the next poll, which would add 0.5 s to every test.
     thread = threading.Thread(target=server.serve_forever, args=(0.01,), daemon=True)
     thread.start()
