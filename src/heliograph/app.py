@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI
@@ -15,6 +14,7 @@ from heliograph.api import health, log_routes, prompts, requests, trace
 from heliograph.api.context import AppContext
 from heliograph.api.envelope import JSONBody
 from heliograph.api.errors import install_error_handlers
+from heliograph.api.openapi import install_openapi
 from heliograph.clock import Clock, IdFactory, random_ids, system_clock
 from heliograph.gateway.asgi import Receive, Scope, Send
 from heliograph.gateway.assembly import Gateway, build_gateway
@@ -97,7 +97,7 @@ def create_app(
         routers += [trace.router, requests.router, prompts.router, log_routes.router]
     for router in routers:
         app.include_router(router)
-    _declare_security(app)
+    install_openapi(app)
     return app
 
 
@@ -123,20 +123,3 @@ def _lifespan(
                 engine.dispose()
 
     return lifespan
-
-
-def _declare_security(app: FastAPI) -> None:
-    """Advertise the bearer-key scheme in /openapi.json, as Helicone's spec does."""
-    original = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = original()
-            schema.setdefault("components", {})["securitySchemes"] = {
-                "api_key": {"type": "apiKey", "name": "Authorization", "in": "header"}
-            }
-            schema["security"] = [{"api_key": []}]
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
