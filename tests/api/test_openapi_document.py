@@ -36,12 +36,14 @@ def document(client: TestClient) -> dict[str, Any]:
 
 
 def _api_routes(app: FastAPI) -> list[APIRoute]:
+    """The routes of the API (pages such as /docs are not in the document and take no body)."""
     try:
         from fastapi.routing import iter_route_contexts
     except ImportError:  # FastAPI before lazily included routers: app.routes holds the routes
-        return [route for route in app.routes if isinstance(route, APIRoute)]
-    found = (context.original_route for context in iter_route_contexts(app.routes))
-    return [route for route in found if isinstance(route, APIRoute)]
+        found = list(app.routes)
+    else:
+        found = [context.original_route for context in iter_route_contexts(app.routes)]
+    return [route for route in found if isinstance(route, APIRoute) and route.include_in_schema]
 
 
 def _operations(document: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
