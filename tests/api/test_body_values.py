@@ -149,28 +149,35 @@ def test_prompt_numbers_beyond_storage_are_422_naming_the_field(
     assert list(response.json()["details"]) == [field]
 
 
-@pytest.mark.parametrize(
-    ("path", "text", "field"),
-    [
-        ("/v1/request/query-clickhouse", '{"filter": "all", "offset": 1e400}', "body.offset"),
-        (
-            "/v1/request/count/query",
-            '{"filter": {"request_response_rmt": {"cost": {"gte": 1e400}}}}',
-            "body.filter.request_response_rmt.cost.gte",
-        ),
-        (
-            "/v1/prompt/create",
-            '{"userDefinedId": "p", "prompt": {"n": -%s}, "metadata": {}}' % ("9" * 400),
-            "body.prompt.n",
-        ),
-    ],
-)
-def test_numbers_beyond_any_double_are_400_naming_the_field(
-    client: TestClient, key: str, path: str, text: str, field: str
+@pytest.mark.parametrize("value", ["1e400", "NaN", "-Infinity"])
+def test_numbers_no_double_holds_are_refused_naming_the_field(
+    client: TestClient, key: str, value: str
 ) -> None:
-    response = _post(client, key, "POST", path, text)
-    assert response.status_code == 400, response.text
-    assert response.json()["error"].startswith(f"{field}: the number ")
+    """A typed body's schema names the field (422); a body stored as sent is refused at the edge (400)."""
+    typed = _post(
+        client, key, "POST", "/v1/request/query-clickhouse", f'{{"filter": "all", "offset": {value}}}'
+    )
+    assert typed.status_code == 422, typed.text
+    assert list(typed.json()["details"]) == ["body.offset"]
+    stored = ASYNC_LOG.replace('"model": "gpt-4o"', f'"model": "gpt-4o", "temperature": {value}')
+    for path in ("/v1/trace/custom/log", "/oai/v1/log"):
+        response = _post(client, key, "POST", path, stored)
+        assert response.status_code == 400, response.text
+        assert response.json()["error"].startswith("body.providerRequest.json.temperature: ")
+    assert (
+        client.post("/v1/request/count/query", json={"filter": "all"}, headers=auth(key)).json()["data"] == 0
+    )
+
+
+def test_integers_beyond_64_bits_in_a_template_are_400(client: TestClient, key: str) -> None:
+    """Parsed exactly (orjson would silently turn them into doubles), then refused by storage rules."""
+    for digits in (20, 400):
+        text = '{"userDefinedId": "p", "prompt": {"seed": NUMBER}, "metadata": {}}'.replace(
+            "NUMBER", "9" * digits
+        )
+        response = _post(client, key, "POST", "/v1/prompt/create", text)
+        assert response.status_code == 400, response.text
+        assert "prompt" in response.json()["error"]
 
 
 def test_the_largest_offset_storage_holds_is_answered(client: TestClient, key: str, request_id: str) -> None:

@@ -2,13 +2,13 @@
 
 FastAPI parses bodies with the stdlib ``json`` module, which accepts lone surrogates (``"\\ud800"``) that
 no database text column can hold, so they surfaced later as a ``UnicodeEncodeError`` (a 500). Bodies are
-parsed with orjson instead, which refuses them (and ``NaN``, and numbers beyond the double range); when
-orjson refuses a body, it is parsed again with the stdlib parser to answer 400 naming the JSON path of
-the offending string or number (``body.filter.request_response_rmt.model.equals: ...``). orjson reads
-integers beyond 64 bits as doubles, silently losing digits, so a body with a run of 19 digits goes to the
-exact stdlib parser directly. Routes that read their body themselves call :func:`parse_json_body`;
-routes with a typed body get it through :class:`JsonBodyRoute`, the route class of every router (a test
-checks that no route is left out).
+parsed with orjson instead, which refuses them; when orjson refuses a body, it is parsed again with the
+stdlib parser to answer 400 naming the JSON path of the offending string
+(``body.filter.request_response_rmt.model.equals: ...``). orjson reads integers beyond 64 bits as
+doubles, silently losing digits, so a body with a run of 19 digits goes to the exact stdlib parser
+directly. Routes that read their body themselves call :func:`parse_json_body`; routes with a typed body
+get it through :class:`JsonBodyRoute`, the route class of every router (a test checks that no route is
+left out).
 """
 
 from __future__ import annotations
@@ -32,29 +32,31 @@ from heliograph.api.openapi import declare_common_errors
 _LONG_INTEGER = re.compile(rb"[0-9]{19}")
 
 
-class _OutOfRange(float):
-    """A JSON number beyond the double range (``1e400``, a 310-digit integer), kept only to be reported."""
+class _Unstorable(float):
+    """A number orjson cannot hold (beyond the double range, NaN, Infinity), kept only to be reported."""
 
-    text: str
+    reason: str
 
-    def __new__(cls, text: str) -> _OutOfRange:
-        number = super().__new__(cls, math.inf)
-        number.text = text
+    def __new__(cls, reason: str) -> _Unstorable:
+        number = super().__new__(cls, math.nan)
+        number.reason = reason
         return number
 
 
-def _parse_float(text: str) -> float:
+def _strict_float(text: str) -> float:
     value = float(text)
-    return _OutOfRange(text) if math.isinf(value) else value
+    return _Unstorable(f"the number {_escaped(text)} is out of range") if math.isinf(value) else value
 
 
-def _parse_int(text: str) -> int | float:
+def _strict_int(text: str) -> int | float:
     value = int(text)
-    return _OutOfRange(text) if abs(value) > sys.float_info.max else value
+    if abs(value) > sys.float_info.max:
+        return _Unstorable(f"the number {_escaped(text)} is out of range")
+    return value
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON value")
+def _strict_constant(name: str) -> float:
+    return _Unstorable(f"{name} is not a JSON number")
 
 
 def _escaped(text: str) -> str:
@@ -74,8 +76,8 @@ def _has_surrogate(text: str) -> bool:
 def _fault(value: Any) -> str | None:
     if isinstance(value, str) and _has_surrogate(value):
         return f'the string "{_escaped(value)}" holds a lone surrogate: JSON text must be valid Unicode'
-    if isinstance(value, _OutOfRange):
-        return f"the number {_escaped(value.text)} is out of range"
+    if isinstance(value, _Unstorable):
+        return value.reason
     return None
 
 
@@ -104,18 +106,25 @@ def _first_fault(document: Any) -> tuple[str, str] | None:
     return None
 
 
-def parse_json_body(body: bytes) -> Any:
-    """The parsed body, or a 400 that names what is wrong (the JSON path when a value is at fault)."""
+def parse_json_body(body: bytes, *, exact_numbers: bool = False) -> Any:
+    """The parsed body, or a 400 that names what is wrong (the JSON path when a value is at fault).
+
+    With ``exact_numbers`` (typed bodies), numbers are read exactly and numbers orjson cannot hold
+    (beyond the double range; NaN and Infinity, which FastAPI's parser always took) are returned as the
+    stdlib parser reads them, for the route's schema or the filter translator to refuse naming their
+    field. Without it (bodies stored as sent, which orjson must write back) they are refused here with
+    their path, and orjson's reading of integers beyond 64 bits is kept, as the ingest routes had it.
+    """
     refused: orjson.JSONDecodeError | None = None
-    if _LONG_INTEGER.search(body) is None:
+    if not exact_numbers or _LONG_INTEGER.search(body) is None:
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             refused = exc
-    return _parse_exactly(body, refused)
+    return _parse_exactly(body, refused, exact_numbers=exact_numbers)
 
 
-def _parse_exactly(body: bytes, refused: orjson.JSONDecodeError | None) -> Any:
+def _parse_exactly(body: bytes, refused: orjson.JSONDecodeError | None, *, exact_numbers: bool) -> Any:
     """The stdlib parser, slower but exact: integers beyond 64 bits stay integers (orjson would turn them
     into doubles, silently), and what orjson refuses is found again with its path."""
     try:
@@ -123,9 +132,12 @@ def _parse_exactly(body: bytes, refused: orjson.JSONDecodeError | None) -> Any:
     except UnicodeDecodeError as exc:
         raise ApiError(400, f"malformed JSON body: not UTF-8 at byte {exc.start}") from None
     try:
-        document = json.loads(
-            text, parse_float=_parse_float, parse_int=_parse_int, parse_constant=_refuse_constant
-        )
+        if exact_numbers:
+            document = json.loads(text)
+        else:
+            document = json.loads(
+                text, parse_float=_strict_float, parse_int=_strict_int, parse_constant=_strict_constant
+            )
     except RecursionError:
         raise ApiError(400, "malformed JSON body: nested too deeply") from None
     except ValueError as exc:
@@ -140,7 +152,7 @@ def _parse_exactly(body: bytes, refused: orjson.JSONDecodeError | None) -> Any:
 class _JsonRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = parse_json_body(await self.body())
+            self._json = parse_json_body(await self.body(), exact_numbers=True)
         return self._json
 
 
