@@ -20,6 +20,7 @@ from heliograph.api.docs_pages import install_docs
 from heliograph.api.envelope import JSONBody
 from heliograph.api.error_guard import ErrorGuard, send_envelope_error
 from heliograph.api.errors import install_error_handlers
+from heliograph.api.openapi import install_openapi
 from heliograph.clock import Clock, IdFactory, random_ids, system_clock
 from heliograph.gateway.asgi import Receive, Scope, Send
 from heliograph.gateway.assembly import Gateway, build_gateway
@@ -160,7 +161,7 @@ def create_app(
     for router in routers:
         app.include_router(router)
     install_docs(app)
-    _declare_security(app)
+    install_openapi(app)
     app.install_edge(context)
     return app
 
@@ -187,20 +188,3 @@ def _lifespan(
                 engine.dispose()
 
     return lifespan
-
-
-def _declare_security(app: FastAPI) -> None:
-    """Advertise the bearer-key scheme in /openapi.json, as Helicone's spec does."""
-    original = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = original()
-            schema.setdefault("components", {})["securitySchemes"] = {
-                "api_key": {"type": "apiKey", "name": "Authorization", "in": "header"}
-            }
-            schema["security"] = [{"api_key": []}]
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -12,8 +12,9 @@ from heliograph.storage import keys_repo
 from heliograph.storage.tables import api_keys
 from support.http import auth
 
-# Paths, methods and operation ids of Helicone's public OpenAPI spec (the contract), vendored so the
-# check runs anywhere; regenerate from shared/reference/helicone-public-openapi.json.
+# Paths, methods, operation ids and component names of Helicone's public OpenAPI spec (the contract),
+# vendored so the check runs anywhere; regenerate from shared/reference/helicone-public-openapi.json
+# ("source" in the file says what is kept). tests/api/test_openapi_document.py checks the rest.
 REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "helicone_openapi_paths.json"
 QUERY = {"filter": "all"}
 

@@ -69,7 +69,7 @@ KEY_NEEDS: dict[Callable[..., Any], KeyNeed] = {}
 
 
 # Both bases name their optional headers ``headers`` (a dict / a Mapping); a refusal has none.
-class KeyRefused(ApiError, HTTPException):  # type: ignore[misc]
+class KeyRefused(ApiError, HTTPException):
     """401. An ``ApiError`` (answered in the envelope, with Helicone's ``trace``) that is also an
     ``HTTPException``, so FastAPI's body parsing lets it through when it is raised from ``receive``."""
 

@@ -6,13 +6,12 @@ import json
 from typing import Any
 
 import orjson
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 
 
-class JSONBody(Response):
-    """JSON rendered by orjson: fast, and it handles UUIDs, datetimes and non-str dict keys."""
-
-    media_type = "application/json"
+class JSONBody(JSONResponse):
+    """JSON rendered by orjson: fast, and it handles UUIDs, datetimes and non-str dict keys. A
+    JSONResponse, so the OpenAPI document shows a route's response model as its JSON schema."""
 
     def render(self, content: Any) -> bytes:
         try:

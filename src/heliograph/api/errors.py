@@ -7,6 +7,7 @@ also carry tsoa's ``{message: "Validation Failed", details}`` shape that Helicon
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -20,13 +21,16 @@ from heliograph.services.errors import Conflict, InvalidInput, NotFound, Service
 log = logging.getLogger(__name__)
 
 
-class ApiError(Exception):
-    """An error answered as ``{"data": null, "error": message}`` with the given status."""
+class ApiError(StarletteHTTPException):
+    """An error answered as ``{"data": null, "error": message}`` with the given status.
+
+    An HTTPException, so that one raised while FastAPI reads a body (``api/json_body.py``) reaches the
+    client as is instead of becoming FastAPI's generic "error parsing the body"."""
 
     def __init__(
         self, status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any
     ) -> None:
-        super().__init__(message)
+        super().__init__(status, message, headers)
         self.status = status
         self.message = message
         self.headers = headers
@@ -34,7 +38,7 @@ class ApiError(Exception):
 
 
 def error_response(
-    status: int, message: str, headers: dict[str, str] | None = None, **extra: Any
+    status: int, message: str, headers: Mapping[str, str] | None = None, **extra: Any
 ) -> JSONBody:
     return JSONBody({"data": None, "error": message, **extra}, status_code=status, headers=headers)
 
@@ -67,8 +71,13 @@ def validation_details(errors: list[Any]) -> dict[str, dict[str, Any]]:
 
 
 def validation_response(errors: list[Any]) -> JSONBody:
+    """422 with tsoa's shape; 400 when a path parameter is at fault (a malformed id makes the URL name
+    nothing, the same answer the services give for a malformed id in a body)."""
     details = validation_details(errors)
     summary = "; ".join(f"{path}: {item['message']}" for path, item in details.items())
+    malformed_path = any(tuple(error.get("loc", ()))[:1] == ("path",) for error in errors)
+    if malformed_path:
+        return error_response(400, f"malformed URL: {summary}", details=details)
     return JSONBody(
         {
             "message": "Validation Failed",

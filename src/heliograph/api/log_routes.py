@@ -21,15 +21,18 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 
 from heliograph.api.auth import LoggerWriteAuth, OptionalLoggerWriteAuth, require_write
+from heliograph.api.body_schemas import AsyncLogModel, HeliconeLogMessage
 from heliograph.api.context import AppContext, app_context
 from heliograph.api.envelope import empty
 from heliograph.api.errors import ApiError
-from heliograph.api.trace import commit_ingest, read_json_object
+from heliograph.api.json_body import JsonBodyRoute
+from heliograph.api.openapi import errors, raw_body
+from heliograph.api.trace import INGEST_ERRORS, commit_ingest, read_json_object
 from heliograph.ingest.async_log import AsyncLogError
 from heliograph.ingest.log_message import LogMessageError, message_authorization
 from heliograph.services.keys import AuthContext
 
-router = APIRouter(tags=["Log"])
+router = APIRouter(tags=["Log"], route_class=JsonBodyRoute)
 
 # Helicone's worker (worker/src/routers/api/apiRouter.ts) gives each route the provider it logs under
 # when the body has no ``provider``.
@@ -54,8 +57,28 @@ _OPERATION_IDS = {
     "/v1/trace/anthropic/v1/log": "LogAsyncAnthropicTrace",
     "/v1/trace/googleapis/v1/log": "LogAsyncGoogleTrace",
 }
-_OBJECT_BODY = {
-    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+# These routes authenticate themselves (the key may be in Helicone-Auth, or in the message).
+_ERRORS = {**INGEST_ERRORS, **errors(401)}
+_ASYNC_LOG_DOC: dict[str, Any] = {
+    **raw_body(AsyncLogModel),
+    "security": [{"helicone_auth": []}, {"api_key": []}],
+}
+_LOG_MESSAGE_DOC: dict[str, Any] = {
+    **raw_body(HeliconeLogMessage),
+    "security": [{"api_key": []}, {"helicone_auth": []}, {}],  # {}: the key may be in the body instead
+}
+_LOGGED: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Stored (committed before the answer).",
+        "content": {"text/plain": {"schema": {"type": "string", "const": "ok"}}},
+        "headers": {
+            "Helicone-Id": {
+                "description": "The id the request was stored under.",
+                "required": True,
+                "schema": {"type": "string", "format": "uuid"},
+            }
+        },
+    }
 }
 _MISSING_KEY = "missing API key: send 'Authorization: Bearer <key>' or 'Helicone-Auth: Bearer <key>'"
 
@@ -87,13 +110,21 @@ for _path, _provider in ASYNC_LOG_ROUTES.items():
         _async_log_endpoint(_provider),
         methods=["POST"],
         operation_id=_OPERATION_IDS[_path],
-        openapi_extra=_OBJECT_BODY,
+        openapi_extra=_ASYNC_LOG_DOC,
         response_class=PlainTextResponse,
+        responses={**_ERRORS, **_LOGGED},
         summary=f"Log a call made without the gateway (provider {_provider} unless the body names one)",
     )
 
 
-@router.post("/v1/log/request", operation_id="LogRequest", openapi_extra=_OBJECT_BODY)
+@router.post(
+    "/v1/log/request",
+    operation_id="LogRequest",
+    openapi_extra=_LOG_MESSAGE_DOC,
+    response_class=Response,
+    response_description="Stored (committed before the answer); empty body.",
+    responses=_ERRORS,
+)
 async def log_request(request: Request, header_auth: OptionalLoggerWriteAuth) -> Response:
     """Store one log message of Helicone's worker or Rust gateway."""
     context = app_context(request)

@@ -14,14 +14,22 @@ from fastapi.concurrency import run_in_threadpool
 from heliograph.api.context import app_context
 from heliograph.api.envelope import JSONBody
 from heliograph.api.errors import ApiError
+from heliograph.api.json_body import JsonBodyRoute
+from heliograph.api.openapi import errors
+from heliograph.api.response_schemas import SignedRequestBodies
 from heliograph.services.keys import AuthContext
 from heliograph.services.request_bodies import PATH_PREFIX
 from heliograph.services.signed_urls import InvalidToken
 
-router = APIRouter(tags=["Request"])
+router = APIRouter(tags=["Request"], route_class=JsonBodyRoute)
 
 
-@router.get(PATH_PREFIX + "{token}", operation_id="GetSignedRequestBody")
+@router.get(
+    PATH_PREFIX + "{token}",
+    operation_id="GetSignedRequestBody",
+    response_model=SignedRequestBodies,
+    responses=errors(403, 404),
+)
 async def signed_request_body(token: str, request: Request) -> JSONBody:
     """The ``{request, response}`` bodies of the request a signed link names."""
     try:
