@@ -1,9 +1,12 @@
-"""``/docs`` (Swagger UI) and ``/redoc`` served from vendored copies, so they work without internet.
+"""``/docs`` (Swagger UI) served from a vendored copy, so it works without internet.
 
 FastAPI's own pages load their scripts from a CDN (and Swagger UI sends the spec to a remote validator),
 so on a machine without internet they stay blank. Here the scripts come from
-``heliograph/web/static/vendor/`` (package data; see the README.md beside each copy for its package,
-version and source), and no page names another host.
+``heliograph/web/static/vendor/`` (package data; see the README.md beside the copy for its package,
+version and source), and nothing the page loads comes from another host.
+
+There is no ``/redoc``: ReDoc's standalone bundle always loads its sidebar logo from cdn.redoc.ly, with
+no option to turn that off, and one offline reference page is enough.
 """
 
 from __future__ import annotations
@@ -12,13 +15,12 @@ from importlib.resources import files
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 STATIC_PATH = "/static"
 SWAGGER_UI = f"{STATIC_PATH}/vendor/swagger-ui-dist"
-REDOC = f"{STATIC_PATH}/vendor/redoc"
 FAVICON = f"{SWAGGER_UI}/favicon-32x32.png"
 
 
@@ -27,7 +29,7 @@ def static_directory() -> Path:
 
 
 def install_docs(app: FastAPI) -> None:
-    """Serve the static files and the two pages (the app must be built with ``docs_url=None`` and
+    """Serve the static files and the page (the app must be built with ``docs_url=None`` and
     ``redoc_url=None``, which turns FastAPI's CDN pages off)."""
     app.mount(STATIC_PATH, StaticFiles(directory=static_directory()), name="static")
     openapi_url = app.openapi_url or "/openapi.json"
@@ -45,15 +47,4 @@ def install_docs(app: FastAPI) -> None:
             oauth2_redirect_url=None,
             # Swagger UI would otherwise send the spec to validator.swagger.io for its badge.
             swagger_ui_parameters={"validatorUrl": None},
-        )
-
-    @app.get("/redoc", include_in_schema=False)
-    async def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "").rstrip("/")
-        return get_redoc_html(
-            openapi_url=root + openapi_url,
-            title=f"{title} - ReDoc",
-            redoc_js_url=f"{root}{REDOC}/redoc.standalone.js",
-            redoc_favicon_url=root + FAVICON,
-            with_google_fonts=False,
         )
