@@ -145,6 +145,13 @@ class Settings(BaseSettings):
                 raise ValueError(f"{PROVIDER_URL_PREFIX}{name.upper()} must be an http(s) URL, got {url!r}")
         return value
 
+    @field_validator("secret_key", mode="after")
+    @classmethod
+    def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < 16:
+            raise ValueError("HELIOGRAPH_SECRET_KEY must be at least 16 bytes (e.g. `openssl rand -hex 32`)")
+        return value
+
     @field_validator("public_url", mode="after")
     @classmethod
     def _check_public_url(cls, value: str | None) -> str | None:

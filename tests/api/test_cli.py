@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -204,3 +205,33 @@ def test_a_refused_downgrade_is_one_line(database_url: str, engine: sa.Engine) -
     stderr = _fail("db", "downgrade", "0002", "--database-url", database_url)
     assert "used by more than one organization" in stderr
     assert "current: 0003" in _run("db", "current", "--database-url", database_url)
+
+
+def test_a_file_that_is_not_a_database_is_one_line(tmp_path: Path) -> None:
+    garbage = tmp_path / "notes.db"
+    garbage.write_text("not a database\n")
+    stderr = _fail("keys", "list", "--database-url", f"sqlite:///{garbage}")
+    assert f"Error: cannot open sqlite:///{garbage}: file is not a database" in stderr
+
+
+@pytest.mark.only_dialects("postgresql")
+def test_a_missing_role_is_not_told_to_create_a_database(database_url: str) -> None:
+    url = database_url.replace("postgres@", "heliograph_no_such_role@", 1)
+    stderr = _fail("keys", "list", "--database-url", url)
+    assert 'role "heliograph_no_such_role" does not exist' in stderr
+    assert "createdb" not in stderr
+
+
+def test_a_short_secret_key_is_refused_before_anything_is_created(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "heliograph", "serve", "--data-dir", str(tmp_path / "data"), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "HELIOGRAPH_SECRET_KEY": "short"},
+    )
+    assert result.returncode == 2
+    assert "HELIOGRAPH_SECRET_KEY must be at least 16 bytes" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "data").exists()

@@ -76,16 +76,18 @@ def _reachable_revision(engine: sa.Engine, url: str) -> str | None:
     """The schema revision, or a one-line error when the server cannot be reached (no traceback)."""
     try:
         return migrate.current_revision(engine)
-    except sa.exc.OperationalError as exc:
+    except sa.exc.DatabaseError as exc:
+        # Unreachable, refused, missing, or not a database at all (a SQLite path naming another file).
         raise click.ClickException(connection_error(url, exc)) from None
 
 
-def connection_error(url: str, exc: sa.exc.OperationalError) -> str:
+def connection_error(url: str, exc: sa.exc.DatabaseError) -> str:
     """One line naming the database, the driver's own reason, and the fix for a missing database."""
     parsed = normalize_url(url)
     reason = " ".join(str(exc.orig).split()) if exc.orig is not None else str(exc).splitlines()[0]
     message = f"cannot open {mask_url(url)}: {reason}"
-    if parsed.get_backend_name() == "postgresql" and "does not exist" in reason and parsed.database:
+    missing = f'database "{parsed.database}" does not exist'
+    if parsed.get_backend_name() == "postgresql" and missing in reason:
         user = f" -U {parsed.username}" if parsed.username else ""
         message += f". Create it first: createdb -h {parsed.host or '127.0.0.1'}{user} {parsed.database}"
     return message
