@@ -511,6 +511,18 @@ def test_documents_json_cannot_store_are_400(api: Api, path_kind: str, body_kind
     assert "cannot be stored" in payload["error"]
 
 
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_numbers_json_storage_would_turn_into_null_are_400(api: Api, number: str) -> None:
+    """orjson writes NaN and infinities as null: a template must not lose its values silently."""
+    body = '{"userDefinedId": "n", "prompt": {"model": "m", "temperature": ' + number + '}, "metadata": {}}'
+    response = api.client.post(
+        "/v1/prompt/create", content=body, headers={**api.headers, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400, response.text
+    assert "temperature" in response.json()["error"]
+    assert api.call("GET", "/v1/prompt/has-prompts")[1]["data"] == {"hasPrompts": False}
+
+
 def test_nul_characters_never_reach_the_database(api: Api) -> None:
     template = {
         "model": "gpt\x00-4o",

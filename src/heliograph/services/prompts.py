@@ -8,6 +8,7 @@ never take the same version number; the unique constraint on the numbers backs t
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -92,11 +93,31 @@ def template_input_keys(template: Any) -> list[str]:
 
 def storable(value: Any, what: str) -> str:
     """``value`` as the JSON text it is stored as; 400 for what JSON storage cannot hold (integers
-    beyond 64 bits, nesting deeper than the encoder goes)."""
+    beyond 64 bits, nesting deeper than the encoder goes, NaN and infinities)."""
     try:
-        return prompt_repo.dump(value)
+        text = prompt_repo.dump(value)
     except (TypeError, RecursionError) as exc:
         raise InvalidInput(f"{what} cannot be stored: {exc}") from exc
+    # The encoder writes NaN and infinities as null, silently: look for them only when a null was written.
+    if "null" in text:
+        where = _non_finite(value)
+        if where is not None:
+            raise InvalidInput(f"{what} cannot be stored: {where} is not a finite number")
+    return text
+
+
+def _non_finite(value: Any) -> str | None:
+    """The path of the first NaN or infinity in a JSON document (walked without recursion)."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return path.lstrip(".") or "the value"
+        if isinstance(item, dict):
+            stack.extend((f"{path}.{key}", child) for key, child in item.items())
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{index}]", child) for index, child in enumerate(item))
+    return None
 
 
 def template_shape_hash(template: Any) -> str:
