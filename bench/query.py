@@ -16,7 +16,12 @@ query (after 3 warm-ups) and prints its median and p95 in ms next to the target:
   that walks requests newest first;
 - count per model over 30 days: `request_stats.count_by_model`, timed in-process on its own engine (there
   is no HTTP endpoint for grouped counts yet);
-- filtered counts: POST /v1/request/count/query for one model over 7 days, and one user over 30 days.
+- filtered counts: POST /v1/request/count/query for one model over 7 days, and one user over 30 days;
+- case-insensitive text filters (no target; they scan, no index serves them): the latest 100 whose
+  response body `contains` a word, counts of response bodies that `contain` a word over the last day,
+  of a property value that `contains` a fragment over 7 days, and of a model `ilike` pattern over 7 days.
+  About 30% of the response bodies carry non-ASCII text (typographic quotes, accents, CJK, emoji), as
+  real model output does, because PostgreSQL folds ASCII-only text on a faster path.
 
 HTTP figures are client-side (one keep-alive connection): they include JSON encoding and the network
 stack of this machine, which client and server share. `--no-analyze` skips the statistics step (the
@@ -156,6 +161,15 @@ PROPERTY_FILTERS = [
     ("region=sa-east-1", "region", "sa-east-1", "~0.6%"),
 ]
 OLD_VERSION = "2.0.0"
+# Appended to about 30% of the response texts: real model output is not all ASCII.
+NON_ASCII_PHRASES = [
+    "It\u2019s done.",
+    "\u201cQuoted\u201d \u2014 as asked.",
+    "Meet at the café in Zürich.",
+    "A naïve approach, à la carte.",
+    "日本語の説明です。",
+    "Great question! 🙂",
+]
 COUNT_MODELS = ["gpt-4o-mini", "claude-sonnet-4-5-20250929", "gemini-2.5-pro", "qwen/qwen3-32b"]
 COUNT_USERS = ["user-0001", "user-0042", "user-0500"]
 
@@ -200,6 +214,12 @@ class Workload:
         back = self._pick([0, 1, 2], [0.6, 0.9, 1.0])
         return f"2.{max(newest - back, 0)}.0"
 
+    def _answer(self) -> str:
+        text = prose(self.rng, self.rng.randint(100, 200))
+        if self.rng.random() < 0.3:
+            text += " " + self.rng.choice(NON_ASCII_PHRASES)
+        return text
+
     def record(self, created_at: int) -> RequestRecord:
         rng = self.rng
         provider, model, url, (in_rate, out_rate) = self._pick(self.models, self.model_cum)
@@ -237,7 +257,7 @@ class Workload:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": prose(rng, rng.randint(100, 200))},
+                        "message": {"role": "assistant", "content": self._answer()},
                         "finish_reason": "stop",
                     }
                 ],
@@ -425,7 +445,9 @@ def measure(server: BenchServer, repeat: int) -> list[Timing]:
             ("count: model = X, last 7 days (HTTP)", "model", COUNT_MODELS, now - 7 * DAY_MS),
             ("count: user = X, 30 days (HTTP)", "user_id", COUNT_USERS, now - DAYS * DAY_MS),
         ):
-            timings.append(_count_timing(http, found, repeat, label, field, values, _iso(since)))
+            leaves = [(value, _rmt(field, "equals", value)) for value in values]
+            timings.append(_count_timing(http, found, repeat, label, leaves, _iso(since)))
+        timings.extend(_text_filter_timings(http, found, repeat, now))
 
     engine = create_engine(server.database_url)
     organization_id, _key_id = _organization(engine, server.key)
@@ -459,30 +481,76 @@ def keep(server: BenchServer) -> str:
     return f"PostgreSQL database {name}"
 
 
+def _rmt(field: str, op: str, value: object) -> dict[str, Any]:
+    return {"request_response_rmt": {field: {op: value}}}
+
+
 def _count_timing(
     http: httpx.Client,
     found: Callable[[httpx.Response], None],
     repeat: int,
     label: str,
-    field: str,
-    values: Sequence[str],
+    leaves: Sequence[tuple[str, dict[str, Any]]],
     since_iso: str,
+    target_ms: float | None = 100,
 ) -> Timing:
-    """Time /v1/request/count/query for ``field`` = each of ``values`` (in turn) since ``since_iso``."""
+    """Time /v1/request/count/query for each of ``leaves`` (``(label, filter leaf)``, in turn) ANDed
+    with ``request_created_at >= since_iso``."""
 
     def count(index: int) -> httpx.Response:
         body = {
             "filter": {
-                "left": {"request_response_rmt": {field: {"equals": values[index % len(values)]}}},
+                "left": leaves[index % len(leaves)][1],
                 "operator": "and",
-                "right": {"request_response_rmt": {"request_created_at": {"gte": since_iso}}},
+                "right": _rmt("request_created_at", "gte", since_iso),
             }
         }
         return http.post("/v1/request/count/query", json=body)
 
     samples = _time(lambda i: count(i + WARMUPS), found, repeat)
-    labels = [values[(i + WARMUPS) % len(values)] for i in range(len(values))]
-    return Timing(label, 100, samples, _per_variant(labels, samples))
+    labels = [leaves[(i + WARMUPS) % len(leaves)][0] for i in range(len(leaves))]
+    return Timing(label, target_ms, samples, _per_variant(labels, samples))
+
+
+def _text_filter_timings(
+    http: httpx.Client, found: Callable[[httpx.Response], None], repeat: int, now: int
+) -> list[Timing]:
+    """Case-insensitive text filters (contains, ilike); they scan, so they have no target."""
+    words = ["timeout", "Z\u00fcrich"]
+
+    def latest(index: int) -> httpx.Response:
+        body = {"filter": _rmt("response_body", "contains", words[index % len(words)]), "limit": 100}
+        return http.post("/v1/request/query-clickhouse", json=body)
+
+    samples = _time(lambda i: latest(i + WARMUPS), found, repeat)
+    labels = [words[(i + WARMUPS) % len(words)] for i in range(len(words))]
+    timings = [Timing("latest 100, body contains X (HTTP)", None, samples, _per_variant(labels, samples))]
+    cases = [
+        (
+            "count: body contains X, last day (HTTP)",
+            "response_body",
+            "contains",
+            ["DATABASE", "Z\u00fcrich", "It\u2019s"],
+            now - DAY_MS,
+        ),
+        (
+            "count: model ilike X, last 7 days (HTTP)",
+            "model",
+            "ilike",
+            ["GPT-4O%", "%haiku%"],
+            now - 7 * DAY_MS,
+        ),
+    ]
+    for label, field, op, values, since in cases:
+        leaves = [(value, _rmt(field, op, value)) for value in values]
+        timings.append(_count_timing(http, found, repeat, label, leaves, _iso(since), None))
+    properties = [
+        (f"{key} contains {value}", _rmt("properties", key, {"contains": value}))
+        for key, value in (("feature", "SUMM"), ("region", "east"))
+    ]
+    label = "count: property contains X, 7 days (HTTP)"
+    timings.append(_count_timing(http, found, repeat, label, properties, _iso(now - 7 * DAY_MS), None))
+    return timings
 
 
 def run(backend: str, count: int, repeat: int, do_analyze: bool, keep_db: bool) -> None:
