@@ -13,11 +13,11 @@ Case-insensitive matching compares both sides after ``fold_case``: Unicode's ful
 then its full uppercase mapping (``"Straße"``, ``"STRASSE"`` and ``"STRAẞE"`` all fold to
 ``"STRASSE"``; Greek final and medial small sigma both to capital sigma). Per character it groups
 exactly what Unicode's full case folding groups, except that the dotless i (U+0131) also joins ``I``
-and ``i``. SQLite computes it with Python
-(the ``hg_fold`` function every SQLite connection registers); PostgreSQL with ICU's root locale, named
-explicitly so the answer does not depend on the database's LC_CTYPE (a C-locale database folds
-ASCII only, a glibc one per character without ``ß`` -> ``SS``). Python and ICU agree on every code
-point (``tests/storage/test_case_fold.py`` checks it against the running server).
+and ``i``. SQLite computes it with Python (the ``hg_fold`` function every SQLite connection
+registers); PostgreSQL with ICU's root locale, named explicitly so the answer does not depend on the
+database's LC_CTYPE (a C-locale database folds ASCII only, a glibc one per character without ``ß`` ->
+``SS``). Python and ICU agree on every code point (``tests/storage/test_case_fold.py`` checks it
+against the running server).
 """
 
 from __future__ import annotations
