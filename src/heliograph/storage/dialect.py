@@ -48,12 +48,25 @@ def fold_case(value: str) -> str:
 
 
 def folded_text(expr: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[str]:
-    """``fold_case(expr)`` in SQL (NULL stays NULL)."""
+    """``fold_case(expr)`` in SQL (NULL stays NULL). ``expr`` may be evaluated more than once: use
+    ``payload_text(..., folded=True)`` for payload parts."""
     if dialect == "sqlite":
-        return sa.func.hg_fold(expr, type_=sa.Text())
-    # ASCII-only text folds with the plain byte-wise upper(), about 4x cheaper than ICU's two passes.
+        # ASCII text (most text) folds with SQLite's own upper(), skipping a call into Python. A text is
+        # ASCII when it has as many characters as bytes (a NUL also fails the test: Python folds it).
+        ascii_only = sa.func.length(expr) == sa.func.length(sa.cast(expr, sa.LargeBinary()))
+        return sa.case(
+            (ascii_only, sa.func.upper(expr, type_=sa.Text())), else_=sa.func.hg_fold(expr, type_=sa.Text())
+        )
+    return _icu_fold(expr, _utf8_is_ascii(expr))
+
+
+def _utf8_is_ascii(text: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
     # In a UTF-8 database a text is ASCII exactly when it has as many bytes as characters.
-    ascii_only = sa.func.octet_length(expr) == sa.func.length(expr)
+    return sa.func.octet_length(text) == sa.func.length(text)
+
+
+def _icu_fold(expr: sa.ColumnElement[Any], ascii_only: sa.ColumnElement[bool]) -> sa.ColumnElement[str]:
+    # ASCII-only text folds with the plain byte-wise upper(), about 4x cheaper than ICU's two passes.
     # Folded text is compared byte for byte: collation "C" on both branches (an explicit collation
     # carries through the functions, and CASE refuses two different ones).
     ascii_fold = sa.func.upper(sa.collate(expr, "C"), type_=sa.Text())
@@ -61,29 +74,50 @@ def folded_text(expr: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[s
     return sa.case((ascii_only, ascii_fold), else_=sa.collate(unicode_fold, "C"))
 
 
-def contains_folded(expr: sa.ColumnElement[Any], needle: str, dialect: str) -> sa.ColumnElement[bool]:
-    """``expr`` contains ``needle`` literally, ignoring case (NULL when ``expr`` is NULL).
+def folded_contains(folded: sa.ColumnElement[Any], needle: str, dialect: str) -> sa.ColumnElement[bool]:
+    """The folded text ``folded`` contains ``needle`` literally, ignoring case (NULL when it is NULL).
 
     A plain substring search, not a LIKE pattern: nothing to escape, and no pattern length limit
     (SQLite refuses LIKE patterns over 50,000 bytes; ``instr`` has no limit).
     """
     find = sa.func.instr if dialect == "sqlite" else sa.func.strpos
-    position: sa.ColumnElement[int] = find(folded_text(expr, dialect), fold_case(needle), type_=sa.Integer())
+    position: sa.ColumnElement[int] = find(folded, fold_case(needle), type_=sa.Integer())
     return position > 0
 
 
-def payload_text(column: sa.ColumnElement[Any], part: int, dialect: str) -> sa.ColumnElement[str]:
-    """One part of a request payload column (see payloads.py), usable in SQL comparisons.
+def folded_like(folded: sa.ColumnElement[Any], pattern: str, dialect: str) -> sa.ColumnElement[bool]:
+    """``ILIKE pattern`` with Unicode case folding: the folded text LIKE the folded pattern.
+
+    Both sides are folded, so the match is exact: SQLite's LIKE, which ignores ASCII case, sees
+    upper-case text only, and ``PRAGMA case_sensitive_like`` cannot change the answer. A ``_`` matches
+    one character of the folded text (``"ß"`` folds to two).
+    """
+    del dialect  # LIKE with a backslash escape is spelled the same on both
+    tokens = [
+        (True, char) if wildcard else (False, fold_case(char)) for wildcard, char in _parse_like(pattern)
+    ]
+    return folded.like(_render_like(tokens), escape="\\")
+
+
+def payload_text(
+    column: sa.ColumnElement[Any], part: int, dialect: str, *, folded: bool = False
+) -> sa.ColumnElement[str]:
+    """One part of a request payload column (see payloads.py), usable in SQL comparisons; with
+    ``folded``, that part through ``fold_case``.
 
     SQLite stores the payload compressed; the ``hg_payload_part`` function every SQLite connection
-    registers inflates and splits it. PostgreSQL stores plain text, split with ``split_part``. An absent
-    part is NULL on both. The
-    result is typed as Text so bound comparison values are not themselves compressed by the column type.
+    registers inflates and splits it (``hg_payload_part_folded`` also folds, in the same call: a body is
+    large, and folding it apart would copy it from Python to SQLite and back once more). PostgreSQL
+    stores plain text, split with ``split_part``. An absent part is NULL on both. The result is typed as
+    Text so bound comparison values are not themselves compressed by the column type.
     """
     if dialect == "sqlite":
-        return sa.func.hg_payload_part(column, part, type_=sa.Text())
-    part_text = sa.func.split_part(sa.type_coerce(column, sa.Text()), "\n", part, type_=sa.Text())
-    return sa.func.nullif(part_text, "", type_=sa.Text())
+        function = sa.func.hg_payload_part_folded if folded else sa.func.hg_payload_part
+        return function(column, part, type_=sa.Text())
+    whole = sa.type_coerce(column, sa.Text())
+    part_text = sa.func.nullif(sa.func.split_part(whole, "\n", part, type_=sa.Text()), "", type_=sa.Text())
+    # The ASCII test reads the whole payload column, so the part is split out only once.
+    return _icu_fold(part_text, _utf8_is_ascii(whole)) if folded else part_text
 
 
 def uuid_text(column: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[str]:
@@ -108,19 +142,6 @@ def case_sensitive_like(expr: sa.ColumnElement[Any], pattern: str, dialect: str)
     if dialect == "sqlite":
         return expr.op("GLOB", is_comparison=True)(_render_glob(tokens))
     return expr.like(_render_like(tokens), escape="\\")
-
-
-def case_insensitive_like(expr: sa.ColumnElement[Any], pattern: str, dialect: str) -> sa.ColumnElement[bool]:
-    """``expr ILIKE pattern`` with Unicode case folding: LIKE over the folded text and the folded pattern.
-
-    Both sides are folded, so the match is exact: SQLite's LIKE, which ignores ASCII case, sees
-    upper-case text only, and ``PRAGMA case_sensitive_like`` cannot change the answer. A ``_`` matches
-    one character of the folded text (``"ß"`` folds to two).
-    """
-    tokens = [
-        (True, char) if wildcard else (False, fold_case(char)) for wildcard, char in _parse_like(pattern)
-    ]
-    return folded_text(expr, dialect).like(_render_like(tokens), escape="\\")
 
 
 def escape_like(value: str) -> str:

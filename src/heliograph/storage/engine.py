@@ -117,6 +117,7 @@ def _configure_sqlite_connection(dbapi_connection: sqlite3.Connection, _record: 
     cursor.close()
     # Payloads are compressed at rest; body filters decompress them inside the query.
     dbapi_connection.create_function("hg_payload_part", 2, _payload_part, deterministic=True)
+    dbapi_connection.create_function("hg_payload_part_folded", 2, _payload_part_folded, deterministic=True)
     # SQLite's own upper()/lower() fold ASCII only; case-insensitive filters fold all of Unicode.
     dbapi_connection.create_function("hg_fold", 1, _fold, deterministic=True)
 
@@ -133,6 +134,11 @@ def _inflate(blob: bytes | None) -> str | None:
 
 def _payload_part(blob: bytes | None, part: int) -> str | None:
     return payload_part(_inflate(blob), part)
+
+
+def _payload_part_folded(blob: bytes | None, part: int) -> str | None:
+    text = payload_part(_inflate(blob), part)
+    return None if text is None else fold_case(text)
 
 
 def _fold(text: object) -> str | None:

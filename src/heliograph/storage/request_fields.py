@@ -40,9 +40,10 @@ import sqlalchemy as sa
 
 from heliograph.storage.dialect import (
     MAX_PATTERN_LENGTH,
-    case_insensitive_like,
     case_sensitive_like,
-    contains_folded,
+    folded_contains,
+    folded_like,
+    folded_text,
     payload_text,
 )
 from heliograph.storage.dialect import uuid_text as dialect_uuid_text
@@ -97,12 +98,14 @@ Scope = Callable[[sa.ColumnElement[bool]], sa.ColumnElement[bool]]
 
 @dataclass(frozen=True, slots=True)
 class Field:
-    """One filterable field: its kind, its SQL expression (per dialect) and, for fields stored in a
-    side table, the correlated EXISTS that ties a condition on that table back to the request."""
+    """One filterable field: its kind, its SQL expression (per dialect), for fields stored in a side
+    table the correlated EXISTS that ties a condition on that table back to the request, and for text
+    fields that are costly to compute a direct expression of their case-folded text."""
 
     kind: Kind
     column: ColumnFactory
     scope: Scope | None = None
+    folded: ColumnFactory | None = None
 
 
 class _Predicate(NamedTuple):
@@ -179,10 +182,12 @@ def _column(name: str) -> ColumnFactory:
 
 
 def _body(name: str) -> Field:
+    payload, part = request_bodies.c.payload, _BODY_PARTS[name]
     return Field(
         Kind.TEXT,
-        lambda d: payload_text(request_bodies.c.payload, _BODY_PARTS[name], d),
+        lambda d: payload_text(payload, part, d),
         lambda cond: side_table_exists(request_bodies, cond),
+        lambda d: payload_text(payload, part, d, folded=True),
     )
 
 
@@ -265,7 +270,12 @@ def field_condition(field: Field, name: str, op: str, value: object, dialect: st
     expr = field.column(dialect)
     predicate = _special_value(field.kind, op, value, expr)
     if predicate is None:
-        positive = _POSITIVE[field.kind](expr, _NEGATED.get(op, op), value, name, dialect)
+        positive_op = _NEGATED.get(op, op)
+        if field.kind is Kind.TEXT:
+            folded = None if field.folded is None else field.folded(dialect)
+            positive = _text_positive(expr, positive_op, value, name, dialect, folded)
+        else:
+            positive = _POSITIVE[field.kind](expr, positive_op, value, name, dialect)
         predicate = _Predicate(positive, negate=op in _NEGATED, null_safe=False)
     clause = predicate.clause
     if field.scope is not None:
@@ -294,13 +304,19 @@ def _special_value(kind: Kind, op: str, value: object, expr: sa.ColumnElement[An
 
 
 def _text_positive(
-    expr: sa.ColumnElement[Any], op: str, value: object, name: str, dialect: str
+    expr: sa.ColumnElement[Any],
+    op: str,
+    value: object,
+    name: str,
+    dialect: str,
+    folded: sa.ColumnElement[Any] | None = None,
 ) -> sa.ColumnElement[bool]:
+    """``folded``: the field's case-folded text, when it has a cheaper expression than folding ``expr``."""
     text = text_value(value, name)
     if op == "equals":
         return expr == text
     if op == "contains":
-        return contains_folded(expr, text, dialect)
+        return folded_contains(_folded(expr, folded, dialect), text, dialect)
     if len(text) > MAX_PATTERN_LENGTH:
         raise FilterError(
             f"{op} pattern for field {name!r} is {len(text):,} characters long; like and ilike patterns "
@@ -308,7 +324,13 @@ def _text_positive(
         )
     if op == "like":
         return case_sensitive_like(expr, text, dialect)
-    return case_insensitive_like(expr, text, dialect)
+    return folded_like(_folded(expr, folded, dialect), text, dialect)
+
+
+def _folded(
+    expr: sa.ColumnElement[Any], folded: sa.ColumnElement[Any] | None, dialect: str
+) -> sa.ColumnElement[Any]:
+    return folded_text(expr, dialect) if folded is None else folded
 
 
 def _uuid_positive(
@@ -363,7 +385,6 @@ def _boolean_positive(
 
 
 _POSITIVE: dict[Kind, Callable[[sa.ColumnElement[Any], str, object, str, str], sa.ColumnElement[bool]]] = {
-    Kind.TEXT: _text_positive,
     Kind.UUID: _uuid_positive,
     Kind.NUMBER: _number_positive,
     Kind.USD: _usd_positive,
