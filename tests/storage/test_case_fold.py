@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from heliograph.storage.dialect import fold_case, folded_text
+from heliograph.storage.dialect import fold_case, folded_text, payload_text
 from heliograph.storage.engine import UnsupportedDatabase, _check_case_folding
+from heliograph.storage.payloads import encode_payload
+from heliograph.storage.types import CompressedText
 
 # Every code point but NUL (PostgreSQL text cannot hold it) and the surrogates (not characters).
 CODE_POINTS = [chr(code) for code in range(1, 0x110000) if not 0xD800 <= code < 0xE000]
@@ -44,6 +46,24 @@ def test_sql_fold_of_strings(engine: sa.Engine, text: str, folded: str) -> None:
     with engine.connect() as conn:
         assert _sql_fold(conn, text) == folded
         assert conn.scalar(sa.select(folded_text(sa.null(), conn.dialect.name))) is None
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        ('{"q": "Straße"}', '{"a": "plain"}', "{}"),  # non-ASCII elsewhere in the payload
+        ('{"q": "plain"}', '{"a": "ΟΔΟΣ and ǅ"}', "{}"),
+        ('{"q": "plain"}', "", "{}"),  # an absent part is NULL
+        ('{"q": "all ascii"}', '{"a": "also ascii"}', '{"k": "v"}'),
+    ],
+)
+def test_folded_payload_parts(engine: sa.Engine, parts: tuple[str, str, str]) -> None:
+    payload = sa.literal(encode_payload(*parts), CompressedText())
+    name = engine.dialect.name
+    with engine.connect() as conn:
+        for part, text in enumerate(parts, start=1):
+            folded = conn.scalar(sa.select(payload_text(payload, part, name, folded=True)))
+            assert folded == (fold_case(text) if text else None)
 
 
 @pytest.mark.only_dialects("postgresql")
