@@ -21,6 +21,15 @@ def _sql_fold(conn: sa.Connection, text: str) -> str:
     return folded
 
 
+def test_the_one_pass_fold_is_lower_then_upper_for_every_code_point() -> None:
+    assert [char for char in CODE_POINTS if fold_case(char) != char.lower().upper()] == []
+    cased = [char for char in CODE_POINTS if char.lower() != char or char.upper() != char]
+    for start in range(0, len(cased), 500):
+        # Mixed with spaces and ASCII, so Final_Sigma sees every kind of neighbour.
+        text = " a".join(cased[start : start + 500]) + "".join(cased[start : start + 500])
+        assert fold_case(text) == text.lower().upper()
+
+
 def test_sql_fold_equals_python_for_every_code_point(engine: sa.Engine) -> None:
     with engine.connect() as conn:
         for start in range(0, len(CODE_POINTS), CHUNK):
