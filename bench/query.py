@@ -16,11 +16,21 @@ query (after 3 warm-ups) and prints its median and p95 in ms next to the target:
   that walks requests newest first;
 - count per model over 30 days: `request_stats.count_by_model`, timed in-process on its own engine (there
   is no HTTP endpoint for grouped counts yet);
-- filtered counts: POST /v1/request/count/query for one model over 7 days, and one user over 30 days.
+- filtered counts: POST /v1/request/count/query for one model over 7 days, and one user over 30 days;
+- case-insensitive text filters (no target; they scan, no index serves them): the latest 100 whose
+  response body `contains` a word, counts of response bodies that `contain` a word over the last day,
+  of a property value that `contains` a fragment over 7 days, and of a model `ilike` pattern over 7 days.
+  About 30% of the response bodies carry non-ASCII text (typographic quotes, accents, CJK, emoji), as
+  real model output does, because PostgreSQL folds ASCII-only text on a faster path.
 
 HTTP figures are client-side (one keep-alive connection): they include JSON encoding and the network
 stack of this machine, which client and server share. `--no-analyze` skips the statistics step (the
 product itself never runs ANALYZE on SQLite); `--keep` keeps a copy of each seeded database for EXPLAIN.
+
+`--compare-src DIR` then times every HTTP query again against a second server imported from DIR (for
+example `git archive <commit> src | tar -x -C /tmp/before`, then `--compare-src /tmp/before/src`), on
+the same database, alternating call by call with this tree's server: a before/after comparison in one
+session, under the same data, caches and machine load.
 """
 
 from __future__ import annotations
@@ -29,15 +39,18 @@ import argparse
 import bisect
 import datetime as dt
 import itertools
+import os
 import random
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,7 +70,7 @@ from heliograph.storage.engine import create_engine
 from heliograph.storage.request_stats import count_by_model
 from heliograph.storage.tables import request_bodies, request_properties, requests, scores
 from heliograph.storage.writer import BatchingWriter
-from server import PG_ADMIN, BenchServer, bench_server
+from server import PG_ADMIN, BenchServer, _free_port, _wait, bench_server
 from workload import _text as prose
 
 DAY_MS = 86_400_000
@@ -156,8 +169,21 @@ PROPERTY_FILTERS = [
     ("region=sa-east-1", "region", "sa-east-1", "~0.6%"),
 ]
 OLD_VERSION = "2.0.0"
+# Appended to about 30% of the response texts: real model output is not all ASCII.
+NON_ASCII_PHRASES = [
+    "It\u2019s done.",
+    "\u201cQuoted\u201d \u2014 as asked.",
+    "Meet at the café in Zürich.",
+    "A naïve approach, à la carte.",
+    "日本語の説明です。",
+    "Great question! 🙂",
+]
 COUNT_MODELS = ["gpt-4o-mini", "claude-sonnet-4-5-20250929", "gemini-2.5-pro", "qwen/qwen3-32b"]
 COUNT_USERS = ["user-0001", "user-0042", "user-0500"]
+BODY_WORDS = ["timeout", "Z\u00fcrich"]
+COUNT_WORDS = ["DATABASE", "Z\u00fcrich", "It\u2019s"]
+MODEL_PATTERNS = ["GPT-4O%", "%haiku%"]
+PROPERTY_FRAGMENTS = [("feature", "SUMM"), ("region", "east")]
 
 
 def _cumulative(weights: Sequence[float]) -> list[float]:
@@ -200,6 +226,12 @@ class Workload:
         back = self._pick([0, 1, 2], [0.6, 0.9, 1.0])
         return f"2.{max(newest - back, 0)}.0"
 
+    def _answer(self) -> str:
+        text = prose(self.rng, self.rng.randint(100, 200))
+        if self.rng.random() < 0.3:
+            text += " " + self.rng.choice(NON_ASCII_PHRASES)
+        return text
+
     def record(self, created_at: int) -> RequestRecord:
         rng = self.rng
         provider, model, url, (in_rate, out_rate) = self._pick(self.models, self.model_cum)
@@ -237,7 +269,7 @@ class Workload:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": prose(rng, rng.randint(100, 200))},
+                        "message": {"role": "assistant", "content": self._answer()},
                         "finish_reason": "stop",
                     }
                 ],
@@ -381,51 +413,106 @@ def _per_variant(labels: list[str], samples: list[float]) -> str:
     return ", ".join(f"{label} {statistics.median(values):.1f}" for label, values in by_label.items())
 
 
+@dataclass
+class HttpQuery:
+    """One benchmark row: POSTs cycled through its variants, ``(variant label, path, body)``."""
+
+    label: str
+    target_ms: float | None
+    variants: list[tuple[str, str, dict[str, Any]]]
+    max_repeat: int | None = None
+
+
+def _latest_100(leaf: dict[str, Any]) -> dict[str, Any]:
+    return {"filter": leaf, "limit": 100, "sort": {"created_at": "desc"}}
+
+
+def _since(leaf: dict[str, Any], since_ms: int) -> dict[str, Any]:
+    window = _rmt("request_created_at", "gte", _iso(since_ms))
+    return {"filter": {"left": leaf, "operator": "and", "right": window}}
+
+
+def http_queries(now: int) -> list[HttpQuery]:
+    query, count = "/v1/request/query-clickhouse", "/v1/request/count/query"
+    week, month = now - 7 * DAY_MS, now - DAYS * DAY_MS
+    return [
+        HttpQuery(
+            "latest 100, property filter (HTTP)",
+            20,
+            [
+                (label, query, _latest_100(_rmt("properties", k, {"equals": v})))
+                for label, k, v, _ in PROPERTY_FILTERS
+            ],
+        ),
+        HttpQuery(
+            f"latest 100, {VERSION_KEY}={OLD_VERSION} (HTTP)",
+            None,
+            [("", query, _latest_100(_rmt("properties", VERSION_KEY, {"equals": OLD_VERSION})))],
+            max_repeat=10,
+        ),
+        HttpQuery(
+            "count: model = X, last 7 days (HTTP)",
+            100,
+            [(m, count, _since(_rmt("model", "equals", m), week)) for m in COUNT_MODELS],
+        ),
+        HttpQuery(
+            "count: user = X, 30 days (HTTP)",
+            100,
+            [(u, count, _since(_rmt("user_id", "equals", u), month)) for u in COUNT_USERS],
+        ),
+        # Case-insensitive text filters: they scan (no index serves them), so they have no target.
+        HttpQuery(
+            "latest 100, body contains X (HTTP)",
+            None,
+            [(w, query, {"filter": _rmt("response_body", "contains", w), "limit": 100}) for w in BODY_WORDS],
+        ),
+        HttpQuery(
+            "count: body contains X, last day (HTTP)",
+            None,
+            [(w, count, _since(_rmt("response_body", "contains", w), now - DAY_MS)) for w in COUNT_WORDS],
+        ),
+        HttpQuery(
+            "count: model ilike X, last 7 days (HTTP)",
+            None,
+            [(p, count, _since(_rmt("model", "ilike", p), week)) for p in MODEL_PATTERNS],
+        ),
+        HttpQuery(
+            "count: property contains X, 7 days (HTTP)",
+            None,
+            [
+                (f"{k} contains {v}", count, _since(_rmt("properties", k, {"contains": v}), week))
+                for k, v in PROPERTY_FRAGMENTS
+            ],
+        ),
+    ]
+
+
+def _found(response: httpx.Response) -> None:
+    """Every query here matches something; an empty answer would time the wrong thing."""
+    if response.status_code not in (200, 201) or not response.json()["data"]:
+        raise RuntimeError(f"{response.url} answered {response.status_code}: {response.text[:300]}")
+
+
+def _timing(http: httpx.Client, row: HttpQuery, repeat: int) -> Timing:
+    variants = row.variants
+
+    def call(index: int) -> httpx.Response:
+        _label, path, body = variants[index % len(variants)]
+        return http.post(path, json=body)
+
+    runs = repeat if row.max_repeat is None else min(repeat, row.max_repeat)
+    # Warm-ups shift the cycle; samples are mapped back to their variant.
+    samples = _time(lambda i: call(i + WARMUPS), _found, runs)
+    labels = [variants[(i + WARMUPS) % len(variants)][0] for i in range(len(variants))]
+    detail = _per_variant(labels, samples) if len(variants) > 1 else ""
+    return Timing(row.label, row.target_ms, samples, detail)
+
+
 def measure(server: BenchServer, repeat: int) -> list[Timing]:
     headers = {"Authorization": f"Bearer {server.key}"}
     now = system_clock()
-    timings = []
     with httpx.Client(base_url=server.url, headers=headers, timeout=120) as http:
-
-        def found(response: httpx.Response) -> None:
-            """Every query here matches something; an empty answer would time the wrong thing."""
-            if response.status_code not in (200, 201) or not response.json()["data"]:
-                raise RuntimeError(f"{response.url} answered {response.status_code}: {response.text[:300]}")
-
-        def latest(index: int) -> httpx.Response:
-            _label, key, value, _share = PROPERTY_FILTERS[index % len(PROPERTY_FILTERS)]
-            body = {
-                "filter": {"request_response_rmt": {"properties": {key: {"equals": value}}}},
-                "limit": 100,
-                "sort": {"created_at": "desc"},
-            }
-            return http.post("/v1/request/query-clickhouse", json=body)
-
-        # Warm-ups shift the cycle; samples are mapped back to their filter below.
-        samples = _time(lambda i: latest(i + WARMUPS), found, repeat)
-        labels = [
-            PROPERTY_FILTERS[(i + WARMUPS) % len(PROPERTY_FILTERS)][0] for i in range(len(PROPERTY_FILTERS))
-        ]
-        timings.append(
-            Timing("latest 100, property filter (HTTP)", 20, samples, _per_variant(labels, samples))
-        )
-
-        def old_version(_index: int) -> httpx.Response:
-            body = {
-                "filter": {"request_response_rmt": {"properties": {VERSION_KEY: {"equals": OLD_VERSION}}}},
-                "limit": 100,
-                "sort": {"created_at": "desc"},
-            }
-            return http.post("/v1/request/query-clickhouse", json=body)
-
-        samples = _time(old_version, found, min(repeat, 10))
-        timings.append(Timing(f"latest 100, {VERSION_KEY}={OLD_VERSION} (HTTP)", None, samples))
-
-        for label, field, values, since in (
-            ("count: model = X, last 7 days (HTTP)", "model", COUNT_MODELS, now - 7 * DAY_MS),
-            ("count: user = X, 30 days (HTTP)", "user_id", COUNT_USERS, now - DAYS * DAY_MS),
-        ):
-            timings.append(_count_timing(http, found, repeat, label, field, values, _iso(since)))
+        timings = [_timing(http, row, repeat) for row in http_queries(now)]
 
     engine = create_engine(server.database_url)
     organization_id, _key_id = _organization(engine, server.key)
@@ -444,6 +531,59 @@ def measure(server: BenchServer, repeat: int) -> list[Timing]:
     return timings
 
 
+@contextmanager
+def other_server(server: BenchServer, src: Path) -> Iterator[str]:
+    """`heliograph serve` imported from another source tree (``src`` first on PYTHONPATH), on the
+    same database and key as ``server``; yields its URL."""
+    port = _free_port()
+    data_dir = Path(tempfile.mkdtemp(prefix="heliograph-bench-other-"))
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(src),
+        "HELIOGRAPH_DATABASE_URL": server.database_url,
+        "HELIOGRAPH_LOG_LEVEL": "warning",
+    }
+    command = [sys.executable, "-m", "heliograph.cli.main", "serve", "--port", str(port)]
+    with open(data_dir / "server.log", "wb") as log:
+        process = subprocess.Popen(
+            [*command, "--data-dir", str(data_dir)], env=env, stdout=subprocess.DEVNULL, stderr=log
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait(url, process, data_dir / "server.log")
+            yield url
+        finally:
+            process.terminate()
+            process.wait(60)
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def compare(server: BenchServer, src: Path, repeat: int) -> list[tuple[HttpQuery, list[float], list[float]]]:
+    """Each HTTP query against this tree's server and ``src``'s, alternating call by call (which goes
+    first alternates too), so both see the same data, caches and machine load."""
+    headers = {"Authorization": f"Bearer {server.key}"}
+    out = []
+    with (
+        other_server(server, src) as other_url,
+        httpx.Client(base_url=server.url, headers=headers, timeout=120) as this,
+        httpx.Client(base_url=other_url, headers=headers, timeout=120) as other,
+    ):
+        for row in http_queries(system_clock()):
+            runs = repeat if row.max_repeat is None else min(repeat, row.max_repeat)
+            samples: dict[int, list[float]] = {0: [], 1: []}
+            for index in range(-WARMUPS, runs):
+                _label, path, body = row.variants[index % len(row.variants)]
+                for side in (0, 1) if index % 2 == 0 else (1, 0):
+                    started = time.perf_counter()
+                    response = (this, other)[side].post(path, json=body)
+                    elapsed = (time.perf_counter() - started) * 1000
+                    _found(response)
+                    if index >= 0:
+                        samples[side].append(elapsed)
+            out.append((row, samples[0], samples[1]))
+    return out
+
+
 def keep(server: BenchServer) -> str:
     """Copy the seeded database for later inspection (the server is stopped); returns where it went."""
     server.stop()
@@ -459,33 +599,13 @@ def keep(server: BenchServer) -> str:
     return f"PostgreSQL database {name}"
 
 
-def _count_timing(
-    http: httpx.Client,
-    found: Callable[[httpx.Response], None],
-    repeat: int,
-    label: str,
-    field: str,
-    values: Sequence[str],
-    since_iso: str,
-) -> Timing:
-    """Time /v1/request/count/query for ``field`` = each of ``values`` (in turn) since ``since_iso``."""
-
-    def count(index: int) -> httpx.Response:
-        body = {
-            "filter": {
-                "left": {"request_response_rmt": {field: {"equals": values[index % len(values)]}}},
-                "operator": "and",
-                "right": {"request_response_rmt": {"request_created_at": {"gte": since_iso}}},
-            }
-        }
-        return http.post("/v1/request/count/query", json=body)
-
-    samples = _time(lambda i: count(i + WARMUPS), found, repeat)
-    labels = [values[(i + WARMUPS) % len(values)] for i in range(len(values))]
-    return Timing(label, 100, samples, _per_variant(labels, samples))
+def _rmt(field: str, op: str, value: object) -> dict[str, Any]:
+    return {"request_response_rmt": {field: {op: value}}}
 
 
-def run(backend: str, count: int, repeat: int, do_analyze: bool, keep_db: bool) -> None:
+def run(
+    backend: str, count: int, repeat: int, do_analyze: bool, keep_db: bool, other_src: Path | None
+) -> None:
     print(f"\n== {backend}", flush=True)
     with bench_server(backend) as server:
         seeded = seed(server, count)
@@ -499,6 +619,7 @@ def run(backend: str, count: int, repeat: int, do_analyze: bool, keep_db: bool) 
         size = server.disk_bytes()
         print(f"database: {size / 2**20:,.0f} MiB ({size / count * 1000 / 2**20:.2f} MiB per 1,000 requests)")
         timings = measure(server, repeat)
+        compared = compare(server, other_src, repeat) if other_src else []
         kept = keep(server) if keep_db else None
     print(f"{'query':<40}{'median ms':>10}{'p95 ms':>9}{'target':>8}")
     for timing in timings:
@@ -507,6 +628,18 @@ def run(backend: str, count: int, repeat: int, do_analyze: bool, keep_db: bool) 
         print(f"{timing.label:<40}{timing.median:>10.1f}{timing.p95:>9.1f}{target:>8}{mark}")
         if timing.detail:
             print(f"    median by variant: {timing.detail}")
+    if compared:
+        print(f"\nalternating with a server from {other_src} (medians in ms; ratio = this / other)")
+        print(f"{'query':<40}{'this':>9}{'other':>9}{'ratio':>7}")
+        for row, this, other in compared:
+            ratio = statistics.median(this) / statistics.median(other)
+            print(
+                f"{row.label:<40}{statistics.median(this):>9.1f}{statistics.median(other):>9.1f}{ratio:>7.2f}"
+            )
+            if len(row.variants) > 1:
+                labels = [label for label, _path, _body in row.variants]
+                print(f"    this:  {_per_variant(labels, this)}")
+                print(f"    other: {_per_variant(labels, other)}")
     if kept:
         print(f"kept the seeded database: {kept}")
 
@@ -526,13 +659,20 @@ def main() -> None:
     parser.add_argument(
         "--keep", action="store_true", help="keep a copy of each seeded database (to EXPLAIN queries later)"
     )
+    parser.add_argument(
+        "--compare-src",
+        type=Path,
+        help="also time every HTTP query against a server imported from this source directory (e.g. an "
+        "export of another commit's src/), alternating call by call with this tree's server, on the same "
+        "database: a before/after comparison under the same load",
+    )
     args = parser.parse_args()
     print(
         f"{args.requests:,} requests over {DAYS} days, {len(MODELS)} models, {USERS:,} users, "
         f"{len(PROPERTIES) + 1} property keys; {args.repeat} timed runs per query"
     )
     for backend in args.backends.split(","):
-        run(backend, args.requests, args.repeat, args.analyze, args.keep)
+        run(backend, args.requests, args.repeat, args.analyze, args.keep, args.compare_src)
 
 
 if __name__ == "__main__":

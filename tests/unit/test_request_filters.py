@@ -357,8 +357,32 @@ NUMBER_CASES = [
     C(rmt("cost", "equals", 0), {"r3"}, id="cost-zero-golden"),
     C(rmt("cost", "gte", 0.000001), {"r1", "r2", "r5"}, id="cost-small-golden"),
     C(rmt("cost", "lt", -(2**53 - 1)), set(), id="cost-min-safe-integer-golden"),
+    # Bounds beyond every column: answered, never an overflow or a 400.
+    C(rmt("latency", "lt", 10**309), {"r1", "r2", "r3", "r5"}, id="310-digit-int"),
+    C(rmt("latency", "gte", -(10**309)), {"r1", "r2", "r3", "r5"}, id="310-digit-negative-int"),
+    C(rmt("latency", "lte", float("inf")), {"r1", "r2", "r3", "r5"}, id="infinity"),
+    C(rmt("latency", "gt", float("-inf")), {"r1", "r2", "r3", "r5"}, id="minus-infinity"),
+    C(rmt("latency", "equals", float("-inf")), set(), id="equals-minus-infinity"),
+    C(rmt("latency", "not-equals", 1e300), ALL, id="not-equals-huge-includes-null"),
+    C(rmt("latency", "gt", "1e999999999"), set(), id="huge-exponent-string"),
+    C(rmt("latency", "lt", "-1e999999999"), set(), id="huge-negative-exponent-string"),
+    C(rmt("latency", "equals", 2**63), set(), id="just-beyond-int64"),
+    C(rmt("latency", "lt", 2.0**63), {"r1", "r2", "r3", "r5"}, id="float-beyond-int64"),
+    C(rmt("latency", "equals", 300.0), {"r3"}, id="integral-float"),
+    C(rmt("cost", "lt", 1e300), {"r1", "r2", "r3", "r4", "r5"}, id="cost-huge"),
+    C(rmt("cost", "gt", 10**309), set(), id="cost-310-digits"),
+    C(rmt("cost", "gte", 10**10), set(), id="cost-beyond-int64-nanos"),
+    C(rmt("cost", "gt", -1e300), {"r1", "r2", "r3", "r4", "r5"}, id="cost-huge-negative"),
+    C(rmt("total_tokens", "lt", 10**309), ALL, id="total-tokens-huge"),
+    C(score("quality", "lt", 10**309), {"r1", "r2", "r4"}, id="score-huge"),
+    C(score("quality", "not-equals", -(10**309)), ALL, id="score-not-equals-huge"),
 ]
 TIME_CASES = [
+    C(rmt("request_created_at", "lt", 10**309), ALL, id="310-digits"),
+    C(rmt("request_created_at", "gt", -1e300), ALL, id="huge-negative-float"),
+    C(rmt("request_created_at", "gte", "1e400"), set(), id="huge-numeric-string"),
+    C(rmt("response_created_at", "lt", 1e300), {"r1", "r2", "r5"}, id="huge-excludes-null"),
+    C(rmt("request_created_at", "equals", float(T0)), {"r1"}, id="epoch-ms-float"),
     C(rmt("request_created_at", "gte", "2024-01-01T01:00:00Z"), ALL - {"r1"}, id="gte"),
     C(rmt("request_created_at", "gt", "2024-01-01T01:00:00Z"), {"r3", "r4", "r5"}, id="gt"),
     C(rmt("request_created_at", "lt", "2024-01-01T01:00:00.000Z"), {"r1"}, id="lt"),
@@ -697,88 +721,187 @@ ERROR_CASES = [
     C({"response": {"body": {"equals": "x"}}}, "unknown filter field 'response.body'", id="legacy-unknown"),
     C(
         rmt("status", "invalid-operator", 200),
-        "unknown operator 'invalid-operator' for field 'status'",
+        "unknown operator 'invalid-operator' for field 'request_response_rmt.status'",
         id="unknown-operator-golden",
     ),
-    C(rmt("model", "gt", 5), "operator 'gt' is not valid for text field 'model'", id="text-gt"),
+    C(
+        rmt("model", "gt", 5),
+        "operator 'gt' is not valid for text field 'request_response_rmt.model'",
+        id="text-gt",
+    ),
     C(
         rmt("latency", "like", "1%"),
-        "operator 'like' is not valid for number field 'latency'",
+        "operator 'like' is not valid for number field 'request_response_rmt.latency'",
         id="number-like",
     ),
-    C(rmt("cost", "contains", "1"), "operator 'contains' is not valid for number field 'cost'", id="cost"),
+    C(
+        rmt("cost", "contains", "1"),
+        "operator 'contains' is not valid for number field 'request_response_rmt.cost'",
+        id="cost",
+    ),
     C(
         rmt("request_created_at", "not-equals", T0),
-        "operator 'not-equals' is not valid for timestamp field 'request_created_at'",
+        "operator 'not-equals' is not valid for timestamp field 'request_response_rmt.request_created_at'",
         id="time-not-equals",
     ),
     C(
         rmt("threat", "not-equals", True),
-        "operator 'not-equals' is not valid for boolean field 'threat'",
+        "operator 'not-equals' is not valid for boolean field 'request_response_rmt.threat'",
         id="bool-not-equals",
     ),
-    C(rmt("request_id", "gt", "a"), "operator 'gt' is not valid for text field 'request_id'", id="uuid-gt"),
+    C(
+        rmt("request_id", "gt", "a"),
+        "operator 'gt' is not valid for text field 'request_response_rmt.request_id'",
+        id="uuid-gt",
+    ),
     C(
         rmt("model", "vector-contains", "a"),
-        "operator 'vector-contains' is not valid for text field 'model'",
+        "operator 'vector-contains' is not valid for text field 'request_response_rmt.model'",
         id="vector-contains",
     ),
     C(
         score("quality", "like", "1"),
-        "operator 'like' is not valid for number field 'scores.quality'",
+        "operator 'like' is not valid for number field 'request_response_rmt.scores.quality'",
         id="score-like",
     ),
-    C(props("env", "gt", "a"), "operator 'gt' is not valid for text field 'properties.env'", id="prop-gt"),
-    C(rmt("latency", "equals", "abc"), "invalid number value 'abc' for field 'latency'", id="number-string"),
-    C(rmt("latency", "equals", True), "invalid number value True for field 'latency'", id="number-bool"),
-    C(rmt("latency", "equals", "NaN"), "invalid number value 'NaN' for field 'latency'", id="nan"),
-    C(rmt("latency", "gt", float("inf")), "invalid number value inf for field 'latency'", id="inf"),
     C(
-        rmt("latency", "gt", "1e999999999"),
-        "invalid number value '1e999999999' for field 'latency'",
-        id="huge-exponent",
+        props("env", "gt", "a"),
+        "operator 'gt' is not valid for text field 'request_response_rmt.properties.env'",
+        id="prop-gt",
     ),
-    C(rmt("latency", "gt", [1]), "invalid number value [1] for field 'latency'", id="number-list"),
-    C(rmt("cost", "gte", "cheap"), "invalid number value 'cheap' for field 'cost'", id="cost-string"),
-    C(rmt("threat", "equals", "yes"), "invalid boolean value 'yes' for field 'threat'", id="bool-string"),
-    C(rmt("cached", "equals", 1), "invalid boolean value 1 for field 'cached'", id="bool-int"),
-    C(rmt("model", "equals", 5), "invalid text value 5 for field 'model'", id="text-int"),
+    C(
+        rmt("latency", "equals", "abc"),
+        "invalid number value 'abc' for field 'request_response_rmt.latency'",
+        id="number-string",
+    ),
+    C(
+        rmt("latency", "equals", True),
+        "invalid number value True for field 'request_response_rmt.latency'",
+        id="number-bool",
+    ),
+    C(
+        rmt("latency", "equals", "NaN"),
+        "invalid number value 'NaN' for field 'request_response_rmt.latency'",
+        id="nan",
+    ),
+    C(
+        rmt("latency", "gt", float("nan")),
+        "invalid number value nan for field 'request_response_rmt.latency'",
+        id="nan-float",
+    ),
+    C(
+        rmt("latency", "gt", "Infinity"),
+        "invalid number value 'Infinity' for field 'request_response_rmt.latency'",
+        id="inf-string",
+    ),
+    C(
+        rmt("request_created_at", "gt", float("nan")),
+        "invalid timestamp value nan for field 'request_response_rmt.request_created_at'",
+        id="timestamp-nan",
+    ),
+    C(
+        {"request_response_rmt": {"properties": {"a\x00": {"equals": "x"}}}},
+        "property name 'a\\x00' in 'request_response_rmt.properties' must not contain NUL characters",
+        id="property-name-nul",
+    ),
+    C(
+        {"values": {"a\x00": {"equals": "x"}}},
+        "property name 'a\\x00' in 'values' must not contain NUL characters",
+        id="legacy-property-name-nul",
+    ),
+    C(
+        score("q\x00", "equals", 1),
+        "score name 'q\\x00' in 'request_response_rmt.scores' must not contain NUL characters",
+        id="score-name-nul",
+    ),
+    C(
+        rmt("model", "ilike", "%" * 8_001),
+        "ilike pattern for field 'request_response_rmt.model' is 8,001 characters long; like and ilike "
+        "patterns may have at most 8,000 (contains matches longer text literally)",
+        id="long-ilike",
+    ),
+    C(
+        {"request": {"prompt": {"like": "x" * 50_000}}},
+        "like pattern for field 'request.prompt' is 50,000 characters long; like and ilike "
+        "patterns may have at most 8,000 (contains matches longer text literally)",
+        id="long-like",
+    ),
+    C(
+        rmt("model", "equals", "x" * 100_000 + "\x00"),
+        "text value for field 'request_response_rmt.model' must not contain NUL characters",
+        id="long-text-nul",
+    ),
+    C(
+        rmt("latency", "gt", "y" * 1_000_000),
+        "invalid number value 'yyyyyyyyyyyyyyyyyyyyyyyyyyy...yyyyyyyyyyyyyyyyyyyyyyyyyyyy' for field "
+        "'request_response_rmt.latency'",
+        id="long-value-shown-short",
+    ),
+    C(
+        rmt("latency", "gt", [1]),
+        "invalid number value [1] for field 'request_response_rmt.latency'",
+        id="number-list",
+    ),
+    C(
+        rmt("cost", "gte", "cheap"),
+        "invalid number value 'cheap' for field 'request_response_rmt.cost'",
+        id="cost-string",
+    ),
+    C(
+        rmt("threat", "equals", "yes"),
+        "invalid boolean value 'yes' for field 'request_response_rmt.threat'",
+        id="bool-string",
+    ),
+    C(
+        rmt("cached", "equals", 1),
+        "invalid boolean value 1 for field 'request_response_rmt.cached'",
+        id="bool-int",
+    ),
+    C(
+        rmt("model", "equals", 5),
+        "invalid text value 5 for field 'request_response_rmt.model'",
+        id="text-int",
+    ),
     C(
         rmt("model", "equals", "a\x00b"),
-        "text value for field 'model' must not contain NUL characters",
+        "text value for field 'request_response_rmt.model' must not contain NUL characters",
         id="text-nul",
     ),
     C(
         rmt("request_created_at", "gte", "yesterday"),
-        "invalid timestamp value 'yesterday' for field 'request_created_at'",
+        "invalid timestamp value 'yesterday' for field 'request_response_rmt.request_created_at'",
         id="timestamp",
     ),
     C(
         rmt("request_created_at", "gte", True),
-        "invalid timestamp value True for field 'request_created_at'",
+        "invalid timestamp value True for field 'request_response_rmt.request_created_at'",
         id="timestamp-bool",
     ),
     C(
         score("quality", "equals", "abc"),
-        "invalid number value 'abc' for field 'scores.quality'",
+        "invalid number value 'abc' for field 'request_response_rmt.scores.quality'",
         id="score-value",
     ),
     C(
         rmt("scores_column", "equals", "x"),
-        "field 'scores_column' only supports equals or not-equals \"{}\"",
+        "field 'request_response_rmt.scores_column' only supports equals or not-equals \"{}\"",
         id="scores-column",
     ),
     C(
         rmt("scores_column", "gt", "{}"),
-        "field 'scores_column' only supports equals or not-equals \"{}\"",
+        "field 'request_response_rmt.scores_column' only supports equals or not-equals \"{}\"",
         id="scores-column-op",
     ),
     C(
         rmt("property_key", "like", "env"),
-        "operator 'like' is not valid for field 'property_key' (only 'equals')",
+        "operator 'like' is not valid for field 'request_response_rmt.property_key' (only 'equals')",
         id="property-key-op",
     ),
-    C(rmt("property_key", "equals", 3), "invalid text value 3 for field 'property_key'", id="property-key"),
+    C(
+        rmt("property_key", "equals", 3),
+        "invalid text value 3 for field 'request_response_rmt.property_key'",
+        id="property-key",
+    ),
     C(both("xor", "all", "all"), "invalid filter operator 'xor': expected 'and' or 'or'", id="xor"),
     C({"left": "all", "operator": "and"}, "filter branch is missing 'right'", id="missing-right"),
     C({"operator": "or", "right": "all"}, "filter branch is missing 'left'", id="missing-left"),
@@ -792,13 +915,17 @@ ERROR_CASES = [
     ),
     C(
         {"request_response_rmt": {"model": "gpt"}},
-        "invalid operators for field 'model': expected an object, got 'gpt'",
+        "invalid operators for field 'request_response_rmt.model': expected an object, got 'gpt'",
         id="ops-not-object",
     ),
-    C({"request_response_rmt": {"model": {}}}, "no operator given for field 'model'", id="no-operator"),
+    C(
+        {"request_response_rmt": {"model": {}}},
+        "no operator given for field 'request_response_rmt.model'",
+        id="no-operator",
+    ),
     C(
         {"request_response_rmt": {"properties": {"env": {}}}},
-        "no operator given for field 'properties.env'",
+        "no operator given for field 'request_response_rmt.properties.env'",
         id="no-property-operator",
     ),
     C(both("and", "all", {"bogus": {}}), "unknown filter table 'bogus'", id="error-inside-tree"),
@@ -874,7 +1001,9 @@ def test_uuid_text_and_like_helpers(seeded: sa.Engine) -> None:
         }
         for pattern, expected in checks.items():
             assert conn.scalar(sa.select(sql_dialect.case_sensitive_like(literal, pattern, name))) == expected
-            insensitive = sql_dialect.case_insensitive_like(literal, pattern.upper(), name)
+            insensitive = sql_dialect.folded_like(
+                sql_dialect.folded_text(literal, name), pattern.upper(), name
+            )
             assert conn.scalar(sa.select(insensitive)) == (expected or pattern == "A*B%")
         assert len(conn.scalars(sa.select(requests.c.id).order_by(sql_dialect.random_order(name))).all()) == 6
 

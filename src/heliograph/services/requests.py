@@ -134,10 +134,10 @@ class RequestService:
         parsed = parse_request_id(request_id)
         if not key:
             raise InvalidInput("key must be a non-empty string")
+        _refuse_nul(key, "key")
+        _refuse_nul(value, "value")
         with self._engine.begin() as conn:
-            if not request_repo.set_property(
-                conn, auth.organization_id, parsed, key, value.replace("\x00", ""), self._clock()
-            ):
+            if not request_repo.set_property(conn, auth.organization_id, parsed, key, value, self._clock()):
                 raise NotFound("Request not found")
 
     def add_scores(self, auth: AuthContext, request_id: str, values: Mapping[str, Any]) -> None:
@@ -156,6 +156,12 @@ class RequestService:
                 raise NotFound("Request not found")
 
 
+def _refuse_nul(text: str, field: str) -> None:
+    # PostgreSQL text cannot hold NUL; refusing it on SQLite too keeps one answer on both.
+    if "\x00" in text:
+        raise InvalidInput(f"{field} must not contain NUL characters")
+
+
 def score_values(values: Mapping[str, Any]) -> dict[str, int]:
     """Helicone's score rules: integers stay, booleans become 0/1 under ``<key>-hcone-bool``."""
     if not values:
@@ -164,6 +170,7 @@ def score_values(values: Mapping[str, Any]) -> dict[str, int]:
     for key, value in values.items():
         if not key:
             raise InvalidInput("score names must be non-empty")
+        _refuse_nul(key, f"score name {key!r} in scores")
         if isinstance(value, bool):
             stored[f"{key}-hcone-bool"] = int(value)
         elif isinstance(value, int) and -_INT64 <= value < _INT64:

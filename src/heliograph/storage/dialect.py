@@ -8,6 +8,16 @@ LIKE patterns passed to the ``*_like`` functions use SQL LIKE syntax with backsl
 character (PostgreSQL's default): ``%`` any run, ``_`` one character, ``\\x`` a literal ``x``. They are
 parsed here and re-rendered for each dialect, so a trailing lone backslash (which PostgreSQL rejects)
 is simply a literal backslash and no user pattern can make the database raise.
+
+Case-insensitive matching compares both sides after ``fold_case``: Unicode's full lowercase mapping,
+then its full uppercase mapping (``"Straße"``, ``"STRASSE"`` and ``"STRAẞE"`` all fold to
+``"STRASSE"``; Greek final and medial small sigma both to capital sigma). Per character it groups
+exactly what Unicode's full case folding groups, except that the dotless i (U+0131) also joins ``I``
+and ``i``. SQLite computes it with Python (the ``hg_fold`` function every SQLite connection
+registers); PostgreSQL with ICU's root locale, named explicitly so the answer does not depend on the
+database's LC_CTYPE (a C-locale database folds ASCII only, a glibc one per character without ``ß`` ->
+``SS``). Python and ICU agree on every code point (``tests/storage/test_case_fold.py`` checks it
+against the running server).
 """
 
 from __future__ import annotations
@@ -19,21 +29,107 @@ import sqlalchemy as sa
 Dialect = Literal["sqlite", "postgresql"]
 DIALECTS: frozenset[str] = frozenset({"sqlite", "postgresql"})
 
+# ICU's root locale: its case mappings are the plain Unicode ones, with no language tailoring.
+ICU_ROOT_COLLATION = "und-x-icu"
+# SQLite refuses LIKE and GLOB patterns over 50,000 bytes ("pattern too complex"). A folded character
+# takes at most 6 bytes of UTF-8 (U+1FF7 folds to three 2-byte characters) and a GLOB-escaped one 4,
+# so 8,000 characters always fit.
+# Both dialects apply the same limit, so a pattern is answered alike everywhere.
+MAX_PATTERN_LENGTH = 8_000
+
 _WILDCARDS = frozenset("%_")
+_LIKE_ESCAPES = {ord(char): "\\" + char for char in "%_\\"}
 
 
-def payload_text(column: sa.ColumnElement[Any], part: int, dialect: str) -> sa.ColumnElement[str]:
-    """One part of a request payload column (see payloads.py), usable in SQL comparisons.
+def fold_case(value: str) -> str:
+    """The case fold that case-insensitive matching compares (see the module docstring)."""
+    # upper(lower(c)) == upper(c) for every character but six (İ, ϴ, ẞ, Ω, K and Å as code points
+    # U+0130, U+03F4, U+1E9E, U+2126, U+212A, U+212B), and Final_Sigma, the one context rule of lower(),
+    # makes no difference once upper-cased. So text without those six folds in one pass, half the time
+    # (bodies are scanned row by row). tests/storage/test_case_fold.py checks this for every code point.
+    if value.isascii() or not (
+        "\u0130" in value
+        or "\u03f4" in value
+        or "\u1e9e" in value
+        or "\u2126" in value
+        or "\u212a" in value
+        or "\u212b" in value
+    ):
+        return value.upper()
+    return value.lower().upper()
+
+
+def folded_text(expr: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[str]:
+    """``fold_case(expr)`` in SQL (NULL stays NULL). ``expr`` may be evaluated more than once: use
+    ``payload_text(..., folded=True)`` for payload parts."""
+    if dialect == "sqlite":
+        # ASCII text (most text) folds with SQLite's own upper(), skipping a call into Python. A text is
+        # ASCII when it has as many characters as bytes (a NUL also fails the test: Python folds it).
+        ascii_only = sa.func.length(expr) == sa.func.length(sa.cast(expr, sa.LargeBinary()))
+        return sa.case(
+            (ascii_only, sa.func.upper(expr, type_=sa.Text())), else_=sa.func.hg_fold(expr, type_=sa.Text())
+        )
+    return _icu_fold(expr, _utf8_is_ascii(expr))
+
+
+def _utf8_is_ascii(text: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+    # In a UTF-8 database a text is ASCII exactly when it has as many bytes as characters.
+    return sa.func.octet_length(text) == sa.func.length(text)
+
+
+def _icu_fold(expr: sa.ColumnElement[Any], ascii_only: sa.ColumnElement[bool]) -> sa.ColumnElement[str]:
+    # ASCII-only text folds with the plain byte-wise upper(), about 4x cheaper than ICU's two passes.
+    # Folded text is compared byte for byte: collation "C" on both branches (an explicit collation
+    # carries through the functions, and CASE refuses two different ones).
+    ascii_fold = sa.func.upper(sa.collate(expr, "C"), type_=sa.Text())
+    unicode_fold = sa.func.upper(sa.func.lower(sa.collate(expr, ICU_ROOT_COLLATION)), type_=sa.Text())
+    return sa.case((ascii_only, ascii_fold), else_=sa.collate(unicode_fold, "C"))
+
+
+def folded_contains(folded: sa.ColumnElement[Any], needle: str, dialect: str) -> sa.ColumnElement[bool]:
+    """The folded text ``folded`` contains ``needle`` literally, ignoring case (NULL when it is NULL).
+
+    A plain substring search, not a LIKE pattern: nothing to escape, and no pattern length limit
+    (SQLite refuses LIKE patterns over 50,000 bytes; ``instr`` has no limit).
+    """
+    find = sa.func.instr if dialect == "sqlite" else sa.func.strpos
+    position: sa.ColumnElement[int] = find(folded, fold_case(needle), type_=sa.Integer())
+    return position > 0
+
+
+def folded_like(folded: sa.ColumnElement[Any], pattern: str, dialect: str) -> sa.ColumnElement[bool]:
+    """``ILIKE pattern`` with Unicode case folding: the folded text LIKE the folded pattern.
+
+    Both sides are folded, so the match is exact: SQLite's LIKE, which ignores ASCII case, sees
+    upper-case text only, and ``PRAGMA case_sensitive_like`` cannot change the answer. A ``_`` matches
+    one character of the folded text (``"ß"`` folds to two).
+    """
+    del dialect  # LIKE with a backslash escape is spelled the same on both
+    tokens = [
+        (True, char) if wildcard else (False, fold_case(char)) for wildcard, char in _parse_like(pattern)
+    ]
+    return folded.like(_render_like(tokens), escape="\\")
+
+
+def payload_text(
+    column: sa.ColumnElement[Any], part: int, dialect: str, *, folded: bool = False
+) -> sa.ColumnElement[str]:
+    """One part of a request payload column (see payloads.py), usable in SQL comparisons; with
+    ``folded``, that part through ``fold_case``.
 
     SQLite stores the payload compressed; the ``hg_payload_part`` function every SQLite connection
-    registers inflates and splits it. PostgreSQL stores plain text, split with ``split_part``. An absent
-    part is NULL on both. The
-    result is typed as Text so bound comparison values are not themselves compressed by the column type.
+    registers inflates and splits it (``hg_payload_part_folded`` also folds, in the same call: a body is
+    large, and folding it apart would copy it from Python to SQLite and back once more). PostgreSQL
+    stores plain text, split with ``split_part``. An absent part is NULL on both. The result is typed as
+    Text so bound comparison values are not themselves compressed by the column type.
     """
     if dialect == "sqlite":
-        return sa.func.hg_payload_part(column, part, type_=sa.Text())
-    part_text = sa.func.split_part(sa.type_coerce(column, sa.Text()), "\n", part, type_=sa.Text())
-    return sa.func.nullif(part_text, "", type_=sa.Text())
+        function = sa.func.hg_payload_part_folded if folded else sa.func.hg_payload_part
+        return function(column, part, type_=sa.Text())
+    whole = sa.type_coerce(column, sa.Text())
+    part_text = sa.func.nullif(sa.func.split_part(whole, "\n", part, type_=sa.Text()), "", type_=sa.Text())
+    # The ASCII test reads the whole payload column, so the part is split out only once.
+    return _icu_fold(part_text, _utf8_is_ascii(whole)) if folded else part_text
 
 
 def uuid_text(column: sa.ColumnElement[Any], dialect: str) -> sa.ColumnElement[str]:
@@ -60,21 +156,9 @@ def case_sensitive_like(expr: sa.ColumnElement[Any], pattern: str, dialect: str)
     return expr.like(_render_like(tokens), escape="\\")
 
 
-def case_insensitive_like(expr: sa.ColumnElement[Any], pattern: str, dialect: str) -> sa.ColumnElement[bool]:
-    """``expr ILIKE pattern``: PostgreSQL ILIKE; on SQLite, LIKE over lower() of both sides.
-
-    Lowering both sides keeps the match case-insensitive even if ``PRAGMA case_sensitive_like`` is on.
-    Like SQLite's own case folding, lower() there folds ASCII letters only.
-    """
-    rendered = _render_like(_parse_like(pattern))
-    if dialect == "sqlite":
-        return sa.func.lower(expr).like(sa.func.lower(rendered), escape="\\")
-    return expr.ilike(rendered, escape="\\")
-
-
 def escape_like(value: str) -> str:
     """A LIKE pattern matching ``value`` literally (for substring searches on user text)."""
-    return "".join("\\" + char if char in "%_\\" else char for char in value)
+    return value.translate(_LIKE_ESCAPES)
 
 
 def insert_rows_sql(

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from heliograph.storage.compression import decompress_text
+from heliograph.storage.dialect import ICU_ROOT_COLLATION, fold_case
 from heliograph.storage.payloads import payload_part
 
 
@@ -42,13 +43,36 @@ def create_engine(url: str) -> sa.Engine:
     # prepare_threshold=None: psycopg would otherwise switch a statement to a server-side prepared one
     # after five runs, and PostgreSQL's generic plan for it ignores the actual time window and filter
     # values (measured: a per-model count went from 170 ms to 400 ms on 1M requests).
-    return sa.create_engine(
+    engine = sa.create_engine(
         parsed,
         pool_size=8,
         max_overflow=8,
         pool_pre_ping=True,
         connect_args={"prepare_threshold": None},
     )
+    sa.event.listen(engine, "connect", _check_case_folding)
+    return engine
+
+
+def _check_case_folding(dbapi_connection: Any, _record: Any, collation: str = ICU_ROOT_COLLATION) -> None:
+    """Case-insensitive filters fold text with ICU (see dialect.py); a server built without ICU must
+    fail here, once per connection, with the reason, not later as a 500 on the first such filter."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f'SELECT upper(lower(%s COLLATE "{collation}"))', ("\u1e9e",))
+        folded = cursor.fetchone()[0]
+    except Exception as exc:
+        raise UnsupportedDatabase(
+            f"this PostgreSQL server has no ICU collation {collation!r} ({exc}); Heliograph folds case "
+            "with ICU so that case-insensitive filters answer the same on every server: use a "
+            "PostgreSQL built with ICU (the PGDG, Debian, Ubuntu and Docker packages all are)"
+        ) from exc
+    finally:
+        cursor.close()
+        # The check must not leave a transaction open for the connection's first real user.
+        dbapi_connection.rollback()
+    if folded != fold_case("\u1e9e"):
+        raise UnsupportedDatabase(f"ICU collation {collation!r} folds case unlike Unicode: {folded!r}")
 
 
 def checkpoint(engine: sa.Engine) -> None:
@@ -93,6 +117,9 @@ def _configure_sqlite_connection(dbapi_connection: sqlite3.Connection, _record: 
     cursor.close()
     # Payloads are compressed at rest; body filters decompress them inside the query.
     dbapi_connection.create_function("hg_payload_part", 2, _payload_part, deterministic=True)
+    dbapi_connection.create_function("hg_payload_part_folded", 2, _payload_part_folded, deterministic=True)
+    # SQLite's own upper()/lower() fold ASCII only; case-insensitive filters fold all of Unicode.
+    dbapi_connection.create_function("hg_fold", 1, _fold, deterministic=True)
 
 
 def _inflate(blob: bytes | None) -> str | None:
@@ -107,3 +134,15 @@ def _inflate(blob: bytes | None) -> str | None:
 
 def _payload_part(blob: bytes | None, part: int) -> str | None:
     return payload_part(_inflate(blob), part)
+
+
+def _payload_part_folded(blob: bytes | None, part: int) -> str | None:
+    text = payload_part(_inflate(blob), part)
+    return None if text is None else fold_case(text)
+
+
+def _fold(text: object) -> str | None:
+    # Applied to text columns and payload parts (str or NULL); anything else must not abort the scan.
+    if text is None:
+        return None
+    return fold_case(text if isinstance(text, str) else str(text))

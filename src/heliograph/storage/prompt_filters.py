@@ -54,14 +54,15 @@ def _leaf(node: object, table: str, fields: Mapping[str, Field], dialect: str) -
             raise FilterError(f"unknown filter table {name!r}: expected {table!r}")
         for field_name, ops in _mapping(body, f"filter table {table!r}").items():
             fld = fields.get(field_name)
+            path = f"{table}.{field_name}"
             if fld is None:
                 known = ", ".join(sorted(fields))
-                raise FilterError(f"unknown filter field '{table}.{field_name}' (known: {known})")
-            operators = _mapping(ops, f"operators for field {field_name!r}")
+                raise FilterError(f"unknown filter field {path!r} (known: {known})")
+            operators = _mapping(ops, f"operators for field {path!r}")
             if not operators:
-                raise FilterError(f"no operator given for field {field_name!r}")
+                raise FilterError(f"no operator given for field {path!r}")
             conditions.extend(
-                field_condition(fld, field_name, op, value, dialect) for op, value in operators.items()
+                field_condition(fld, path, op, value, dialect) for op, value in operators.items()
             )
     return sa.and_(*conditions) if conditions else sa.true()
 

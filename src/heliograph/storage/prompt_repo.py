@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from heliograph.storage.dialect import escape_like, insert_ignoring_conflicts, random_order
+from heliograph.storage.dialect import folded_contains, folded_text, insert_ignoring_conflicts, random_order
 from heliograph.storage.tables import prompt_input_keys, prompt_inputs, prompt_versions, prompts
 
 Row = sa.RowMapping
@@ -77,9 +77,9 @@ def list_prompts(
         prompts.c.organization_id == organization_id, where
     )
     if search:
-        query = query.where(
-            sa.func.lower(prompts.c.user_defined_id).like(f"%{escape_like(search.lower())}%", escape="\\")
-        )
+        # The filter language's case-insensitive contains: Unicode folding, no pattern length limit.
+        dialect = conn.dialect.name
+        query = query.where(folded_contains(folded_text(prompts.c.user_defined_id, dialect), search, dialect))
     # Every match is returned: the caller pages after leaving out hidden prompts, which metadata
     # (JSON text) marks.
     query = query.order_by(prompts.c.created_at.desc(), prompts.c.id.desc())

@@ -4,8 +4,14 @@
 (``{table: {field: {operator: value}}}``) into WHERE conditions. Semantics follow section 4 of the
 Helicone API reference, with these deliberate divergences:
 
-- ``contains``/``not-contains`` match the value literally: ``%``, ``_`` and ``\\`` in it are escaped.
+- ``contains``/``not-contains`` match the value literally: ``%``, ``_`` and ``\\`` in it are plain text.
   Helicone splices the value into ``ILIKE '%' || v || '%'`` unescaped, so ``50%`` would be a pattern.
+- ``ilike``, ``contains`` and ``not-contains`` ignore case for all of Unicode, the same way on both
+  databases (``dialect.fold_case``); ``like`` and ``ilike`` patterns are at most ``MAX_PATTERN_LENGTH``
+  characters.
+- A number beyond what any column holds (64 bits), however large (``1e300``, a 310-digit integer,
+  or JSON's ``1e400``, which the parser reads as infinity), is a valid bound: ``lt`` it matches every
+  row with a value, ``gt`` and ``equals`` none. NaN is refused.
 - Every field and every operator of a leaf is applied (ANDed); Helicone reads only the first of each.
 - The legacy leaves (``request``, ``response``, ``feedback``, top-level ``properties``, ``values``)
   work on every endpoint, mapped onto the same store. Helicone's ClickHouse path matches nothing for
@@ -22,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import operator
+import reprlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,7 +38,14 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
-from heliograph.storage.dialect import case_insensitive_like, case_sensitive_like, escape_like, payload_text
+from heliograph.storage.dialect import (
+    MAX_PATTERN_LENGTH,
+    case_sensitive_like,
+    folded_contains,
+    folded_like,
+    folded_text,
+    payload_text,
+)
 from heliograph.storage.dialect import uuid_text as dialect_uuid_text
 from heliograph.storage.payloads import REQUEST, RESPONSE
 from heliograph.storage.tables import organizations, request_bodies, request_properties, requests, scores
@@ -72,6 +86,10 @@ _COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     "lt": operator.lt,
 }
 _INT64_MAX = 2**63 - 1
+# Error messages show at most this much of a caller's value (it may be megabytes, or deeply nested).
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxdict, _SHOWN.maxlist = 3, 4, 4
+_SHOWN.maxstring = _SHOWN.maxother = _SHOWN.maxlong = 60
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 ColumnFactory = Callable[[str], sa.ColumnElement[Any]]
@@ -80,12 +98,14 @@ Scope = Callable[[sa.ColumnElement[bool]], sa.ColumnElement[bool]]
 
 @dataclass(frozen=True, slots=True)
 class Field:
-    """One filterable field: its kind, its SQL expression (per dialect) and, for fields stored in a
-    side table, the correlated EXISTS that ties a condition on that table back to the request."""
+    """One filterable field: its kind, its SQL expression (per dialect), for fields stored in a side
+    table the correlated EXISTS that ties a condition on that table back to the request, and for text
+    fields that are costly to compute a direct expression of their case-folded text."""
 
     kind: Kind
     column: ColumnFactory
     scope: Scope | None = None
+    folded: ColumnFactory | None = None
 
 
 class _Predicate(NamedTuple):
@@ -162,10 +182,12 @@ def _column(name: str) -> ColumnFactory:
 
 
 def _body(name: str) -> Field:
+    payload, part = request_bodies.c.payload, _BODY_PARTS[name]
     return Field(
         Kind.TEXT,
-        lambda d: payload_text(request_bodies.c.payload, _BODY_PARTS[name], d),
+        lambda d: payload_text(payload, part, d),
         lambda cond: side_table_exists(request_bodies, cond),
+        lambda d: payload_text(payload, part, d, folded=True),
     )
 
 
@@ -248,7 +270,12 @@ def field_condition(field: Field, name: str, op: str, value: object, dialect: st
     expr = field.column(dialect)
     predicate = _special_value(field.kind, op, value, expr)
     if predicate is None:
-        positive = _POSITIVE[field.kind](expr, _NEGATED.get(op, op), value, name, dialect)
+        positive_op = _NEGATED.get(op, op)
+        if field.kind is Kind.TEXT:
+            folded = None if field.folded is None else field.folded(dialect)
+            positive = _text_positive(expr, positive_op, value, name, dialect, folded)
+        else:
+            positive = _POSITIVE[field.kind](expr, positive_op, value, name, dialect)
         predicate = _Predicate(positive, negate=op in _NEGATED, null_safe=False)
     clause = predicate.clause
     if field.scope is not None:
@@ -277,16 +304,33 @@ def _special_value(kind: Kind, op: str, value: object, expr: sa.ColumnElement[An
 
 
 def _text_positive(
-    expr: sa.ColumnElement[Any], op: str, value: object, name: str, dialect: str
+    expr: sa.ColumnElement[Any],
+    op: str,
+    value: object,
+    name: str,
+    dialect: str,
+    folded: sa.ColumnElement[Any] | None = None,
 ) -> sa.ColumnElement[bool]:
+    """``folded``: the field's case-folded text, when it has a cheaper expression than folding ``expr``."""
     text = text_value(value, name)
     if op == "equals":
         return expr == text
+    if op == "contains":
+        return folded_contains(_folded(expr, folded, dialect), text, dialect)
+    if len(text) > MAX_PATTERN_LENGTH:
+        raise FilterError(
+            f"{op} pattern for field {name!r} is {len(text):,} characters long; like and ilike patterns "
+            f"may have at most {MAX_PATTERN_LENGTH:,} (contains matches longer text literally)"
+        )
     if op == "like":
         return case_sensitive_like(expr, text, dialect)
-    if op == "ilike":
-        return case_insensitive_like(expr, text, dialect)
-    return case_insensitive_like(expr, f"%{escape_like(text)}%", dialect)
+    return folded_like(_folded(expr, folded, dialect), text, dialect)
+
+
+def _folded(
+    expr: sa.ColumnElement[Any], folded: sa.ColumnElement[Any] | None, dialect: str
+) -> sa.ColumnElement[Any]:
+    return folded_text(expr, dialect) if folded is None else folded
 
 
 def _uuid_positive(
@@ -305,20 +349,33 @@ def _uuid_positive(
 def _number_positive(
     expr: sa.ColumnElement[Any], op: str, value: object, name: str, dialect: str
 ) -> sa.ColumnElement[bool]:
-    return _COMPARE[op](expr, _bind_number(number_value(value, name)))  # type: ignore[no-any-return]
+    return _compare(op, expr, number_value(value, name))
 
 
 def _usd_positive(
     expr: sa.ColumnElement[Any], op: str, value: object, name: str, dialect: str
 ) -> sa.ColumnElement[bool]:
-    nanos = math.floor(Decimal(str(number_value(value, name))) * 1_000_000_000)
-    return _COMPARE[op](expr, _bind_number(nanos))  # type: ignore[no-any-return]
+    usd = number_value(value, name)
+    if math.isinf(usd):
+        return _compare(op, expr, usd)
+    # Through Decimal, so 0.57 USD is 570,000,000 nano-USD and not 569,999,999.
+    return _compare(op, expr, _clamp(math.floor(Decimal(str(usd)) * 1_000_000_000)))
 
 
 def _timestamp_positive(
     expr: sa.ColumnElement[Any], op: str, value: object, name: str, dialect: str
 ) -> sa.ColumnElement[bool]:
-    return _COMPARE[op](expr, _bind_number(timestamp_ms(value, name)))  # type: ignore[no-any-return]
+    return _compare(op, expr, timestamp_ms(value, name))
+
+
+def _compare(op: str, expr: sa.ColumnElement[Any], bound: int | float) -> sa.ColumnElement[bool]:
+    if math.isinf(bound):
+        # Beyond every stored value: the answer is known without comparing (NULL still matches no
+        # comparison), and no out-of-range number reaches a driver or a column type.
+        if op != "equals" and (bound > 0) == (op in ("lt", "lte")):
+            return expr.is_not(None)
+        return sa.false()
+    return _COMPARE[op](expr, _bind_number(bound))  # type: ignore[no-any-return]
 
 
 def _boolean_positive(
@@ -328,7 +385,6 @@ def _boolean_positive(
 
 
 _POSITIVE: dict[Kind, Callable[[sa.ColumnElement[Any], str, object, str, str], sa.ColumnElement[bool]]] = {
-    Kind.TEXT: _text_positive,
     Kind.UUID: _uuid_positive,
     Kind.NUMBER: _number_positive,
     Kind.USD: _usd_positive,
@@ -339,21 +395,28 @@ _POSITIVE: dict[Kind, Callable[[sa.ColumnElement[Any], str, object, str, str], s
 
 def _bind_number(value: int | float) -> sa.ColumnElement[Any]:
     # Explicit bind types: psycopg casts a bind to the column's type (a float compared with a BIGINT
-    # column would be rounded, a large int compared with an INTEGER column would overflow), and
-    # sqlite3 cannot bind ints beyond 64 bits. Every column fits in 64 bits, so comparing with a
-    # float (or an infinity) beyond that range keeps the meaning.
-    if isinstance(value, int) and -_INT64_MAX <= value <= _INT64_MAX:
+    # column would be rounded, a large int compared with an INTEGER column would overflow). Values
+    # are within 64 bits here (``_clamp``).
+    if isinstance(value, int):
         return sa.literal(value, sa.BigInteger())
-    try:
-        as_float = float(value)
-    except OverflowError:
-        as_float = math.copysign(math.inf, value)
-    return sa.literal(as_float, sa.Float())
+    return sa.literal(value, sa.Float())
+
+
+def _clamp(value: int | float) -> int | float:
+    """``value`` as a comparison bound: an int when it is integral and fits in 64 bits, else a finite
+    float, or an infinity beyond 64 bits (every stored number fits in 64 bits, so any bound beyond
+    that compares with them like an infinity)."""
+    if not -_INT64_MAX <= value <= _INT64_MAX:
+        # Not copysign: it converts to float first, which overflows for a 310-digit integer.
+        return math.inf if value > 0 else -math.inf
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def describe_value(value: object) -> str:
-    """A short repr of a caller-supplied value for error messages."""
-    shown = repr(value)
+    """A short repr of a caller-supplied value for error messages (never the whole of a big one)."""
+    shown = _SHOWN.repr(value)
     return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
@@ -366,12 +429,14 @@ def text_value(value: object, name: str) -> str:
     return value
 
 
-def number_value(value: object, name: str) -> int | float:
-    """A finite number; numeric strings are accepted (tsoa's bodyCoercion does the same)."""
+def number_value(value: object, name: str, kind: str = "number") -> int | float:
+    """A comparison bound (see ``_clamp``) from a JSON number or a numeric string (tsoa's bodyCoercion
+    accepts those too). An infinity is accepted: Python's JSON parser reads ``1e400``, a valid JSON
+    number, as one. NaN, booleans and anything else are a ``FilterError``."""
     if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, float) and math.isfinite(value):
-        return value
+        return _clamp(value)
+    if isinstance(value, float) and not math.isnan(value):
+        return _clamp(value)
     if isinstance(value, str):
         try:
             parsed = Decimal(value)
@@ -379,21 +444,22 @@ def number_value(value: object, name: str) -> int | float:
             parsed = Decimal("NaN")
         if parsed.is_finite():
             # Exponent check first: int() of "1e999999999" would build a billion-digit integer.
-            if parsed.adjusted() < 19 and parsed == parsed.to_integral_value():
-                return int(parsed)
-            if math.isfinite(float(parsed)):
-                return float(parsed)
-    raise FilterError(f"invalid number value {describe_value(value)} for field {name!r}")
+            if parsed.adjusted() >= 19:
+                return math.inf if parsed > 0 else -math.inf
+            return _clamp(int(parsed) if parsed == parsed.to_integral_value() else float(parsed))
+    raise FilterError(f"invalid {kind} value {describe_value(value)} for field {name!r}")
 
 
-def timestamp_ms(value: object, name: str) -> int:
-    """Epoch milliseconds from an ISO-8601 string (naive means UTC) or an integer of epoch ms."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
+def timestamp_ms(value: object, name: str) -> int | float:
+    """Epoch milliseconds from an ISO-8601 string (naive means UTC), or a number (or a numeric
+    string) of epoch ms, as a comparison bound (see ``_clamp``)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return number_value(value, name, "timestamp")
     if isinstance(value, str):
-        digits = value.strip().removeprefix("-")
-        if digits.isascii() and digits.isdigit() and len(digits) <= 18:
-            return int(value)
+        try:
+            return number_value(value, name, "timestamp")
+        except FilterError:
+            pass  # not a number: an ISO-8601 string, then
         try:
             parsed = dt.datetime.fromisoformat(value.strip())
         except ValueError:

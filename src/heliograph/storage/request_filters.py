@@ -155,7 +155,7 @@ def _leaf_clause(node: object, dialect: str) -> sa.ColumnElement[bool]:
             if table in _UNSUPPORTED_TABLES:
                 raise FilterError(f"filter table {table!r} is not supported")
             raise FilterError(f"unknown filter table {table!r}")
-        conditions.extend(handler(_mapping(body, f"filter table {table!r}"), dialect))
+        conditions.extend(handler(body, dialect, table))
     return _combine("and", conditions)
 
 
@@ -172,39 +172,50 @@ def _operators(fld: Field, name: str, ops: object, dialect: str) -> Conditions:
     return [field_condition(fld, name, op, value, dialect) for op, value in operator_map.items()]
 
 
-def _plain_table(table: str) -> Callable[[Mapping[str, Any], str], Conditions]:
+# A leaf table's translator: (its body, the dialect, its path in the leaf for error messages).
+TableConditions = Callable[[object, str, str], Conditions]
+
+
+def _plain_table(table: str) -> TableConditions:
     names = TABLE_FIELDS[table]
 
-    def conditions(body: Mapping[str, Any], dialect: str) -> Conditions:
+    def conditions(body: object, dialect: str, path: str) -> Conditions:
         out: Conditions = []
-        for name, ops in body.items():
+        for name, ops in _mapping(body, f"filter table {table!r}").items():
             if table == "request_response_rmt" and name in _RMT_MAPS:
-                out.extend(_RMT_MAPS[name](ops, dialect))
+                out.extend(_RMT_MAPS[name](ops, dialect, f"{path}.{name}"))
                 continue
             if name not in names:
-                raise FilterError(f"unknown filter field '{table}.{name}'")
+                raise FilterError(f"unknown filter field '{path}.{name}'")
             internal = names[name]
             if internal is None:
-                raise FilterError(f"filter field '{table}.{name}' is not supported")
-            out.extend(_operators(FIELDS[internal], name, ops, dialect))
+                raise FilterError(f"filter field '{path}.{name}' is not supported")
+            out.extend(_operators(FIELDS[internal], f"{path}.{name}", ops, dialect))
         return out
 
     return conditions
 
 
-def _properties(body: object, dialect: str) -> Conditions:
+def _key_name(key: str, what: str, path: str) -> str:
+    """A property or score name from a filter (JSON object keys are always strings)."""
+    if "\x00" in key:
+        # PostgreSQL text cannot hold NUL, and no stored name contains one: one answer on both.
+        raise FilterError(f"{what} {describe_value(key)} in {path!r} must not contain NUL characters")
+    return key
+
+
+def _properties(body: object, dialect: str, path: str) -> Conditions:
     out: Conditions = []
-    for key, ops in _mapping(body, "properties").items():
-        text_value(key, "properties")
-        out.extend(_operators(property_field(key), f"properties.{key}", ops, dialect))
+    for key, ops in _mapping(body, f"field {path!r}").items():
+        name = _key_name(key, "property name", path)
+        out.extend(_operators(property_field(name), f"{path}.{name}", ops, dialect))
     return out
 
 
-def _scores(body: object, dialect: str) -> Conditions:
+def _scores(body: object, dialect: str, path: str) -> Conditions:
     out: Conditions = []
-    for key, ops in _mapping(body, "scores").items():
-        text_value(key, "scores")
-        name = f"scores.{key}"
+    for key, ops in _mapping(body, f"field {path!r}").items():
+        name = f"{path}.{_key_name(key, 'score name', path)}"
         for op, value in _mapping(ops, f"operators for field {name!r}").items():
             if isinstance(value, bool):
                 # Boolean scores are stored as 0/1 under a suffixed key (reference section 7.5).
@@ -214,12 +225,12 @@ def _scores(body: object, dialect: str) -> Conditions:
     return out
 
 
-def _property_key(body: object, dialect: str) -> Conditions:
+def _property_key(body: object, dialect: str, path: str) -> Conditions:
     out: Conditions = []
-    for op, value in _mapping(body, "operators for field 'property_key'").items():
+    for op, value in _mapping(body, f"operators for field {path!r}").items():
         if op != "equals":
-            raise FilterError(f"operator {op!r} is not valid for field 'property_key' (only 'equals')")
-        key = text_value(value, "property_key")
+            raise FilterError(f"operator {op!r} is not valid for field {path!r} (only 'equals')")
+        key = text_value(value, path)
         fld = property_field(key)
         # "Has this key": the property row exists, or the session column is set.
         present = fld.column(dialect).is_not(None)
@@ -227,23 +238,23 @@ def _property_key(body: object, dialect: str) -> Conditions:
     return out
 
 
-def _scores_column(body: object, dialect: str) -> Conditions:
+def _scores_column(body: object, dialect: str, path: str) -> Conditions:
     out: Conditions = []
-    for op, value in _mapping(body, "operators for field 'scores_column'").items():
+    for op, value in _mapping(body, f"operators for field {path!r}").items():
         if op not in ("equals", "not-equals") or value != "{}":
-            raise FilterError("field 'scores_column' only supports equals or not-equals \"{}\"")
+            raise FilterError(f'field {path!r} only supports equals or not-equals "{{}}"')
         has_scores = side_table_exists(scores)
         out.append(sa.not_(has_scores) if op == "equals" else has_scores)
     return out
 
 
-_RMT_MAPS: dict[str, Callable[[object, str], Conditions]] = {
+_RMT_MAPS: dict[str, TableConditions] = {
     "properties": _properties,
     "scores": _scores,
     "property_key": _property_key,
     "scores_column": _scores_column,
 }
-_TABLES: dict[str, Callable[[Mapping[str, Any], str], Conditions]] = {
+_TABLES: dict[str, TableConditions] = {
     **{table: _plain_table(table) for table in TABLE_FIELDS},
     "properties": _properties,
     "values": _properties,
@@ -316,7 +327,8 @@ def _split_leaf_table(table: object, *, legacy: bool) -> tuple[tuple[str, str], 
         # Session keys are columns of requests, and "null"/"__empty__" are not literal values.
         if not isinstance(key, str) or key in SESSION_COLUMNS or not isinstance(value, str):
             continue
-        if value in ("null", "__empty__") or "\x00" in value:
+        # A NUL stays in the rest of the filter, whose translation refuses it.
+        if value in ("null", "__empty__") or "\x00" in value or "\x00" in key:
             continue
         other_ops = {op: operand for op, operand in ops.items() if op != "equals"}
         rest_properties = {name: body for name, body in properties.items() if name != key}
