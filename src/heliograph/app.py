@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from heliograph import __version__
-from heliograph.api import health, log_routes, prompts, requests, signed_bodies, trace
+from heliograph.api import feedback, health, log_routes, prompts, requests, signed_bodies, trace
 from heliograph.api.auth_gate import KeyGate
 from heliograph.api.body_limit import BodyBound, BodyBudget
 from heliograph.api.context import AppContext
@@ -155,7 +155,7 @@ def create_app(
     app.state.heliograph = context
     app.gateway = gateway
     install_error_handlers(app)
-    routers = [health.router]
+    routers = [health.router, feedback.router]
     if settings.only != "gateway":
         routers += [trace.router, requests.router, prompts.router, log_routes.router, signed_bodies.router]
     for router in routers:

@@ -7,11 +7,13 @@ Only a real server can see a client hang up, so the "client went away" row of do
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anthropic
 import httpx
@@ -260,3 +262,75 @@ def test_a_gateway_only_server_proxies_and_logs_but_serves_no_api(
                 break
             time.sleep(0.05)
         assert status == 200
+
+
+def test_each_answer_has_one_date_and_one_server_header(
+    server: RunningServer, provider: FakeProvider
+) -> None:
+    """The provider's Date and Server are not passed on (as nginx's proxy does not): the server adds its
+    own, and a second of each makes the answer ambiguous (two Dates, a Server naming two programs)."""
+    path = "/v1/gateway/oai/v1/chat/completions"
+    cached = {"Helicone-Auth": f"Bearer {server.key}", "Helicone-Cache-Enabled": "true"}
+    plain = {"model": "gpt-4o-mini", "messages": MESSAGES}
+    stream = {**plain, "stream": True}
+    answers: dict[str, httpx.Response] = {}
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        for name, body in (("json", plain), ("stream", stream)):
+            answers[name] = http.post(path, headers=cached, json=body)
+            assert answers[name].headers["helicone-cache"] == "MISS"
+            for _ in range(100):  # the entry is saved after the answer
+                hit = http.post(path, headers=cached, json=body)
+                if hit.headers["helicone-cache"] == "HIT":
+                    break
+                time.sleep(0.02)
+            assert hit.headers["helicone-cache"] == "HIT"
+            answers[f"{name} cache hit"] = hit
+        failing = {"Helicone-Auth": f"Bearer {server.key}", "x-fake-status": "503"}
+        answers["provider error"] = http.post(path, headers=failing, json=plain)
+        answers["gateway's own error"] = http.post(path, json=plain)  # no key: 401
+        answers["api"] = http.get("/healthcheck")
+    for name, response in answers.items():
+        assert response.status_code in (200, 401, 503), name
+        assert len(response.headers.get_list("date")) == 1, (name, response.headers.get_list("date"))
+        assert response.headers.get_list("server") == ["uvicorn"], name
+
+
+def test_a_client_that_opts_out_of_usage_gets_none_and_the_log_is_exact(
+    server: RunningServer, provider: FakeProvider
+) -> None:
+    client = openai.OpenAI(
+        base_url=f"{server.url}/v1/gateway/oai/v1",
+        api_key="sk-provider-key",
+        default_headers={"Helicone-Auth": f"Bearer {server.key}"},
+    )
+    stream = client.chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": False}
+    )
+    chunks = list(stream)
+    assert all(chunk.choices and chunk.usage is None for chunk in chunks)
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks).strip() == REPLY
+    assert provider.requests[-1].body["stream_options"] == {"include_usage": True}
+    log = logged(server, stream.response.headers["helicone-id"])
+    assert (log["prompt_tokens"], log["completion_tokens"], log["tokens_estimated"]) == (21, 6, False)
+
+
+def test_the_js_sdks_feedback_at_the_origin_of_its_base_url(server: RunningServer) -> None:
+    """``@helicone/helicone``'s logFeedback posts to ``new URL(baseUrl).origin + "/v1/feedback"``, here
+    the moment the call answered (its log is still being written)."""
+    base_url = f"{server.url}/v1/gateway/oai/v1"
+    client = openai.OpenAI(
+        base_url=base_url,
+        api_key="sk-provider-key",
+        default_headers={"Helicone-Auth": f"Bearer {server.key}"},
+    )
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=MESSAGES)
+    request_id = raw.headers["helicone-id"]
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(base_url))
+    response = httpx.post(
+        f"{origin}/v1/feedback",
+        headers={"Helicone-Auth": f"Bearer {server.key}", "Content-Type": "application/json"},
+        content=json.dumps({"helicone-id": request_id, "rating": True}),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"message": "Feedback added successfully.", "helicone_id": request_id}
+    assert logged(server, request_id)["scores"]["helicone-score-feedback"] == 1

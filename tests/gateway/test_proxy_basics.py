@@ -126,16 +126,14 @@ def test_openai_stream_passes_chunks_through_and_logs_usage(
 def test_a_stream_without_usage_is_estimated_locally_and_flagged(
     gateway: TestClient, key: str, provider: FakeProvider
 ) -> None:
-    client = openai_client(gateway, key)
+    # A server that ignores stream_options (many OpenAI-compatible ones do) sends no usage at all.
+    client = openai_client(gateway, key, **{"x-fake-no-usage": "1"})
     with client.chat.completions.with_streaming_response.create(
-        model="gpt-4o-mini",
-        messages=MESSAGES,
-        stream=True,
-        stream_options={"include_usage": False},  # the client opted out
+        model="gpt-4o-mini", messages=MESSAGES, stream=True
     ) as response:
         request_id = response.headers["helicone-id"]
         list(response.parse())
-    assert provider.requests[-1].body["stream_options"] == {"include_usage": False}
+    assert provider.requests[-1].body["stream_options"] == {"include_usage": True}
 
     log = wait_for_log(gateway, key, request_id)
     estimator = TokenEstimator()

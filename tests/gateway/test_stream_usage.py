@@ -130,6 +130,47 @@ def test_a_client_that_asks_for_usage_gets_the_chunk_unchanged(
     assert chunks[-1].usage.total_tokens == USAGE["total_tokens"]
 
 
+def test_a_client_that_opts_out_of_usage_gets_no_usage_chunk_and_an_exact_log(
+    gateway: TestClient, key: str, provider: FakeProvider
+) -> None:
+    """``include_usage: false`` is what the client gets, not what the gateway asks: it still asks (and
+    takes the chunk out), so the log is exact instead of estimated. Only Helicone-Stream-Usage: false
+    keeps it from asking (test_proxy_headers.py)."""
+    client = openai_client(gateway, key)
+    opt_out = {"include_usage": False}
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options=opt_out
+    ) as response:
+        request_id = response.headers["helicone-id"]
+        chunks = list(response.parse())
+    assert provider.requests[-1].body["stream_options"] == {"include_usage": True}
+    assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks).strip() == REPLY
+    assert all(chunk.choices and chunk.usage is None for chunk in chunks)
+    assert_exact_usage(gateway, key, request_id)
+
+    # Other stream options are kept; the bytes are the provider's answer to the client's own body.
+    body = {**STREAM, "stream_options": {**opt_out, "include_obfuscation": False}}
+    raw = through_gateway(gateway, helicone(key), body)
+    assert provider.requests[-1].body["stream_options"] == {
+        "include_usage": True,
+        "include_obfuscation": False,
+    }
+    assert raw.content == direct(provider, body)
+    assert_exact_usage(gateway, key, raw.headers["helicone-id"])
+
+
+def test_include_usage_null_is_an_opt_out_and_other_values_are_the_providers_to_judge(
+    gateway: TestClient, key: str, provider: FakeProvider
+) -> None:
+    unset = {**STREAM, "stream_options": {"include_usage": None}}
+    response = through_gateway(gateway, helicone(key), unset)
+    assert provider.requests[-1].body["stream_options"] == {"include_usage": True}
+    assert response.content == direct(provider, unset)
+    odd = {**STREAM, "stream_options": {"include_usage": "no"}}
+    through_gateway(gateway, helicone(key), odd)
+    assert provider.requests[-1].body == odd  # forwarded as sent: OpenAI answers it with a 400
+
+
 def test_a_cache_hit_replays_the_stream_as_the_live_answer(
     gateway: TestClient, key: str, provider: FakeProvider
 ) -> None:

@@ -13,7 +13,7 @@ from heliograph.clock import Clock, IdFactory
 from heliograph.gateway.cache import CacheStore, MemoryCacheStore, RedisCacheStore
 from heliograph.gateway.estimate import TokenEstimator
 from heliograph.gateway.exchange import Exchange
-from heliograph.gateway.feedback import FeedbackRecorder
+from heliograph.gateway.feedback import FeedbackDesk, FeedbackRecorder
 from heliograph.gateway.forwarding import Forwarder
 from heliograph.gateway.log_records import RecordBuilder
 from heliograph.gateway.log_sink import LogSink
@@ -51,6 +51,7 @@ class _CostCharger:
 class Gateway:
     app: GatewayApp
     sink: LogSink
+    feedback: FeedbackDesk  # also serves the API's /v1/feedback, which must wait for this sink's logs
     upstream: Upstream
     cache: CacheStore
     limiter: RateLimiter
@@ -100,6 +101,7 @@ def build_gateway(
         task.add_done_callback(background.discard)
 
     sink = LogSink(writer, build)
+    desk = FeedbackDesk(feedback, sink.written)
     upstream = Upstream(
         timeout_s=settings.gateway_timeout_seconds, connect_timeout_s=settings.gateway_connect_timeout_seconds
     )
@@ -117,11 +119,11 @@ def build_gateway(
         cache=cache,
         limiter=limiter,
         sink=sink,
-        feedback=feedback,
+        feedback=desk,
         clock=clock,
         ids=ids,
     )
-    return Gateway(app, sink, upstream, cache, limiter, charger, background)
+    return Gateway(app, sink, desk, upstream, cache, limiter, charger, background)
 
 
 def _shared_state(settings: Settings, clock: Clock) -> tuple[CacheStore, RateLimiter]:

@@ -153,13 +153,18 @@ def with_overrides(body: RequestBody, overrides: dict[str, Any] | None) -> Reque
 
 
 def _wants_usage(value: dict[str, Any], options: GatewayOptions, provider: Provider, path: str) -> bool:
+    """Whether to ask for usage the client did not ask for. ``include_usage: false`` says what the client
+    wants to receive, and it receives exactly that: the chunk is taken out of its stream (usage_chunk.py),
+    so the gateway still asks and the log is exact. Only ``Helicone-Stream-Usage: false`` says not to."""
     if not path.rstrip("/").endswith(_USAGE_PATHS):
         return False
     stream_options = value.get("stream_options")
     if stream_options is not None and not isinstance(stream_options, dict):
         return False
-    if isinstance(stream_options, dict) and "include_usage" in stream_options:
-        return False  # the client decided (include_usage: false is an opt-out)
+    asked = stream_options.get("include_usage") if isinstance(stream_options, dict) else None
+    if asked is not None and asked is not False:
+        # true: the client gets the chunk anyway; anything else (0, "no") is for the provider to refuse.
+        return False
     if options.stream_usage is not None:
         return options.stream_usage
     return provider.openai_style

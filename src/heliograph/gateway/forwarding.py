@@ -25,7 +25,7 @@ from heliograph.gateway.options import FallbackEntry
 from heliograph.gateway.rate_limit import RateLimitPolicy
 from heliograph.gateway.replies import Headers, send_error, whole_lines
 from heliograph.gateway.routing import upstream_url
-from heliograph.gateway.upstream import Response, Upstream, UpstreamError, response_headers
+from heliograph.gateway.upstream import Response, Upstream, UpstreamError, passed_on, response_headers
 from heliograph.gateway.usage_chunk import UsageChunkFilter, without_usage_chunk
 
 _RETRY_STATUSES = frozenset({429}) | frozenset(range(500, 600))
@@ -81,7 +81,8 @@ class Forwarder:
         hit = found.hit
         assert hit is not None
         send = call.send
-        reply = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in hit.headers]
+        # Entries saved by earlier versions (in Redis) may still hold the provider's Date and Server.
+        reply = passed_on([(name.encode("latin-1"), value.encode("latin-1")) for name, value in hit.headers])
         body = hit.body
         if _strips_usage(call.body.usage_injected, hit.status, reply):
             body = without_usage_chunk(hit.body)

@@ -7,14 +7,19 @@ with the writer (group commit), so a busy gateway writes hundreds of calls per t
 When the database falls behind, the writer refuses batches (WriterOverloaded); the sink keeps them and
 retries, holding at most ``max_pending`` calls: beyond that it drops the oldest and says so in the log,
 because proxying traffic matters more than logging it.
+
+The sink also knows which calls' logs are still on their way (:meth:`LogSink.written`), so feedback on a
+call rated the moment its answer arrived waits for exactly that log instead of polling the database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -32,6 +37,8 @@ _FLUSH_DELAY_S = 0.02
 _WRITE_ATTEMPTS = 5
 _RETRY_DELAY_S = 0.5
 
+LogKey = tuple[int, uuid.UUID]  # (organization id, request id)
+
 
 class LogSink:
     def __init__(
@@ -48,13 +55,49 @@ class LogSink:
         self._unsent: list[_Unsent] = []
         self._task: asyncio.Task[None] | None = None
         self.dropped = 0
+        # Logs handed over and not yet committed (or given up), counted per key (a client may reuse a
+        # request id); only the event loop's thread touches these two.
+        self._in_flight: dict[LogKey, int] = {}
+        self._waiters: dict[LogKey, list[asyncio.Future[None]]] = {}
 
     def add(self, exchange: Exchange) -> None:
         self._pending.append(exchange)
+        key = (exchange.organization_id, exchange.request_id)
+        self._in_flight[key] = self._in_flight.get(key, 0) + 1
         if len(self._pending) > self._max_pending:
-            del self._pending[0]
+            self._settle([_key(self._pending.pop(0))])
             self._count_drop(1)
         self._ensure_flush()
+
+    async def written(self, organization_id: int, request_id: uuid.UUID, timeout: float) -> bool:
+        """Return once the log of a call this sink holds is committed or given up (at once when it
+        holds none): True; False when ``timeout`` seconds passed first."""
+        key = (organization_id, request_id)
+        if key not in self._in_flight:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        waiters = self._waiters.setdefault(key, [])
+        waiters.append(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            waiters.remove(waiter)
+            if not waiters and self._waiters.get(key) is waiters:
+                del self._waiters[key]
+            return False
+        return True
+
+    def _settle(self, keys: Iterable[LogKey]) -> None:
+        """These logs are committed or given up: wake whoever waits for them."""
+        for key in keys:
+            count = self._in_flight.get(key, 0) - 1
+            if count > 0:
+                self._in_flight[key] = count
+                continue
+            self._in_flight.pop(key, None)
+            for waiter in self._waiters.pop(key, ()):
+                if not waiter.done():
+                    waiter.set_result(None)
 
     def _ensure_flush(self) -> None:
         if self._task is None:
@@ -83,7 +126,8 @@ class LogSink:
         """Send what is waiting; False when the writer is full and a retry should wait."""
         exchanges, self._pending = self._pending, []
         if exchanges:
-            self._unsent.append(_Unsent(await asyncio.to_thread(self._prepare, exchanges)))
+            prepared = await asyncio.to_thread(self._prepare, exchanges)
+            self._unsent.append(_Unsent(prepared, [_key(exchange) for exchange in exchanges]))
         while self._unsent:
             item = self._unsent[0]
             try:
@@ -93,6 +137,8 @@ class LogSink:
                 return False
             except WriterClosed:
                 dropped = sum(unsent.prepared.records for unsent in self._unsent)
+                for unsent in self._unsent:
+                    self._settle(unsent.keys)
                 self._unsent.clear()
                 self._count_drop(dropped)
                 return True
@@ -105,6 +151,7 @@ class LogSink:
     def _written(self, future: Future[None], *, item: _Unsent, loop: asyncio.AbstractEventLoop) -> None:
         """Runs on the writer thread when a batch is committed or refused; refused ones go back."""
         if future.cancelled() or future.exception() is None:
+            _call_soon(loop, self._settle, item.keys)
             return
         item.attempts += 1
         if item.attempts >= _WRITE_ATTEMPTS:
@@ -112,9 +159,10 @@ class LogSink:
                 "gateway logs could not be stored after %d attempts: %s", item.attempts, future.exception()
             )
             self.dropped += item.prepared.records
+            _call_soon(loop, self._settle, item.keys)
             return
         # Back off: a refused write usually means the database is busy or briefly unreachable.
-        loop.call_soon_threadsafe(loop.call_later, _RETRY_DELAY_S * item.attempts, self._requeue, item)
+        _call_soon(loop, loop.call_later, _RETRY_DELAY_S * item.attempts, self._requeue, item)
 
     def _requeue(self, item: _Unsent) -> None:
         self._unsent.append(item)
@@ -131,14 +179,28 @@ class LogSink:
 
     def _trim_unsent(self) -> None:
         while sum(u.prepared.records for u in self._unsent) > self._max_pending and len(self._unsent) > 1:
-            self._count_drop(self._unsent.pop(0).prepared.records)
+            dropped = self._unsent.pop(0)
+            self._settle(dropped.keys)
+            self._count_drop(dropped.prepared.records)
 
     def _count_drop(self, count: int) -> None:
         self.dropped += count
         log.warning("gateway log backlog is full: dropped %d log(s), %d in all", count, self.dropped)
 
 
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[..., object], *args: object) -> None:
+    """From the writer thread: run ``callback`` on the loop, unless the server has stopped it (a batch
+    written while the server shuts down has nobody left to tell)."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(callback, *args)
+
+
+def _key(exchange: Exchange) -> LogKey:
+    return exchange.organization_id, exchange.request_id
+
+
 @dataclass(slots=True)
 class _Unsent:
     prepared: PreparedBatch
+    keys: list[LogKey]  # the logs in it
     attempts: int = 0

@@ -14,18 +14,14 @@ import random
 import time
 from dataclasses import dataclass
 
+import orjson
+
 from heliograph.clock import Clock, IdFactory
 from heliograph.gateway.asgi import Receive, Scope, Send
 from heliograph.gateway.body_rewrite import parse_body, rewrite
 from heliograph.gateway.cache import CacheStore, cache_keys, key_headers_from, lookup
 from heliograph.gateway.call import Call, call_exchange
-from heliograph.gateway.feedback import (
-    FeedbackError,
-    FeedbackRecorder,
-    is_feedback,
-    parse_feedback,
-    record_feedback,
-)
+from heliograph.gateway.feedback import FeedbackDesk, FeedbackError, is_feedback, json_body
 from heliograph.gateway.forwarding import Charge, Forwarder, UpstreamBroken
 from heliograph.gateway.log_sink import LogSink
 from heliograph.gateway.options import OptionError, parse_options
@@ -68,7 +64,7 @@ class GatewayApp:
         cache: CacheStore,
         limiter: RateLimiter,
         sink: LogSink,
-        feedback: FeedbackRecorder,
+        feedback: FeedbackDesk,
         clock: Clock,
         ids: IdFactory,
     ) -> None:
@@ -169,13 +165,12 @@ class GatewayApp:
                 401, "feedback needs a Heliograph key: send 'Helicone-Auth: Bearer <key>'", "Unauthorized"
             )
         try:
-            request_id, rating = parse_feedback(raw)
-            body = await record_feedback(self._feedback, auth, request_id, rating)
+            answer = await self._feedback.rate(auth, json_body(raw))
         except FeedbackError as exc:
             raise _Refused(
                 exc.status, str(exc), "Not found" if exc.status == 404 else "Bad request"
             ) from None
-        await send_bytes(send, 200, body, (), b"application/json")
+        await send_bytes(send, 200, orjson.dumps(answer), (), b"application/json")
 
     def _authenticate(
         self, helicone: dict[str, str], forward: list[tuple[str, str]], path_key: str | None

@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from heliograph.gateway.http_client import HttpClient, Origin, Response, UpstreamError
 
-__all__ = ["HOP_BY_HOP", "Response", "Upstream", "UpstreamError", "response_headers"]
+__all__ = ["HOP_BY_HOP", "Response", "Upstream", "UpstreamError", "passed_on", "response_headers"]
 
 # Headers that describe one connection, not the message (RFC 9110 §7.6.1); never forwarded either way.
 HOP_BY_HOP = frozenset(
@@ -23,7 +23,9 @@ HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-_HOP_BY_HOP_BYTES = frozenset(name.encode() for name in HOP_BY_HOP)
+# Nor are the provider's Date and Server passed on (nginx's proxy leaves them out too): the HTTP server
+# (uvicorn) writes its own into every answer, so the client would get two of each.
+_NOT_PASSED_ON = frozenset(name.encode() for name in HOP_BY_HOP) | {b"date", b"server"}
 
 
 class Upstream:
@@ -65,5 +67,10 @@ def _split(url: str) -> tuple[Origin, str]:
 
 
 def response_headers(response: Response) -> list[tuple[bytes, bytes]]:
-    """The provider's headers for the client, minus the hop-by-hop ones."""
-    return [(name, value) for name, value in response.raw_headers if name not in _HOP_BY_HOP_BYTES]
+    """The provider's headers for the client, minus the hop-by-hop ones, Date and Server."""
+    return passed_on(response.raw_headers)
+
+
+def passed_on(headers: Sequence[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """``headers`` (lower-case names) minus those the client gets from the server, not the provider."""
+    return [(name, value) for name, value in headers if name not in _NOT_PASSED_ON]
