@@ -31,6 +31,7 @@ from heliograph.storage.tables import (
     span_resources,
     spans,
 )
+from heliograph.storage.text_limits import truncate
 
 REQUEST_COLUMNS = (
     "id",
@@ -114,6 +115,19 @@ def _clean(text: str | None) -> str | None:
     if text is not None and "\x00" in text:
         return text.replace("\x00", "")
     return text
+
+
+def _bounded(text: str | None) -> str | None:
+    return None if text is None else _bounded_text(text)
+
+
+def _bounded_text(text: str) -> str:
+    """An identifier as stored: without NUL, and cut to the indexed-text limit (see text_limits.py),
+    so a long user id or property is stored shortened on both dialects instead of failing the whole
+    batch on PostgreSQL."""
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    return truncate(text)
 
 
 @dataclass(slots=True)
@@ -253,10 +267,14 @@ def child_rows(
             continue
         if item.payload is not None:
             body_rows.append((seq, record.organization_id, item.payload))
-        for key, value in record.properties.items():
-            property_rows.append((seq, _clean(key), record.organization_id, _clean(value), record.created_at))
-        for key, score in record.scores.items():
-            score_rows.append((seq, _clean(key), record.organization_id, score, now, now))
+        org = record.organization_id
+        if record.properties:
+            properties = _bounded_keys(record.properties)
+            for key, value in properties.items():
+                property_rows.append((seq, key, org, _bounded_text(value), record.created_at))
+        if record.scores:
+            for key, score in _bounded_keys(record.scores).items():
+                score_rows.append((seq, key, org, score, now, now))
     span_rows = [
         _span_row(
             item.span,
@@ -276,6 +294,15 @@ def child_rows(
     }
 
 
+def _bounded_keys(items: dict[str, Any]) -> dict[str, Any]:
+    # Two keys that differ only in a NUL or past the limit become one key once stored: keep the last
+    # value, as a dict would, rather than fail the batch on the (request, key) primary key.
+    bounded: dict[str, Any] = {}
+    for key, value in items.items():
+        bounded[_bounded_text(key)] = value
+    return bounded
+
+
 def _request_row(record: RequestRecord, request_id: Any, now: int, enc: RowEncoder) -> tuple[Any, ...]:
     size = len(record.request_body or "") + len(record.response_body or "")
     return (
@@ -285,11 +312,11 @@ def _request_row(record: RequestRecord, request_id: Any, now: int, enc: RowEncod
         record.response_created_at,
         now,
         record.source,
-        _clean(record.provider),
-        _clean(record.model),
-        _clean(record.request_model),
-        _clean(record.response_model),
-        _clean(record.model_override),
+        _bounded(record.provider),
+        _bounded(record.model),
+        _bounded(record.request_model),
+        _bounded(record.response_model),
+        _bounded(record.model_override),
         _clean(record.path),
         _clean(record.target_url),
         record.status,
@@ -304,12 +331,12 @@ def _request_row(record: RequestRecord, request_id: Any, now: int, enc: RowEncod
         record.completion_audio_tokens,
         record.tokens_estimated,
         record.cost,
-        _clean(record.user_id),
-        _clean(record.session_id),
-        _clean(record.session_path),
-        _clean(record.session_name),
-        _clean(record.prompt_id),
-        _clean(record.prompt_version),
+        _bounded(record.user_id),
+        _bounded(record.session_id),
+        _bounded(record.session_path),
+        _bounded(record.session_name),
+        _bounded(record.prompt_id),
+        _bounded(record.prompt_version),
         record.cache_enabled,
         enc.uuid(record.cache_reference_id),
         _clean(record.country_code),
