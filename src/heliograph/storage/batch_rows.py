@@ -31,7 +31,7 @@ from heliograph.storage.tables import (
     span_resources,
     spans,
 )
-from heliograph.storage.text_limits import truncate
+from heliograph.storage.text_limits import ALWAYS_FITS, truncate
 
 REQUEST_COLUMNS = (
     "id",
@@ -118,16 +118,15 @@ def _clean(text: str | None) -> str | None:
 
 
 def _bounded(text: str | None) -> str | None:
-    return None if text is None else _bounded_text(text)
-
-
-def _bounded_text(text: str) -> str:
     """An identifier as stored: without NUL, and cut to the indexed-text limit (see text_limits.py),
     so a long user id or property is stored shortened on both dialects instead of failing the whole
-    batch on PostgreSQL."""
+    batch on PostgreSQL. Written out (no call for the common short text): it runs for every field of
+    every record."""
+    if text is None:
+        return None
     if "\x00" in text:
         text = text.replace("\x00", "")
-    return truncate(text)
+    return text if len(text) <= ALWAYS_FITS else truncate(text)
 
 
 @dataclass(slots=True)
@@ -269,12 +268,19 @@ def child_rows(
             body_rows.append((seq, record.organization_id, item.payload))
         org = record.organization_id
         if record.properties:
-            properties = _bounded_keys(record.properties)
-            for key, value in properties.items():
-                property_rows.append((seq, key, org, _bounded_text(value), record.created_at))
+            first, altered = len(property_rows), False
+            for key, value in record.properties.items():
+                stored = _bounded(key)
+                altered = altered or stored is not key
+                property_rows.append((seq, stored, org, _bounded(value), record.created_at))
+            if altered:
+                property_rows[first:] = _last_of_each_key(property_rows[first:])
         if record.scores:
-            for key, score in _bounded_keys(record.scores).items():
-                score_rows.append((seq, key, org, score, now, now))
+            first = len(score_rows)
+            score_rows.extend(
+                (seq, _bounded(key), org, score, now, now) for key, score in record.scores.items()
+            )
+            score_rows[first:] = _last_of_each_key(score_rows[first:])
     span_rows = [
         _span_row(
             item.span,
@@ -294,13 +300,11 @@ def child_rows(
     }
 
 
-def _bounded_keys(items: dict[str, Any]) -> dict[str, Any]:
-    # Two keys that differ only in a NUL or past the limit become one key once stored: keep the last
-    # value, as a dict would, rather than fail the batch on the (request, key) primary key.
-    bounded: dict[str, Any] = {}
-    for key, value in items.items():
-        bounded[_bounded_text(key)] = value
-    return bounded
+def _last_of_each_key(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """One request's child rows, one per key (``row[1]``). Two keys that differ only in a NUL or past
+    the length limit are one key once stored: the last value wins, as in a dict, rather than the batch
+    failing on the (request, key) primary key."""
+    return list({row[1]: row for row in rows}.values())
 
 
 def _request_row(record: RequestRecord, request_id: Any, now: int, enc: RowEncoder) -> tuple[Any, ...]:

@@ -18,9 +18,9 @@ from typing import Final
 
 #: The most bytes of UTF-8 an indexed text value may hold.
 MAX_TEXT_BYTES: Final = 1024
-# A character is at most 4 bytes of UTF-8, so a string this short always fits: the common case
-# costs one len() and never encodes.
-_ALWAYS_FITS: Final = MAX_TEXT_BYTES // 4
+#: A character is at most 4 bytes of UTF-8, so a string this short always fits: the common case costs
+#: one len() and never encodes (hot paths test it inline before calling ``truncate``).
+ALWAYS_FITS: Final = MAX_TEXT_BYTES // 4
 
 
 def utf8_length(text: str) -> int:
@@ -30,12 +30,12 @@ def utf8_length(text: str) -> int:
 
 def fits(text: str) -> bool:
     """Whether ``text`` is within ``MAX_TEXT_BYTES`` bytes of UTF-8."""
-    return len(text) <= _ALWAYS_FITS or utf8_length(text) <= MAX_TEXT_BYTES
+    return len(text) <= ALWAYS_FITS or utf8_length(text) <= MAX_TEXT_BYTES
 
 
 def truncate(text: str) -> str:
     """``text`` cut to at most ``MAX_TEXT_BYTES`` bytes of UTF-8, never inside a character."""
-    if len(text) <= _ALWAYS_FITS:
+    if len(text) <= ALWAYS_FITS:
         return text
     encoded = text.encode("utf-8", "surrogatepass")
     if len(encoded) <= MAX_TEXT_BYTES:
