@@ -29,7 +29,12 @@ class PromptUse:
 
 @dataclass(slots=True)
 class RequestRecord:
-    """One LLM call: the future ``requests`` row plus its bodies and properties."""
+    """One LLM call: the future ``requests`` row plus its bodies and properties.
+
+    Text is carried as received: the writer stores the identifiers (provider, the model fields, user,
+    session and prompt fields, property keys and values, score names) cut to the indexed-text limit of
+    storage/text_limits.py, in one place for every ingest path.
+    """
 
     id: uuid.UUID
     organization_id: int

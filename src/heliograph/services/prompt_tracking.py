@@ -14,6 +14,10 @@ stored, this finds the prompt version it used and records its inputs:
   new one becomes a new major version, made production when the request is newer than every version.
 
 Each use runs in a savepoint: a failure is logged and skipped, and never loses the request log itself.
+A use that cannot be stored the same way on both databases is not tracked at all (its request is still
+logged): a ``Helicone-Prompt-Id`` that is no valid prompt name (over 128 characters, say), or a template
+with an input key over the indexed-text limit (storage/text_limits.py). Truncating either would merge
+distinct prompts or inputs into one.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from heliograph.services.prompts import check_name, store_version
 from heliograph.storage import prompt_repo
 from heliograph.storage.prompt_repo import Row, load
 from heliograph.storage.tables import prompt_versions
+from heliograph.storage.text_limits import MAX_TEXT_BYTES, fits
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +59,7 @@ class PromptTracker:
         )
         for record in ordered:
             use = record.prompt_use
-            if use is None or not _valid_name(use.name):
+            if use is None or not _valid_name(use.name) or not _keys_fit(use, record):
                 continue
             for attempt in range(_ATTEMPTS):
                 try:
@@ -189,6 +194,20 @@ def _named_version(conn: sa.Connection, org: int, prompt_id: uuid.UUID, name: st
         condition = sa.and_(condition, prompt_versions.c.minor_version == int(match[2]))
     rows = prompt_repo.list_versions(conn, org, condition, prompt_id=prompt_id, limit=1)
     return rows[0]["id"] if rows else None
+
+
+def _keys_fit(use: PromptUse, record: RequestRecord) -> bool:
+    # Input keys are indexed (prompt_input_keys' primary key): PostgreSQL would refuse a long one
+    # where SQLite takes it, so neither does.
+    long_keys = [key for key in prompt_template.input_keys(use.template) if not fits(key)]
+    if long_keys:
+        log.warning(
+            "request %s is not tracked as prompt %r: an input key is over %d bytes",
+            record.id,
+            use.name,
+            MAX_TEXT_BYTES,
+        )
+    return not long_keys
 
 
 def _valid_name(name: str) -> bool:

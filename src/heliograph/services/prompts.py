@@ -36,6 +36,7 @@ from heliograph.storage import prompt_repo, request_repo
 from heliograph.storage.dialect import write_transaction_start
 from heliograph.storage.prompt_filters import FilterError, prompt_filter_clause, prompt_version_filter_clause
 from heliograph.storage.prompt_repo import Row, load
+from heliograph.storage.text_limits import fits, too_long
 
 MAX_NAME_LENGTH = 128
 MAX_LABEL_LENGTH = 100
@@ -86,9 +87,14 @@ def template_model(template: Any) -> str:
 
 def template_input_keys(template: Any) -> list[str]:
     try:
-        return prompt_template.input_keys(template)
+        keys = prompt_template.input_keys(template)
     except RecursionError as exc:
         raise InvalidInput("the template is nested too deeply") from exc
+    for key in keys:
+        if not fits(key):  # input keys are indexed: one answer on both databases (text_limits.py)
+            shown = repr(key) if len(key) <= 60 else repr(key[:60]) + "..."
+            raise InvalidInput(too_long(f"input key {shown} in the template", key))
+    return keys
 
 
 def storable(value: Any, what: str) -> str:

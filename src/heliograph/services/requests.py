@@ -21,6 +21,7 @@ from heliograph.storage.request_filters import (
     split_equality_property,
 )
 from heliograph.storage.tables import request_properties, requests, scores
+from heliograph.storage.text_limits import fits, too_long
 
 # Helicone hides rows stamped more than five minutes in the future (clock skew tolerance).
 _FUTURE_TOLERANCE_MS = 5 * 60 * 1000
@@ -136,6 +137,10 @@ class RequestService:
             raise InvalidInput("key must be a non-empty string")
         _refuse_nul(key, "key")
         _refuse_nul(value, "value")
+        # Ingest shortens such values; an API write is told instead, so what it set is what is stored.
+        for field, text in (("key", key), ("value", value)):
+            if not fits(text):
+                raise InvalidInput(too_long(field, text))
         with self._engine.begin() as conn:
             if not request_repo.set_property(conn, auth.organization_id, parsed, key, value, self._clock()):
                 raise NotFound("Request not found")
@@ -170,13 +175,26 @@ def score_values(values: Mapping[str, Any]) -> dict[str, int]:
     for key, value in values.items():
         if not key:
             raise InvalidInput("score names must be non-empty")
-        _refuse_nul(key, f"score name {key!r} in scores")
+        _refuse_nul(key, f"score name {_shown(key)} in scores")
         if isinstance(value, bool):
-            stored[f"{key}-hcone-bool"] = int(value)
+            stored[_score_key(f"{key}-hcone-bool", key)] = int(value)
         elif isinstance(value, int) and -_INT64 <= value < _INT64:
-            stored[key] = value
+            stored[_score_key(key, key)] = value
         elif isinstance(value, float) and value.is_integer() and -_INT64 <= value < _INT64:
-            stored[key] = int(value)
+            stored[_score_key(key, key)] = int(value)
         else:
-            raise InvalidInput(f"score {key!r} must be an integer or a boolean, got {value!r}")
+            raise InvalidInput(f"score {_shown(key)} must be an integer or a boolean, got {value!r}")
     return stored
+
+
+def _score_key(stored: str, name: str) -> str:
+    # The stored name, a boolean's "-hcone-bool" suffix included, is what the index holds.
+    if not fits(stored):
+        suffix = "" if stored == name else " (with the -hcone-bool suffix of a boolean score)"
+        raise InvalidInput(too_long(f"score name {_shown(name)} in scores{suffix}", stored))
+    return stored
+
+
+def _shown(name: str) -> str:
+    """A name quoted for an error message, shortened: echoing a 3,000-character name helps nobody."""
+    return repr(name) if len(name) <= 60 else repr(name[:60]) + "..."

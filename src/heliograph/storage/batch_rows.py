@@ -31,6 +31,7 @@ from heliograph.storage.tables import (
     span_resources,
     spans,
 )
+from heliograph.storage.text_limits import ALWAYS_FITS, truncate
 
 REQUEST_COLUMNS = (
     "id",
@@ -114,6 +115,18 @@ def _clean(text: str | None) -> str | None:
     if text is not None and "\x00" in text:
         return text.replace("\x00", "")
     return text
+
+
+def _bounded(text: str | None) -> str | None:
+    """An identifier as stored: without NUL, and cut to the indexed-text limit (see text_limits.py),
+    so a long user id or property is stored shortened on both dialects instead of failing the whole
+    batch on PostgreSQL. Written out (no call for the common short text): it runs for every field of
+    every record."""
+    if text is None:
+        return None
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    return text if len(text) <= ALWAYS_FITS else truncate(text)
 
 
 @dataclass(slots=True)
@@ -253,10 +266,21 @@ def child_rows(
             continue
         if item.payload is not None:
             body_rows.append((seq, record.organization_id, item.payload))
-        for key, value in record.properties.items():
-            property_rows.append((seq, _clean(key), record.organization_id, _clean(value), record.created_at))
-        for key, score in record.scores.items():
-            score_rows.append((seq, _clean(key), record.organization_id, score, now, now))
+        org = record.organization_id
+        if record.properties:
+            first, altered = len(property_rows), False
+            for key, value in record.properties.items():
+                stored = _bounded(key)
+                altered = altered or stored is not key
+                property_rows.append((seq, stored, org, _bounded(value), record.created_at))
+            if altered:
+                property_rows[first:] = _last_of_each_key(property_rows[first:])
+        if record.scores:
+            first = len(score_rows)
+            score_rows.extend(
+                (seq, _bounded(key), org, score, now, now) for key, score in record.scores.items()
+            )
+            score_rows[first:] = _last_of_each_key(score_rows[first:])
     span_rows = [
         _span_row(
             item.span,
@@ -276,6 +300,13 @@ def child_rows(
     }
 
 
+def _last_of_each_key(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """One request's child rows, one per key (``row[1]``). Two keys that differ only in a NUL or past
+    the length limit are one key once stored: the last value wins, as in a dict, rather than the batch
+    failing on the (request, key) primary key."""
+    return list({row[1]: row for row in rows}.values())
+
+
 def _request_row(record: RequestRecord, request_id: Any, now: int, enc: RowEncoder) -> tuple[Any, ...]:
     size = len(record.request_body or "") + len(record.response_body or "")
     return (
@@ -285,11 +316,11 @@ def _request_row(record: RequestRecord, request_id: Any, now: int, enc: RowEncod
         record.response_created_at,
         now,
         record.source,
-        _clean(record.provider),
-        _clean(record.model),
-        _clean(record.request_model),
-        _clean(record.response_model),
-        _clean(record.model_override),
+        _bounded(record.provider),
+        _bounded(record.model),
+        _bounded(record.request_model),
+        _bounded(record.response_model),
+        _bounded(record.model_override),
         _clean(record.path),
         _clean(record.target_url),
         record.status,
@@ -304,12 +335,12 @@ def _request_row(record: RequestRecord, request_id: Any, now: int, enc: RowEncod
         record.completion_audio_tokens,
         record.tokens_estimated,
         record.cost,
-        _clean(record.user_id),
-        _clean(record.session_id),
-        _clean(record.session_path),
-        _clean(record.session_name),
-        _clean(record.prompt_id),
-        _clean(record.prompt_version),
+        _bounded(record.user_id),
+        _bounded(record.session_id),
+        _bounded(record.session_path),
+        _bounded(record.session_name),
+        _bounded(record.prompt_id),
+        _bounded(record.prompt_version),
         record.cache_enabled,
         enc.uuid(record.cache_reference_id),
         _clean(record.country_code),
