@@ -235,3 +235,9 @@ def test_a_short_secret_key_is_refused_before_anything_is_created(tmp_path: Path
     assert "HELIOGRAPH_SECRET_KEY must be at least 16 bytes" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("organization", ["x" * 3000, "a\x00b", "  "])
+def test_keys_create_refuses_unusable_organization_names(database_url: str, organization: str) -> None:
+    stderr = _fail("keys", "create", "--org", organization, "--database-url", database_url)
+    assert "the organization name must be 1 to 128 characters without NUL" in stderr

@@ -160,14 +160,17 @@ def keys_create(
 ) -> None:
     """Create a key and print only the key on stdout (the database used is named on stderr)."""
     engine = open_database(_settings(database_url=database_url, data_dir=data_dir), create=create_database)
-    key, _ = key_service.create_key(
-        engine,
-        organization=organization,
-        name=name,
-        permissions=permissions,
-        clock=system_clock,
-        ids=random_ids,
-    )
+    try:
+        key, _ = key_service.create_key(
+            engine,
+            organization=organization,
+            name=name,
+            permissions=permissions,
+            clock=system_clock,
+            ids=random_ids,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     click.echo(key)
 
 

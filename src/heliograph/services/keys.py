@@ -19,6 +19,7 @@ from heliograph.storage.keys_repo import KeyRow, Organization
 KEY_PREFIX = "sk-heliograph-"
 PERMISSIONS = ("r", "w", "rw")
 DEFAULT_ORGANIZATION = "default"
+NAME_MAX_CHARS = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,10 @@ def create_key(
     """Create a key (and its organization if missing); returns the key, shown only this once."""
     if permissions not in PERMISSIONS:
         raise ValueError(f"permissions must be one of {', '.join(PERMISSIONS)}, not {permissions!r}")
+    for what, text in (("organization name", organization), ("key name", name)):
+        # Both are indexed or shown in listings: short, printable, the same on both databases.
+        if not text.strip() or len(text) > NAME_MAX_CHARS or "\x00" in text:
+            raise ValueError(f"the {what} must be 1 to {NAME_MAX_CHARS} characters without NUL")
     key = generate_key()
     now = clock()
     with engine.begin() as conn:
