@@ -4,7 +4,9 @@ databases, with raw sockets that send a large body step by step and stop when th
 Without a key (or with a read-only key on a write route) the answer is 401 before the body is read:
 the client is still sending, and the server's memory does not move. With a valid key the answer is 413
 as soon as the limit is passed (before anything is read when a Content-Length declares more). Past the
-connection limit requests get 503, and many clients each sending a large body hold bounded memory.
+connection limit requests get 503, and many clients each sending a large body hold bounded memory. The
+budget of buffered bodies counts bytes as they arrive, never as declared, and callers without a key
+may hold only their share of it.
 """
 
 from __future__ import annotations
