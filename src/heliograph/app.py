@@ -15,7 +15,9 @@ from heliograph import __version__
 from heliograph.api import feedback, health, log_routes, prompts, requests, signed_bodies, trace
 from heliograph.api.auth_gate import KeyGate
 from heliograph.api.body_limit import BodyBound, BodyBudget
+from heliograph.api.body_pace import BodyPace
 from heliograph.api.context import AppContext
+from heliograph.api.decode_slots import DecodeSlots
 from heliograph.api.docs_pages import install_docs
 from heliograph.api.envelope import JSONBody
 from heliograph.api.error_guard import ErrorGuard, send_envelope_error
@@ -62,13 +64,16 @@ class HeliographApp(FastAPI):
         """The error guard inside the body bound, so its answers too close a connection whose body
         is unread; the key gate runs at the first read of a body."""
         settings = context.settings
-        budget = BodyBudget(settings.body_budget_bytes)
+        budget = BodyBudget(settings.body_budget_bytes, settings.unauthenticated_budget_bytes)
+        pace = BodyPace(settings.body_timeout_seconds, settings.body_min_bytes_per_second)
         self._api_edge = BodyBound(
             ErrorGuard(partial(FastAPI.__call__, self), reply=send_envelope_error),
             limit=settings.unauthenticated_body_bytes,
             raised_to=settings.max_body_bytes,
             budget=budget,
             before_read=KeyGate(context.verifier),
+            pace=pace,
+            slots=DecodeSlots(settings.decoded_body_bytes),
         )
         if self.gateway is not None:
             self._gateway_edge = BodyBound(
@@ -76,10 +81,16 @@ class HeliographApp(FastAPI):
                 limit=settings.max_body_bytes,
                 raised_to=settings.max_body_bytes,
                 budget=budget,
+                pace=pace,
             )
 
 
-_GATEWAY_ERROR_TITLES = {413: "Payload too large", 500: "Internal server error", 503: "Service unavailable"}
+_GATEWAY_ERROR_TITLES = {
+    408: "Request timeout",
+    413: "Payload too large",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
 
 
 async def _send_gateway_error(

@@ -20,7 +20,8 @@ The protocol also bounds a request's head (request line and headers): httptools 
 for as long as its bytes keep coming, so one client sending an endless header would grow the server
 without bound (measured: 140 MB of RSS for an 80 MB header). Past :data:`MAX_HEAD_BYTES` the request
 gets 431 and the connection is closed. (And, so that idle or trickling clients cannot hold the
-connection limit's places, a connection must start a request, and complete its head, in time.)
+connection limit's places, a connection must start a request, and complete its head, in time; its
+body's pace is the body bound's: ``api/body_pace.py``.)
 """
 
 from __future__ import annotations

@@ -51,6 +51,28 @@ class Settings(BaseSettings):
         description="Largest body read before the caller is authenticated (/v1/log/request with the key "
         "in the body); capped by max_body_bytes.",
     )
+    max_json_body_bytes: int = Field(
+        4 * 1024 * 1024,
+        gt=0,
+        description="Largest body of the routes that take a typed JSON body (queries, prompts, scores, "
+        "properties; after gzip/deflate inflation); capped by max_body_bytes. Ingest routes keep "
+        "max_body_bytes.",
+    )
+    body_timeout_seconds: float = Field(
+        20.0,
+        gt=0,
+        description="Longest pause while a request body arrives, and the grace after which it must "
+        "average body_min_bytes_per_second; past either, 408.",
+    )
+    body_min_bytes_per_second: int = Field(
+        500, gt=0, description="Slowest average rate a request body may arrive at, after the grace."
+    )
+    max_decoded_body_bytes: int | None = Field(
+        None,
+        gt=0,
+        description="Bytes of request bodies that may be held decoded (parsed JSON or protobuf) at once; "
+        "past it, further bodies wait their turn. Default: max_body_bytes.",
+    )
     max_buffered_body_bytes: int | None = Field(
         None,
         gt=0,
@@ -183,6 +205,23 @@ class Settings(BaseSettings):
     @property
     def unauthenticated_body_bytes(self) -> int:
         return min(self.max_unauthenticated_body_bytes, self.max_body_bytes)
+
+    @property
+    def unauthenticated_budget_bytes(self) -> int:
+        """The share of the body budget that callers not yet authenticated may hold together: a
+        quarter, so they can never take what authenticated callers need (but at least one body)."""
+        return max(self.body_budget_bytes // 4, self.unauthenticated_body_bytes)
+
+    @property
+    def json_body_bytes(self) -> int:
+        return min(self.max_json_body_bytes, self.max_body_bytes)
+
+    @property
+    def decoded_body_bytes(self) -> int:
+        """Bytes of bodies held decoded at once (max_decoded_body_bytes, resolved)."""
+        if self.max_decoded_body_bytes is not None:
+            return self.max_decoded_body_bytes
+        return self.max_body_bytes
 
     @property
     def resolved_database_url(self) -> str:

@@ -4,7 +4,9 @@ databases, with raw sockets that send a large body step by step and stop when th
 Without a key (or with a read-only key on a write route) the answer is 401 before the body is read:
 the client is still sending, and the server's memory does not move. With a valid key the answer is 413
 as soon as the limit is passed (before anything is read when a Content-Length declares more). Past the
-connection limit requests get 503, and many clients each sending a large body hold bounded memory.
+connection limit requests get 503, and many clients each sending a large body hold bounded memory. The
+budget of buffered bodies counts bytes as they arrive, never as declared, and callers without a key
+may hold only their share of it.
 """
 
 from __future__ import annotations
@@ -238,13 +240,15 @@ def test_past_the_connection_limit_requests_get_503(crowded: Limited) -> None:
     assert _until(lambda: _health(server) == 200), "the server did not recover after the clients left"
 
 
-def _hold_body(server: RunningServer, key: str) -> tuple[socket.socket, int | None]:
-    """Send a LIMIT-byte body but its last byte; (the socket, the status if the server answered)."""
+def _hold_body(
+    server: RunningServer, path: str, headers: dict[str, str], declared: int, sent: bytes, wait: float = 0.5
+) -> tuple[socket.socket, int | None]:
+    """Declare a ``declared``-byte body and send ``sent`` of it; (the socket, the status if the server
+    answered within ``wait`` seconds, -1 if it closed the connection without an answer)."""
     sock = _connect(server)
-    head = request_head(server.url, "/v1/trace/log", {"authorization": f"Bearer {key}"}, length=LIMIT)
-    sock.sendall(head)
+    sock.sendall(request_head(server.url, path, headers, length=declared))
     sock.setblocking(False)
-    remaining = memoryview(b"x" * (LIMIT - 1))
+    remaining = memoryview(sent)
     while remaining:
         readable, writable, _ = select.select([sock], [sock], [], 30)
         if readable:
@@ -254,7 +258,7 @@ def _hold_body(server: RunningServer, key: str) -> tuple[socket.socket, int | No
             remaining = remaining[sock.send(remaining) :]
         except (BrokenPipeError, ConnectionResetError):
             break
-    readable, _, _ = select.select([sock], [], [], 0.5)
+    readable, _, _ = select.select([sock], [], [], wait)
     if not readable:
         return sock, None
     sock.setblocking(True)
@@ -262,6 +266,8 @@ def _hold_body(server: RunningServer, key: str) -> tuple[socket.socket, int | No
         answer = sock.recv(65536)
     except ConnectionResetError:
         answer = b""
+    if not answer:
+        return sock, -1
     assert answer.startswith(b"HTTP/1.1 "), answer[:100]
     return sock, int(answer.split()[1])
 
@@ -270,7 +276,8 @@ def test_many_clients_sending_large_bodies_hold_bounded_memory(crowded: Limited)
     server = crowded.server
     assert _until(lambda: _health(server) == 200)
     before = rss_bytes(crowded.pid)
-    clients = [_hold_body(server, server.key) for _ in range(40)]
+    auth = {"authorization": f"Bearer {server.key}"}
+    clients = [_hold_body(server, "/v1/trace/log", auth, LIMIT, b"x" * (LIMIT - 1)) for _ in range(40)]
     try:
         held = [sock for sock, status in clients if status is None]
         statuses = {status for _, status in clients if status is not None}
@@ -283,3 +290,64 @@ def test_many_clients_sending_large_bodies_hold_bounded_memory(crowded: Limited)
         for sock, _ in clients:
             sock.close()
     assert _until(lambda: _health(server) == 200)
+
+
+# --- the budget counts bytes received, and callers without a key have only their share of it --------
+
+
+def _query(server: RunningServer) -> int:
+    answer = httpx.post(
+        f"{server.url}/v1/request/query-clickhouse",
+        json={"filter": "all"},
+        headers={"authorization": f"Bearer {server.key}"},
+        timeout=30,
+    )
+    return answer.status_code
+
+
+def _close(clients: list[tuple[socket.socket, int | None]]) -> None:
+    for sock, _ in clients:
+        sock.close()
+
+
+def test_declared_lengths_spend_nothing_until_their_bytes_arrive(crowded: Limited) -> None:
+    """Clients without a key declaring 1 MiB bodies to /v1/log/request (which reads a body without a
+    key) and sending one byte: together they declare more than the budget, yet hold a byte each."""
+    server = crowded.server
+    assert _until(lambda: _health(server) == 200)
+    count = BUDGET // UNAUTHENTICATED_LIMIT + 2
+    clients = [_hold_body(server, "/v1/log/request", {}, UNAUTHENTICATED_LIMIT, b"{") for _ in range(count)]
+    try:
+        assert [status for _, status in clients] == [None] * count
+        assert _query(server) == 201
+        # A whole body of the largest size still fits in the budget: read, and refused as no JSON.
+        auth = {"authorization": f"Bearer {server.key}"}
+        sock, status = _hold_body(server, "/v1/trace/log", auth, LIMIT, b"x" * LIMIT, wait=30)
+        sock.close()
+        assert status == 400
+    finally:
+        _close(clients)
+
+
+def test_callers_without_a_key_cannot_spend_the_budget_of_those_with_one(crowded: Limited) -> None:
+    """Clients without a key each sending all but the last byte of a 1 MiB log message fill only their
+    share (a quarter of the budget); the others get 503, and a caller with a key is still served."""
+    server = crowded.server
+    assert _until(lambda: _health(server) == 200)
+    almost = b"{" + b" " * (UNAUTHENTICATED_LIMIT - 2)
+    count = BUDGET // UNAUTHENTICATED_LIMIT
+    clients = [_hold_body(server, "/v1/log/request", {}, UNAUTHENTICATED_LIMIT, almost) for _ in range(count)]
+    try:
+        statuses = [status for _, status in clients]
+        assert statuses.count(None) == BUDGET // 4 // UNAUTHENTICATED_LIMIT, statuses
+        assert set(statuses) <= {None, 503, -1}, statuses
+        body = b'{"resourceSpans": []' + b" " * (LIMIT - 100) + b"}"
+        stored = httpx.post(
+            f"{server.url}/v1/trace/log",
+            content=body,
+            headers={"authorization": f"Bearer {server.key}", "content-type": "application/json"},
+            timeout=30,
+        )
+        assert stored.status_code == 200, stored.text
+    finally:
+        _close(clients)

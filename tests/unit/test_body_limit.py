@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from heliograph.api.body_limit import BodyBound, BodyBudget, BodyRefused, allow, bounded_body
+from heliograph.api.body_pace import BodyPace
 
 Message = dict[str, Any]
 
@@ -119,13 +120,55 @@ def test_the_budget_is_shared_and_given_back() -> None:
     assert budget.held == 0
 
     budget.take(100)  # another request in progress holds 100 bytes
-    connection = Connection([b"x" * 80])
+    connection = Connection([b"x" * 40, b"x" * 40])
     with pytest.raises(BodyRefused) as refused:
         serve(read_all, connection, {"content-length": "80"}, budget)
     assert refused.value.status_code == 503
     assert refused.value.headers == {"Retry-After": "1"}
-    assert connection.taken == 0
+    assert connection.taken == 2  # refused when its bytes, not its declared length, passed the budget
     assert budget.held == 100
+
+
+def test_a_declared_length_costs_nothing_until_its_bytes_arrive() -> None:
+    """A client declaring a large body and sending a byte holds a byte of the budget, not the length
+    it declared: many such clients cannot spend the budget that others need."""
+    budget = BodyBudget(150)
+    held: list[int] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            held.append(budget.held)
+            if not message.get("more_body"):
+                return
+
+    serve(app, Connection([b"{", b"x" * 99]), {"content-length": "100"}, budget)
+    assert held == [1, 100]
+    assert budget.held == 0
+
+
+def test_callers_not_authenticated_share_only_their_part_of_the_budget() -> None:
+    budget = BodyBudget(1000, anonymous_capacity=100)
+
+    def refuse_nothing(scope: Any) -> None:
+        """A route whose key is optional (/v1/log/request), called without one."""
+
+    with pytest.raises(BodyRefused) as refused:
+        serve(
+            read_all,
+            Connection([b"x" * 60] * 2),
+            {"content-length": "120"},
+            budget,
+            limit=500,
+            before_read=refuse_nothing,
+        )
+    assert refused.value.status_code == 503
+    assert (budget.held, budget.anonymous_held) == (0, 0)
+
+    # The same body from an authenticated caller is read: the rest of the budget was kept for it.
+    budget.take(90, anonymous=True)  # other callers without a key hold their share
+    serve(read_all, Connection([b"x" * 60] * 2), {"content-length": "120"}, budget, before_read=allow)
+    assert (budget.held, budget.anonymous_held) == (90, 90)
 
 
 def test_an_inflated_body_is_charged_too() -> None:
@@ -159,3 +202,74 @@ def test_an_answer_before_the_body_is_read_closes_the_connection() -> None:
     read = Connection([b"x" * 50])
     serve(read_then_answer, read, {"content-length": "50"}, BodyBudget(10_000))
     assert (b"connection", b"close") not in read.sent[0]["headers"]
+
+
+# --- the pace of a body -----------------------------------------------------------------------------
+
+
+class Trickle(Connection):
+    """A client that sends each part of its body ``pause`` seconds after the previous one, then stays
+    connected (a later read waits ``linger`` seconds for its disconnect)."""
+
+    def __init__(self, chunks: list[bytes], pause: float, linger: float = 0.0) -> None:
+        super().__init__(chunks)
+        self.pause = pause
+        self.linger = linger
+
+    async def receive(self) -> Message:
+        await asyncio.sleep(self.pause if self.taken < len(self.messages) else self.linger)
+        return await super().receive()
+
+
+def paced(app: Any, connection: Connection, headers: dict[str, str], pace: BodyPace) -> None:
+    serve(app, connection, headers, BodyBudget(10**9), limit=10**6, pace=pace)
+
+
+def test_a_body_that_pauses_too_long_gets_408() -> None:
+    connection = Trickle([b"x"] * 3, pause=0.2)
+    with pytest.raises(BodyRefused) as refused:
+        paced(read_all, connection, {"content-length": "3"}, BodyPace(timeout=0.05, min_rate=1))
+    assert refused.value.status_code == 408
+    assert "body_timeout_seconds" in refused.value.message
+    assert connection.taken == 0  # the first part never came in time
+
+
+def test_a_body_that_keeps_coming_below_the_rate_gets_408_after_the_grace() -> None:
+    # Every part comes well within the pause allowed, but 100 parts of one byte at 50 per second fall
+    # below 1000 bytes per second once the 0.2 s grace has passed.
+    connection = Trickle([b"x"] * 100, pause=0.02)
+    with pytest.raises(BodyRefused) as refused:
+        paced(read_all, connection, {"transfer-encoding": "chunked"}, BodyPace(timeout=0.2, min_rate=1000))
+    assert refused.value.status_code == 408
+    assert 0 < connection.taken < 100
+
+
+def test_a_body_at_the_rate_is_read_and_a_complete_body_has_no_timer() -> None:
+    connection = Trickle([b"x" * 100] * 5, pause=0.02, linger=0.3)
+
+    async def read_then_wait_for_the_client_to_leave(scope: Any, receive: Any, send: Any) -> None:
+        await read_all(scope, receive, send)
+        assert (await receive())["type"] == "http.disconnect"  # waits longer than the timeout
+
+    paced(
+        read_then_wait_for_the_client_to_leave,
+        connection,
+        {"content-length": "500"},
+        BodyPace(timeout=0.1, min_rate=1000),
+    )
+    assert connection.taken == 5
+
+
+def test_a_cancellation_from_elsewhere_is_not_taken_for_a_slow_body() -> None:
+    async def scenario() -> None:
+        connection = Trickle([b"x"], pause=10)
+        bound = BodyBound(
+            read_all, limit=100, raised_to=100, budget=BodyBudget(100), pace=BodyPace(timeout=5, min_rate=1)
+        )
+        task = asyncio.create_task(bound(scope({"content-length": "1"}), connection.receive, connection.send))
+        await asyncio.sleep(0.01)
+        task.cancel()  # e.g. the server shutting down
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(scenario())

@@ -24,6 +24,8 @@ import orjson
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
+from heliograph.api.body import decode_body, read_body
+from heliograph.api.context import app_context
 from heliograph.api.errors import ApiError
 from heliograph.api.openapi import declare_common_errors
 
@@ -150,16 +152,29 @@ def _parse_exactly(body: bytes, refused: orjson.JSONDecodeError | None, *, exact
 
 
 class _JsonRequest(Request):
+    """The request FastAPI reads a typed body from: at most ``max_json_body_bytes``, inflated like the
+    ingest routes' bodies (gzip, deflate), decoded with a decode slot and off the loop when large."""
+
+    async def body(self) -> bytes:
+        if not hasattr(self, "_body"):
+            limit = app_context(self).settings.json_body_bytes
+            self._body = await read_body(self, limit, setting="max_json_body_bytes")
+        return self._body
+
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = parse_json_body(await self.body(), exact_numbers=True)
+            body = await self.body()
+            self._json = await decode_body(
+                self.scope, len(body), lambda: parse_json_body(body, exact_numbers=True)
+            )
         return self._json
 
 
 class JsonBodyRoute(APIRoute):
-    """The route class of every router: bodies parsed by :func:`parse_json_body`, and the error answers
-    every route shares (401, 400, 413, 422) declared in the OpenAPI document from the route's own
-    parameters, so a new route documents them without a line of its own."""
+    """The route class of every router: typed bodies read to ``max_json_body_bytes`` and parsed by
+    :func:`parse_json_body`, and the error answers every route shares (401, 400, 408, 413, 415, 422,
+    503) declared in the OpenAPI document from the route's own parameters, so a new route documents
+    them without a line of its own."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, endpoint, **kwargs)

@@ -3,8 +3,9 @@
 Three pieces, so that a route declares only what is its own:
 
 * :func:`declare_common_errors` (run by the route class of every router, ``api/json_body.py``) adds
-  the answers a route has because of its parameters: 401 when it needs a key, 400/413/422 when it takes
-  a body, 400 when a path parameter can be malformed (a non-UUID id), 422 for query parameters.
+  the answers a route has because of its parameters: 401 when it needs a key, 400/408/413/415/503
+  when it takes a body (and 422 for a typed one), 400 when a path parameter can be malformed (a
+  non-UUID id), 422 for query parameters.
 * :func:`errors` and :func:`raw_body` are what routes declare themselves: the statuses of their own
   outcomes (404, 409, 415, 503) and the bodies they read without FastAPI (OTLP, async logs).
 * :func:`install_openapi` finishes the generated document: the error and raw-body components, Helicone's
@@ -40,11 +41,16 @@ _DESCRIPTIONS = {
     403: "The signed link is invalid or has expired.",
     404: "Not found in the caller's organization.",
     409: "Conflicts with the current state (a name taken, a version changed meanwhile): reload, retry.",
-    413: "The body exceeds the server's limit (HELIOGRAPH_MAX_BODY_BYTES, after inflation).",
+    408: "The body did not arrive in time (HELIOGRAPH_BODY_TIMEOUT_SECONDS, "
+    "HELIOGRAPH_BODY_MIN_BYTES_PER_SECOND); the connection is closed.",
+    413: "The body exceeds the server's limit, after inflation: HELIOGRAPH_MAX_JSON_BODY_BYTES for a "
+    "typed JSON body, HELIOGRAPH_MAX_BODY_BYTES for the others (HELIOGRAPH_MAX_UNAUTHENTICATED_BODY_BYTES "
+    "before the caller's key is known).",
     415: "Unsupported Content-Encoding (gzip, deflate or none are accepted).",
     422: "The body or a query parameter does not match the schema; `details` names each field.",
-    503: "Nothing was stored: the log writer is overloaded or the database is unreachable. Retry after "
-    "the Retry-After seconds.",
+    503: "Nothing was done or stored: the server holds as many request bodies as it may "
+    "(HELIOGRAPH_MAX_BUFFERED_BODY_BYTES), or an ingest route's log writer is overloaded or its database "
+    "unreachable. Retry after the Retry-After seconds.",
 }
 _RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}}
 
@@ -113,7 +119,9 @@ def declare_common_errors(route: APIRoute) -> None:
     if has_body or typed_path:
         common[400] = error_response(400)
     if has_body:
-        common[413] = error_response(413)
+        # What the edge answers for any body (body_limit.py, body.py): too slow, too large, an unknown
+        # Content-Encoding, the budget of buffered bodies spent.
+        common.update(errors(408, 413, 415, 503))
     if route.body_field is not None or any(dependant.query_params for dependant in found):
         common[422] = error_response(422, {"$ref": _REF + "ValidationFailed"})
     route.responses = {**common, **route.responses}

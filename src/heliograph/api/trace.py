@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from heliograph.api.auth import WriteAuth
-from heliograph.api.body import read_body
+from heliograph.api.body import decode_body, read_body
 from heliograph.api.body_schemas import AsyncLogModel, OTELTrace, TypedAsyncLogModel
 from heliograph.api.context import AppContext, app_context
 from heliograph.api.envelope import JSONBody, empty
@@ -25,9 +23,6 @@ from heliograph.services.keys import AuthContext
 from heliograph.storage.writer import WriterClosed, WriterOverloaded
 
 router = APIRouter(tags=["Trace"], route_class=JsonBodyRoute)
-
-# Decoding is CPU work; past this size it moves off the event loop so other requests keep flowing.
-_OFFLOAD_BYTES = 1 << 20
 
 _OTLP_BODY = raw_body(OTELTrace, protobuf=True)
 _ASYNC_LOG_BODY = raw_body(AsyncLogModel)
@@ -57,10 +52,6 @@ def _is_protobuf(request: Request) -> bool:
     return "protobuf" in content_type or "octet-stream" in content_type
 
 
-async def _run(work: Callable[[], IngestBatch], size: int) -> IngestBatch:
-    return await asyncio.to_thread(work) if size > _OFFLOAD_BYTES else work()
-
-
 async def commit_ingest(context: AppContext, batch: IngestBatch) -> None:
     try:
         await context.ingestion.commit(batch)
@@ -77,8 +68,8 @@ async def _ingest_otlp(request: Request, auth: AuthContext, *, protobuf: bool) -
     context = app_context(request)
     body = await read_body(request, context.settings.max_body_bytes)
     try:
-        batch = await _run(
-            lambda: context.ingestion.otlp_batch(body, protobuf=protobuf, auth=auth), len(body)
+        batch = await decode_body(
+            request.scope, len(body), lambda: context.ingestion.otlp_batch(body, protobuf=protobuf, auth=auth)
         )
     except OtlpDecodeError as exc:
         raise ApiError(exc.status, exc.message) from exc
@@ -126,7 +117,8 @@ async def otlp_traces(request: Request, auth: WriteAuth) -> Response:
 
 
 async def read_json_object(request: Request, context: AppContext) -> dict[str, Any]:
-    parsed = parse_json_body(await read_body(request, context.settings.max_body_bytes))
+    body = await read_body(request, context.settings.max_body_bytes)
+    parsed = await decode_body(request.scope, len(body), lambda: parse_json_body(body))
     if not isinstance(parsed, dict):
         raise ApiError(400, "the body must be a JSON object")
     return parsed
