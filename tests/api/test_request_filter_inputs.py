@@ -328,3 +328,48 @@ def test_prompt_filters_and_search_fold_alike(client: TestClient, key: str) -> N
     response = client.post("/v1/prompt/query", json={"filter": leaf("ilike", "%" * 8_001)}, headers=auth(key))
     assert response.status_code == 400
     assert "'prompt_v2.user_defined_id'" in response.json()["error"]
+
+
+# --- the size of a filter tree ---------------------------------------------------------------------
+
+
+def _or_chain(leaves: list[Any]) -> str:
+    """``((a or b) or c) ...`` as JSON text, written by hand: the json module recurses per level."""
+    texts = [json.dumps(leaf) for leaf in leaves]
+    return (
+        '{"left": ' * (len(texts) - 1)
+        + texts[0]
+        + "".join(f', "operator": "or", "right": {t}}}' for t in texts[1:])
+    )
+
+
+@pytest.mark.parametrize("route", ["query-clickhouse", "count/query", "query"])
+def test_a_filter_of_more_than_1000_conditions_is_400(client: TestClient, key: str, route: str) -> None:
+    """A 4 MiB body holds about 40,000 conditions, whose translation would hold a worker for tens of
+    seconds; 1,000 are answered, one more is refused before any SQL is built."""
+    _ingest_three(client, key)
+    leaves = [_leaf("model", "equals", f"m-{i}") for i in range(1000)]
+    answered = _post(client, key, route, _or_chain(leaves))
+    assert answered.status_code in (200, 201), answered.text
+    too_many = _post(client, key, route, _or_chain([*leaves, _leaf("model", "equals", "x")]))
+    assert too_many.status_code == 400
+    assert too_many.json()["error"] == "filter has too many conditions (more than 1000)"
+    # Property keys inside one leaf count one by one.
+    keys = {f"k{i}": {"equals": "v"} for i in range(1001)}
+    one_leaf = _post(client, key, route, json.dumps({"request_response_rmt": {"properties": keys}}))
+    assert one_leaf.status_code == 400
+    assert one_leaf.json()["error"] == "filter has too many conditions (more than 1000)"
+
+
+def test_a_prompt_filter_of_more_than_1000_conditions_is_400(client: TestClient, key: str) -> None:
+    leaves = [{"prompt_v2": {"user_defined_id": {"equals": f"p-{i}"}}} for i in range(1001)]
+    headers = {**auth(key), "Content-Type": "application/json"}
+
+    def query(tree: str) -> Any:
+        return client.post("/v1/prompt/query", content=('{"filter": ' + tree + "}").encode(), headers=headers)
+
+    response = query(_or_chain(leaves))
+    assert response.status_code == 400
+    assert response.json()["error"] == "filter has too many conditions (more than 1000)"
+    response = query(_or_chain(leaves[:1000]))
+    assert response.status_code == 200, response.text

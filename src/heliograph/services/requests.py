@@ -54,10 +54,10 @@ class RequestService:
         self._clock = clock
 
     def _where(
-        self, auth: AuthContext, query: RequestQuery, *, cutoff: bool = True
+        self, auth: AuthContext, query: RequestQuery, *, cutoff: bool = True, spent: int = 0
     ) -> sa.ColumnElement[bool]:
         try:
-            clause = request_filter_clause(query.filter, dialect=self._dialect)
+            clause = request_filter_clause(query.filter, dialect=self._dialect, spent=spent)
         except FilterError as exc:
             raise InvalidInput(str(exc)) from exc
         conditions = [request_repo.scope(auth.organization_id), clause]
@@ -93,7 +93,7 @@ class RequestService:
                 (key, value), rest = split
                 found = request_repo.find_latest_with_property(
                     conn,
-                    self._where(auth, replace(query, filter=rest), cutoff=False),
+                    self._where(auth, replace(query, filter=rest), cutoff=False, spent=1),
                     organization_id=auth.organization_id,
                     key=key,
                     value=value,

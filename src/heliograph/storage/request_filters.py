@@ -8,7 +8,9 @@ are documented in ``request_fields``.
 Trees arrive as nested JSON and can be arbitrarily deep. Same-operator chains (``a or (b or (c ...))``)
 are flattened iteratively and emitted as balanced groups, so neither Python's recursion limit (while
 translating or while SQLAlchemy compiles) nor SQLite's expression depth limit (1000) is reached.
-Alternating and/or nesting is capped at ``MAX_NESTING`` levels.
+Alternating and/or nesting is capped at ``MAX_NESTING`` levels, and a tree at ``MAX_CONDITIONS``
+conditions: a 4 MiB body holds about 40,000, whose translation and query plan would take a worker
+tens of seconds; Helicone's own UI sends a handful.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 import sqlalchemy as sa
+from sqlalchemy.sql import visitors
 from sqlalchemy.sql.elements import Grouping
+from sqlalchemy.sql.selectable import Exists
 
 from heliograph.storage.dialect import DIALECTS, random_order
 from heliograph.storage.request_fields import (
@@ -40,11 +44,21 @@ from heliograph.storage.request_fields import (
 )
 from heliograph.storage.tables import requests, scores
 
-__all__ = ["MAX_NESTING", "FilterError", "filter_tree_clause", "request_filter_clause", "request_order_by"]
+__all__ = [
+    "MAX_CONDITIONS",
+    "MAX_NESTING",
+    "FilterError",
+    "filter_tree_clause",
+    "request_filter_clause",
+    "request_order_by",
+]
 
 # SQLAlchemy compiles each alternation level with about seven nested Python calls; 50 levels stays
 # far below the default recursion limit even when called deep inside a web framework's stack.
 MAX_NESTING = 50
+MAX_CONDITIONS = 1000
+# Side-table EXISTS conditions PostgreSQL may plan as semi-joins (as its join_collapse_limit).
+_PULLUP_LIMIT = 8
 # Operands per parenthesized group: keeps SQLite's parse depth near 32 * log32(n).
 _GROUP_SIZE = 32
 _UNSUPPORTED_TABLES = frozenset({"sessions_request_response_rmt"})
@@ -71,10 +85,23 @@ class _Frame:
     position: int = 0
 
 
-def request_filter_clause(node: object, *, dialect: str) -> sa.ColumnElement[bool]:
-    """The WHERE clause over ``requests`` for a Helicone ``FilterNode``; raises ``FilterError``."""
+def request_filter_clause(node: object, *, dialect: str, spent: int = 0) -> sa.ColumnElement[bool]:
+    """The WHERE clause over ``requests`` for a Helicone ``FilterNode``; raises ``FilterError``.
+
+    ``spent`` conditions count against ``MAX_CONDITIONS`` before the tree's own: the ones a caller
+    took out of the tree to run another way (``split_equality_property``)."""
     _check_dialect(dialect)
-    return filter_tree_clause(node, lambda leaf: _leaf_clause(leaf, dialect))
+    counted = [spent]
+
+    def leaf_clause(leaf: object) -> sa.ColumnElement[bool]:
+        conditions = _leaf_conditions(leaf, dialect)
+        # A leaf may hold many fields and property keys: each is a condition of its own.
+        counted[0] += len(conditions)
+        _check_condition_count(counted[0])
+        return _combine("and", conditions)
+
+    clause = filter_tree_clause(node, leaf_clause)
+    return _without_semijoin_pullup(clause) if dialect == "postgresql" else clause
 
 
 def filter_tree_clause(
@@ -85,12 +112,15 @@ def filter_tree_clause(
     if not _is_branch(node):
         return leaf_clause(node)
     stack = [_open_branch(node)]
+    leaves = 0
     while True:
         frame = stack[-1]
         if frame.position < len(frame.operands):
             child = frame.operands[frame.position]
             frame.position += 1
             if not _is_branch(child):
+                leaves += 1
+                _check_condition_count(leaves)
                 frame.results.append(leaf_clause(child))
             elif len(stack) >= MAX_NESTING:
                 raise FilterError(f"filter is nested too deeply (more than {MAX_NESTING} levels)")
@@ -102,6 +132,30 @@ def filter_tree_clause(
         if not stack:
             return clause
         stack[-1].results.append(clause)
+
+
+def _check_condition_count(count: int) -> None:
+    if count > MAX_CONDITIONS:
+        raise FilterError(f"filter has too many conditions (more than {MAX_CONDITIONS})")
+
+
+def _without_semijoin_pullup(clause: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
+    """Past ``_PULLUP_LIMIT`` side-table conditions, keep PostgreSQL from planning them as joins.
+
+    PostgreSQL turns every EXISTS of a top-level AND into a semi-join, and its planning time grows
+    about as the fourth power of their number (80 property conditions: 0.5 s; 320: 100 s, all of it
+    planning, with the backend still busy after the client has gone). ``EXISTS (...) IS TRUE`` means
+    the same (EXISTS is never null) but is not pulled up: each is a per-row index probe, planned in
+    linear time. A few conditions keep the join plans, which are the faster ones on large counts.
+    """
+    if sum(isinstance(element, Exists) for element in visitors.iterate(clause)) <= _PULLUP_LIMIT:
+        return clause
+
+    def wrap(element: Any) -> Any:
+        return element.is_(sa.true()) if isinstance(element, Exists) else None
+
+    replaced: sa.ColumnElement[bool] = visitors.replacement_traverse(clause, {}, wrap)
+    return replaced
 
 
 def _is_branch(node: object) -> TypeGuard[Mapping[str, Any]]:
@@ -144,9 +198,9 @@ def _combine(op: str, clauses: Conditions) -> sa.ColumnElement[bool]:
     return join(*clauses)
 
 
-def _leaf_clause(node: object, dialect: str) -> sa.ColumnElement[bool]:
+def _leaf_conditions(node: object, dialect: str) -> Conditions:
     if node == "all":
-        return sa.true()
+        return []
     leaf = _mapping(node, "filter node")
     conditions: Conditions = []
     for table, body in leaf.items():
@@ -156,7 +210,7 @@ def _leaf_clause(node: object, dialect: str) -> sa.ColumnElement[bool]:
                 raise FilterError(f"filter table {table!r} is not supported")
             raise FilterError(f"unknown filter table {table!r}")
         conditions.extend(handler(body, dialect, table))
-    return _combine("and", conditions)
+    return conditions
 
 
 def _mapping(value: object, what: str) -> Mapping[str, Any]:
