@@ -151,11 +151,10 @@ def _without_semijoin_pullup(clause: sa.ColumnElement[bool]) -> sa.ColumnElement
     if sum(isinstance(element, Exists) for element in visitors.iterate(clause)) <= _PULLUP_LIMIT:
         return clause
 
-    def wrap(element: Any) -> Any:
+    def wrap(element: visitors.ExternallyTraversible, **_: Any) -> visitors.ExternallyTraversible | None:
         return element.is_(sa.true()) if isinstance(element, Exists) else None
 
-    replaced: sa.ColumnElement[bool] = visitors.replacement_traverse(clause, {}, wrap)
-    return replaced
+    return visitors.replacement_traverse(clause, {}, wrap)
 
 
 def _is_branch(node: object) -> TypeGuard[Mapping[str, Any]]:
