@@ -64,9 +64,27 @@ def assert_found_by_truncated_values(client: TestClient, key: str, request_id: s
         prop("Helicone-Session-Id", cut["session"]),
         {"request_response_rmt": {"user_id": {"contains": cut["user"][-50:]}}},
     ]
-    for filter_ in filters:
+    # The whole values the client sent find it too: equality operands are cut as the stored values
+    # were (the property filter alone takes the property-index path, combined the general one).
+    whole = [
+        rmt("user_id", LONG["user"]),
+        rmt("model", LONG["model"]),
+        prop(LONG["key"], LONG["value"]),
+        prop("Helicone-Session-Id", LONG["session"]),
+        {"left": prop(LONG["key"], LONG["value"]), "operator": "and", "right": rmt("user_id", LONG["user"])},
+        {"request_response_rmt": {"property_key": {"equals": LONG["key"]}}},
+    ]
+    for filter_ in filters + whole:
         assert [row["request_id"] for row in query(client, key, filter_)] == [request_id]
-    assert query(client, key, prop(cut["key"], cut["value"] + "x")) == []
+        count = client.post("/v1/request/count/query", json={"filter": filter_}, headers=auth(key))
+        assert count.json() == {"data": 1, "error": None}
+    for filter_ in ({"request_response_rmt": {"user_id": {"not-equals": LONG["user"]}}},):
+        assert query(client, key, filter_) == []
+    # A value that differs within the first 1,024 bytes is another value; one that differs only
+    # after them cannot be told apart from the stored one, as documented.
+    other_first = "y" if cut["value"].startswith("x") else "x"
+    assert query(client, key, prop(cut["key"], other_first + cut["value"][1:])) == []
+    assert len(query(client, key, prop(cut["key"], cut["value"] + "x"))) == 1
     [row] = query(client, key, rmt("user_id", cut["user"]))
     assert row["request_user_id"] == cut["user"]
     assert row["model"] == cut["model"]

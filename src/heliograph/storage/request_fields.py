@@ -49,6 +49,7 @@ from heliograph.storage.dialect import (
 from heliograph.storage.dialect import uuid_text as dialect_uuid_text
 from heliograph.storage.payloads import REQUEST, RESPONSE
 from heliograph.storage.tables import organizations, request_bodies, request_properties, requests, scores
+from heliograph.storage.text_limits import truncate
 
 
 class FilterError(ValueError):
@@ -100,12 +101,15 @@ Scope = Callable[[sa.ColumnElement[bool]], sa.ColumnElement[bool]]
 class Field:
     """One filterable field: its kind, its SQL expression (per dialect), for fields stored in a side
     table the correlated EXISTS that ties a condition on that table back to the request, and for text
-    fields that are costly to compute a direct expression of their case-folded text."""
+    fields that are costly to compute a direct expression of their case-folded text. ``cut``: ingest
+    stores the field cut to ``MAX_TEXT_BYTES`` (text_limits.py), so an ``equals`` operand is cut alike
+    and the value a client sent still finds its request."""
 
     kind: Kind
     column: ColumnFactory
     scope: Scope | None = None
     folded: ColumnFactory | None = None
+    cut: bool = False
 
 
 class _Predicate(NamedTuple):
@@ -166,14 +170,21 @@ def body_value(column: str, dialect: str) -> sa.ColumnElement[Any]:
 def property_field(key: str) -> Field:
     if key in SESSION_COLUMNS:
         session_column = SESSION_COLUMNS[key]
-        return Field(Kind.TEXT, lambda _d: session_column)
-    p = request_properties
-    return Field(Kind.TEXT, lambda _d: p.c.value, lambda cond: side_table_exists(p, p.c.key == key, cond))
+        return Field(Kind.TEXT, lambda _d: session_column, cut=True)
+    p, stored_key = request_properties, truncate(key)
+    return Field(
+        Kind.TEXT,
+        lambda _d: p.c.value,
+        lambda cond: side_table_exists(p, p.c.key == stored_key, cond),
+        cut=True,
+    )
 
 
 def score_field(key: str) -> Field:
-    s = scores
-    return Field(Kind.NUMBER, lambda _d: s.c.value, lambda cond: side_table_exists(s, s.c.key == key, cond))
+    s, stored_key = scores, truncate(key)
+    return Field(
+        Kind.NUMBER, lambda _d: s.c.value, lambda cond: side_table_exists(s, s.c.key == stored_key, cond)
+    )
 
 
 def _column(name: str) -> ColumnFactory:
@@ -215,9 +226,9 @@ def _field_table() -> dict[str, Field]:
             lambda cond: side_table_exists(scores, scores.c.key == FEEDBACK_KEY, cond),
         ),
     }
-    text = ("model", "user_id", "provider", "country_code", "target_url", "prompt_id", "prompt_version")
-    for name in (*text, "request_referrer", "model_override", "path", "response_model"):
-        fields[name] = Field(Kind.TEXT, _column(name))
+    cut = ("model", "user_id", "provider", "prompt_id", "prompt_version", "model_override", "response_model")
+    for name in (*cut, "country_code", "target_url", "request_referrer", "path"):
+        fields[name] = Field(Kind.TEXT, _column(name), cut=name in cut)
     numbers = ("latency", "status", "time_to_first_token", "prompt_tokens", "completion_tokens")
     for name in (*numbers, "prompt_cache_read_tokens", "prompt_cache_write_tokens"):
         fields[name] = Field(Kind.NUMBER, _column(name))
@@ -273,7 +284,7 @@ def field_condition(field: Field, name: str, op: str, value: object, dialect: st
         positive_op = _NEGATED.get(op, op)
         if field.kind is Kind.TEXT:
             folded = None if field.folded is None else field.folded(dialect)
-            positive = _text_positive(expr, positive_op, value, name, dialect, folded)
+            positive = _text_positive(expr, positive_op, value, name, dialect, folded, cut=field.cut)
         else:
             positive = _POSITIVE[field.kind](expr, positive_op, value, name, dialect)
         predicate = _Predicate(positive, negate=op in _NEGATED, null_safe=False)
@@ -310,11 +321,14 @@ def _text_positive(
     name: str,
     dialect: str,
     folded: sa.ColumnElement[Any] | None = None,
+    *,
+    cut: bool = False,
 ) -> sa.ColumnElement[bool]:
-    """``folded``: the field's case-folded text, when it has a cheaper expression than folding ``expr``."""
+    """``folded``: the field's case-folded text, when it has a cheaper expression than folding ``expr``;
+    ``cut``: the field is stored cut to the indexed-text limit."""
     text = text_value(value, name)
     if op == "equals":
-        return expr == text
+        return expr == (truncate(text) if cut else text)
     if op == "contains":
         return folded_contains(_folded(expr, folded, dialect), text, dialect)
     if len(text) > MAX_PATTERN_LENGTH:

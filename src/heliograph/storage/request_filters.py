@@ -43,6 +43,7 @@ from heliograph.storage.request_fields import (
     total_tokens,
 )
 from heliograph.storage.tables import requests, scores
+from heliograph.storage.text_limits import truncate
 
 __all__ = [
     "MAX_CONDITIONS",
@@ -387,12 +388,14 @@ def _split_leaf_table(table: object, *, legacy: bool) -> tuple[tuple[str, str], 
         rest_properties = {name: body for name, body in properties.items() if name != key}
         if other_ops:
             rest_properties[key] = other_ops
+        # Stored property keys and values are cut to the indexed-text limit: look them up alike.
+        pair = (truncate(key), truncate(value))
         if legacy:
-            return (key, value), rest_properties
+            return pair, rest_properties
         rest = {name: body for name, body in table.items() if name != "properties"}
         if rest_properties:
             rest["properties"] = rest_properties
-        return (key, value), rest
+        return pair, rest
     return None
 
 
