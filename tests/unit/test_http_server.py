@@ -209,6 +209,12 @@ def test_a_request_head_that_trickles_in_gets_408() -> None:
         assert raw.closed
         assert b"".join(raw.writes).startswith(b"HTTP/1.1 408 ")
 
+        # A head that arrives whole in one read never needed the timer.
+        protocol, raw = await _connected(Impatient)
+        protocol.data_received(b"GET / HTTP/1.1\r\nhost: test\r\n\r\n")
+        assert protocol._head_timer is None
+        protocol.connection_lost(None)
+
     asyncio.run(scenario())
 
 

@@ -621,7 +621,9 @@ def test_more_conditions_than_the_limit_are_refused(seeded: sa.Engine) -> None:
         rmt("status", "equals", 200),
         {"properties": {f"k{i}": {"equals": "v"} for i in range(MAX_CONDITIONS)}},
     )
-    for node in (_chain("or", leaves, left_deep=True), many_keys, two_big_leaves):
+    two_operators = {"properties": {f"k{i}": {"equals": "v", "not-equals": "w"} for i in range(501)}}
+    all_leaves = _chain("or", ["all"] * (MAX_CONDITIONS + 1), left_deep=True)
+    for node in (_chain("or", leaves, left_deep=True), many_keys, two_big_leaves, two_operators, all_leaves):
         with pytest.raises(FilterError) as caught:
             request_filter_clause(node, dialect=dialect)
         assert str(caught.value) == f"filter has too many conditions (more than {MAX_CONDITIONS})"

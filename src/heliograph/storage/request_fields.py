@@ -149,7 +149,7 @@ def property_value(key: str) -> sa.ColumnElement[Any]:
     return (
         sa.select(p.c.value)
         .where(p.c.request_seq == requests.c.seq, p.c.organization_id == requests.c.organization_id)
-        .where(p.c.key == key)
+        .where(p.c.key == truncate(key))  # stored keys are cut (text_limits.py)
         .scalar_subquery()
     )
 

@@ -95,11 +95,11 @@ def request_filter_clause(node: object, *, dialect: str, spent: int = 0) -> sa.C
     counted = [spent]
 
     def leaf_clause(leaf: object) -> sa.ColumnElement[bool]:
-        conditions = _leaf_conditions(leaf, dialect)
-        # A leaf may hold many fields and property keys: each is a condition of its own.
-        counted[0] += len(conditions)
+        # A leaf may hold many fields, property keys and operators, each a condition of its own;
+        # they are counted before any is built, so an oversized leaf costs nothing to refuse.
+        counted[0] += _leaf_size(leaf)
         _check_condition_count(counted[0])
-        return _combine("and", conditions)
+        return _combine("and", _leaf_conditions(leaf, dialect))
 
     clause = filter_tree_clause(node, leaf_clause)
     return _without_semijoin_pullup(clause) if dialect == "postgresql" else clause
@@ -133,6 +133,24 @@ def filter_tree_clause(
         if not stack:
             return clause
         stack[-1].results.append(clause)
+
+
+def _leaf_size(leaf: object) -> int:
+    """The conditions a leaf translates to, counted from its JSON alone: one per operator (a field or
+    key with a malformed operator map counts one; its translation then refuses it)."""
+    if not isinstance(leaf, Mapping):
+        return 0
+    size = 0
+    for table, body in leaf.items():
+        if not isinstance(body, Mapping):
+            size += 1
+            continue
+        for name, ops in body.items():
+            # request_response_rmt.properties and .scores hold {key: {operator: value}}.
+            keyed = table == "request_response_rmt" and name in ("properties", "scores")
+            for value in ops.values() if keyed and isinstance(ops, Mapping) else (ops,):
+                size += len(value) if isinstance(value, Mapping) and value else 1
+    return size
 
 
 def _check_condition_count(count: int) -> None:
