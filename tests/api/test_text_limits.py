@@ -302,3 +302,18 @@ def test_prompt_templates_with_a_long_input_key_are_refused_with_a_400(client: T
         headers=auth(key),
     )
     assert response.status_code == 201, response.text
+
+
+def test_a_long_property_name_sorts_by_its_stored_values(client: TestClient, key: str) -> None:
+    """Sorting by a property looks the name up as stored (cut), as filters do."""
+    for value in ("b", "a", "c"):
+        body = async_log(**{f"Helicone-Property-{LONG['key']}": value})
+        assert client.post("/v1/trace/custom/log", json=body, headers=auth(key)).status_code == 200
+    for direction, expected in (("asc", ["a", "b", "c"]), ("desc", ["c", "b", "a"])):
+        response = client.post(
+            "/v1/request/query-clickhouse",
+            json={"filter": "all", "sort": {"properties": {LONG["key"]: direction}}},
+            headers=auth(key),
+        )
+        assert response.status_code == 201, response.text
+        assert [row["properties"][truncate(LONG["key"])] for row in response.json()["data"]] == expected
