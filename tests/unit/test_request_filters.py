@@ -1077,12 +1077,18 @@ def _compiled(node: object) -> str:
 
 def test_many_side_table_conditions_are_not_planned_as_joins_on_postgresql() -> None:
     """PostgreSQL plans each EXISTS of a top-level AND as a semi-join, in time about the fourth power
-    of their number (320 property conditions took 100 s to plan). Past 8, each is wrapped in
-    ``IS true``, which PostgreSQL does not pull up; fewer keep their join plans."""
+    of their number (320 property conditions took 100 s to plan). Past the eighth, each is wrapped in
+    ``IS true``, which PostgreSQL does not pull up."""
     few = {"properties": {f"k{i}": {"equals": "v"} for i in range(8)}}
-    many = {"properties": {f"k{i}": {"equals": "v"} for i in range(9)}}
+    many = {"properties": {f"k{i}": {"not-equals" if i % 2 else "equals": "v"} for i in range(12)}}
     assert "IS true" not in _compiled(few)
-    assert _compiled(many).count("IS true") == 9
+    # The first eight keep their join plans; only the conditions past them are wrapped.
+    assert _compiled(many).count("IS true") == 4
+    # EXISTS under OR is never pulled up: twenty alternatives beside one required property stay bare.
+    alternatives = _chain("or", [props("region", "equals", f"r{i}") for i in range(20)], left_deep=True)
+    assert "IS true" not in _compiled(both("and", props("env", "equals", "prod"), alternatives))
+    nested_ands = _chain("and", [props(f"k{i}", "equals", "v") for i in range(10)], left_deep=False)
+    assert _compiled(both("and", nested_ands, alternatives)).count("IS true") == 2
 
 
 @pytest.mark.parametrize("negate", [False, True], ids=["exists", "not-exists"])

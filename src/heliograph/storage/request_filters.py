@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 import sqlalchemy as sa
-from sqlalchemy.sql import visitors
-from sqlalchemy.sql.elements import Grouping
+from sqlalchemy.sql import operators, visitors
+from sqlalchemy.sql.elements import BooleanClauseList, Grouping, UnaryExpression
 from sqlalchemy.sql.selectable import Exists
 
 from heliograph.storage.dialect import DIALECTS, random_order
@@ -159,21 +159,47 @@ def _check_condition_count(count: int) -> None:
 
 
 def _without_semijoin_pullup(clause: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
-    """Past ``_PULLUP_LIMIT`` side-table conditions, keep PostgreSQL from planning them as joins.
+    """Past ``_PULLUP_LIMIT`` side-table conditions in the top-level AND, keep PostgreSQL from
+    planning the rest as joins.
 
-    PostgreSQL turns every EXISTS of a top-level AND into a semi-join, and its planning time grows
-    about as the fourth power of their number (80 property conditions: 0.5 s; 320: 100 s, all of it
-    planning, with the backend still busy after the client has gone). ``EXISTS (...) IS TRUE`` means
-    the same (EXISTS is never null) but is not pulled up: each is a per-row index probe, planned in
-    linear time. A few conditions keep the join plans, which are the faster ones on large counts.
+    PostgreSQL turns every EXISTS and NOT EXISTS of the WHERE clause's top-level AND into a
+    semi-join or anti-join, and its planning time grows about as the fourth power of their number (80
+    property conditions: 0.5 s; 320: 100 s, all of it planning, with the backend still busy after the
+    client has gone). ``EXISTS (...) IS TRUE`` means the same (EXISTS is never null) but is not pulled
+    up: it is a per-row index probe, planned in linear time. The first ones keep their join plans,
+    which are the faster ones on large counts; EXISTS under OR is never pulled up and is left alone.
     """
-    if sum(isinstance(element, Exists) for element in visitors.iterate(clause)) <= _PULLUP_LIMIT:
+    chained = _top_level_exists(clause)
+    if len(chained) <= _PULLUP_LIMIT:
         return clause
+    targets = {id(element) for element in chained[_PULLUP_LIMIT:]}
 
     def wrap(element: visitors.ExternallyTraversible, **_: Any) -> visitors.ExternallyTraversible | None:
-        return element.is_(sa.true()) if isinstance(element, Exists) else None
+        return element.is_(sa.true()) if id(element) in targets and isinstance(element, Exists) else None
 
     return visitors.replacement_traverse(clause, {}, wrap)
+
+
+def _top_level_exists(clause: sa.ColumnElement[bool]) -> list[Exists]:
+    """The EXISTS subqueries of ``clause``'s top-level AND chain (nested AND groups included, as
+    PostgreSQL flattens them), negated ones too, in order."""
+    found: list[Exists] = []
+    pending: list[Any] = [clause]
+    while pending:
+        element = pending.pop()
+        while isinstance(element, Grouping):
+            element = element.element
+        if isinstance(element, UnaryExpression) and element.operator is operators.inv:
+            element = element.element
+            while isinstance(element, Grouping):
+                element = element.element
+            if isinstance(element, Exists):
+                found.append(element)
+        elif isinstance(element, Exists):
+            found.append(element)
+        elif isinstance(element, BooleanClauseList) and element.operator is operators.and_:
+            pending.extend(reversed(element.clauses))
+    return found
 
 
 def _is_branch(node: object) -> TypeGuard[Mapping[str, Any]]:
