@@ -199,7 +199,9 @@ def test_every_identifier_at_the_limit_fits_postgresql_indexes(client: TestClien
     assert all(len(text.encode()) == MAX_TEXT_BYTES for text in cut.values())
     [row] = query(client, key, prop(cut["k"], cut["v"]))
     assert row["request_user_id"] == cut["u"]
-    assert query(client, key, rmt("model", cut["m"])) == [row]
+    assert [found["request_id"] for found in query(client, key, rmt("model", cut["m"]))] == [
+        row["request_id"]
+    ]
 
 
 def _logged_request(client: TestClient, key: str) -> str:
