@@ -114,51 +114,27 @@ def create_app(
     ids = ids or random_ids
     owns_engine = db is None
     engine = db if db is not None else create_engine(settings.resolved_database_url)
-    writer = BatchingWriter(
-        engine,
-        max_pending=settings.writer_max_pending,
-        max_batch=settings.writer_max_batch,
-        clock=clock,
-        after_insert=PromptTracker(ids),
-    )
-    verifier = KeyVerifier(engine, ttl_ms=int(settings.key_cache_seconds * 1000), clock=clock)
     prices = PriceTable.default()
+    context = _app_context(settings, engine, prices, clock, ids)
     gateway = (
         None
         if settings.only == "api"
         else build_gateway(
             settings,
-            writer=writer,
-            verifier=verifier,
+            writer=context.writer,
+            verifier=context.verifier,
             prices=prices,
             clock=clock,
             ids=ids,
-            feedback=RequestService(engine, clock=clock).feedback,
+            feedback=context.requests.feedback,
         )
     )
-    context = AppContext(
-        settings=settings,
-        engine=engine,
-        writer=writer,
-        verifier=verifier,
-        ingestion=IngestionService(writer, prices, clock=clock, ids=ids),
-        requests=RequestService(engine, clock=clock),
-        prompts=PromptService(engine, clock=clock, ids=ids),
-        signed_bodies=SignedBodies(
-            engine,
-            UrlSigner(server_secret(settings), clock=clock),
-            ttl_seconds=settings.signed_url_seconds,
-        ),
-        clock=clock,
-        ids=ids,
-    )
-
     app = HeliographApp(
         title="Heliograph",
         version=__version__,
         description="LLM observability platform and gateway speaking Helicone's public API.",
         default_response_class=JSONBody,
-        lifespan=_lifespan(writer, gateway, engine, owns_engine=owns_engine),
+        lifespan=_lifespan(context.writer, gateway, engine, owns_engine=owns_engine),
         # Served by docs_pages from vendored files: FastAPI's own pages load from a CDN.
         docs_url=None,
         redoc_url=None,
@@ -175,6 +151,35 @@ def create_app(
     install_openapi(app)
     app.install_edge(context)
     return app
+
+
+def _app_context(
+    settings: Settings, engine: sa.Engine, prices: PriceTable, clock: Clock, ids: IdFactory
+) -> AppContext:
+    """The writer, key verifier and services the routes (and the gateway) share."""
+    writer = BatchingWriter(
+        engine,
+        max_pending=settings.writer_max_pending,
+        max_batch=settings.writer_max_batch,
+        clock=clock,
+        after_insert=PromptTracker(ids),
+    )
+    return AppContext(
+        settings=settings,
+        engine=engine,
+        writer=writer,
+        verifier=KeyVerifier(engine, ttl_ms=int(settings.key_cache_seconds * 1000), clock=clock),
+        ingestion=IngestionService(writer, prices, clock=clock, ids=ids),
+        requests=RequestService(engine, clock=clock),
+        prompts=PromptService(engine, clock=clock, ids=ids),
+        signed_bodies=SignedBodies(
+            engine,
+            UrlSigner(server_secret(settings), clock=clock),
+            ttl_seconds=settings.signed_url_seconds,
+        ),
+        clock=clock,
+        ids=ids,
+    )
 
 
 def _lifespan(

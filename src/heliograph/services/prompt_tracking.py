@@ -32,7 +32,8 @@ from heliograph.clock import IdFactory
 from heliograph.records import PromptUse, RequestRecord
 from heliograph.services import prompt_template
 from heliograph.services.errors import InvalidInput
-from heliograph.services.prompts import check_name, store_version
+from heliograph.services.prompt_versions import store_version
+from heliograph.services.prompts import check_name
 from heliograph.storage import prompt_repo
 from heliograph.storage.prompt_repo import Row, load
 from heliograph.storage.tables import prompt_versions

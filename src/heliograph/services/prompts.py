@@ -8,7 +8,6 @@ never take the same version number; the unique constraint on the numbers backs t
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -21,8 +20,15 @@ from heliograph.clock import Clock, IdFactory
 from heliograph.services import prompt_template
 from heliograph.services.errors import Conflict, InvalidInput, NotFound
 from heliograph.services.keys import AuthContext
+from heliograph.services.prompt_versions import (
+    storable,
+    store_version,
+    stored_meta,
+    template_input_keys,
+    template_model,
+    template_shape_hash,
+)
 from heliograph.services.prompt_view import (
-    DERIVED_META_KEYS,
     input_record,
     is_experiment_version,
     is_hidden_prompt,
@@ -36,7 +42,6 @@ from heliograph.storage import prompt_repo, request_repo
 from heliograph.storage.dialect import write_transaction_start
 from heliograph.storage.prompt_filters import FilterError, prompt_filter_clause, prompt_version_filter_clause
 from heliograph.storage.prompt_repo import Row, load
-from heliograph.storage.text_limits import fits, too_long
 
 MAX_NAME_LENGTH = 128
 MAX_LABEL_LENGTH = 100
@@ -69,105 +74,6 @@ def check_name(name: str, what: str = "userDefinedId") -> str:
     if name in (".", ".."):
         raise InvalidInput(f"{what} cannot be {name!r}: it would not survive in a URL path")
     return name
-
-
-def template_model(template: Any) -> str:
-    """The model a template names: ``template.model``, else ``messages[0].model``, else ``[0].model``."""
-    candidates: list[Any] = []
-    if isinstance(template, dict):
-        candidates.append(template.get("model"))
-        messages = template.get("messages")
-        if isinstance(messages, list) and messages and isinstance(messages[0], dict):
-            candidates.append(messages[0].get("model"))
-    elif isinstance(template, list) and template and isinstance(template[0], dict):
-        candidates.append(template[0].get("model"))
-    model = next((c for c in candidates if isinstance(c, str) and c), "")
-    return model.replace("\x00", "")  # a text column (PostgreSQL text cannot hold NUL)
-
-
-def template_input_keys(template: Any) -> list[str]:
-    try:
-        keys = prompt_template.input_keys(template)
-    except RecursionError as exc:
-        raise InvalidInput("the template is nested too deeply") from exc
-    for key in keys:
-        if not fits(key):  # input keys are indexed: one answer on both databases (text_limits.py)
-            shown = repr(key) if len(key) <= 60 else repr(key[:60]) + "..."
-            raise InvalidInput(too_long(f"input key {shown} in the template", key))
-    return keys
-
-
-def storable(value: Any, what: str) -> str:
-    """``value`` as the JSON text it is stored as; 400 for what JSON storage cannot hold (integers
-    beyond 64 bits, nesting deeper than the encoder goes, NaN and infinities)."""
-    try:
-        text = prompt_repo.dump(value)
-    except (TypeError, RecursionError) as exc:
-        raise InvalidInput(f"{what} cannot be stored: {exc}") from exc
-    # The encoder writes NaN and infinities as null, silently: look for them only when a null was written.
-    if "null" in text:
-        where = _non_finite(value)
-        if where is not None:
-            raise InvalidInput(f"{what} cannot be stored: {where} is not a finite number")
-    return text
-
-
-def _non_finite(value: Any) -> str | None:
-    """The path of the first NaN or infinity in a JSON document (walked without recursion)."""
-    stack: list[tuple[str, Any]] = [("", value)]
-    while stack:
-        path, item = stack.pop()
-        if isinstance(item, float) and not math.isfinite(item):
-            return path.lstrip(".") or "the value"
-        if isinstance(item, dict):
-            stack.extend((f"{path}.{key}", child) for key, child in item.items())
-        elif isinstance(item, list):
-            stack.extend((f"{path}[{index}]", child) for index, child in enumerate(item))
-    return None
-
-
-def template_shape_hash(template: Any) -> str:
-    try:
-        return prompt_template.shape_hash(template)
-    except (RecursionError, TypeError) as exc:
-        raise InvalidInput(f"the template cannot be stored: {exc}") from exc
-
-
-def _stored_meta(meta: Mapping[str, Any] | None) -> dict[str, Any]:
-    return {k: v for k, v in (meta or {}).items() if k not in DERIVED_META_KEYS}
-
-
-def store_version(
-    conn: sa.Connection,
-    *,
-    version_id: uuid.UUID,
-    prompt_id: uuid.UUID,
-    organization_id: int,
-    number: tuple[int, int],
-    template: Any,
-    meta: dict[str, Any],
-    now: int,
-    parent_id: uuid.UUID | None = None,
-    shape: str | None = None,
-    what: str = "template",
-) -> None:
-    """Insert a version with everything derived from its template (the stored text, shape hash, model
-    and input keys): the one way versions are made, by the API and by traffic alike."""
-    prompt_repo.insert_version(
-        conn,
-        version_id=version_id,
-        prompt_id=prompt_id,
-        organization_id=organization_id,
-        major=number[0],
-        minor=number[1],
-        template_json=storable(template, what),
-        shape_hash=shape or template_shape_hash(template),
-        model=template_model(template),
-        meta=meta,
-        now=now,
-        parent_id=parent_id,
-    )
-    prompt_repo.add_input_keys(conn, version_id, template_input_keys(template), now)
 
 
 class PromptService:
@@ -264,7 +170,7 @@ class PromptService:
         with self._write() as conn:
             if prompt_repo.find_prompt_by_name(conn, auth.organization_id, name) is not None:
                 raise Conflict(f"a prompt named {name!r} already exists")
-            meta = {**_stored_meta(metadata), "createdFromUi": True}
+            meta = {**stored_meta(metadata), "createdFromUi": True}
             prompt_repo.insert_prompt(
                 conn, prompt_id=prompt_id, organization_id=auth.organization_id, name=name, meta=meta, now=now
             )
@@ -334,7 +240,7 @@ class PromptService:
             raise InvalidInput(f"label must be 1 to {MAX_LABEL_LENGTH} characters, got {len(label)}")
         with self._write() as conn:
             version = self._locked_version(conn, auth, version_id)
-            meta_json = prompt_repo.dump({**_stored_meta(load(version["meta"], {})), "label": label})
+            meta_json = prompt_repo.dump({**stored_meta(load(version["meta"], {})), "label": label})
             prompt_repo.update_version(conn, version["id"], meta=meta_json)
             return {"metadata": version_meta({**version, "meta": meta_json})}
 
@@ -372,7 +278,7 @@ class PromptService:
                 organization_id=auth.organization_id,
                 number=self._subversion_number(conn, auth, parent, params),
                 template=params.template,
-                meta=_stored_meta(params.metadata),
+                meta=stored_meta(params.metadata),
                 now=now,
                 parent_id=parent["id"],
                 what="newHeliconeTemplate",

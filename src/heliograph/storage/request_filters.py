@@ -92,13 +92,14 @@ def request_filter_clause(node: object, *, dialect: str, spent: int = 0) -> sa.C
     ``spent`` conditions count against ``MAX_CONDITIONS`` before the tree's own: the ones a caller
     took out of the tree to run another way (``split_equality_property``)."""
     _check_dialect(dialect)
-    counted = [spent]
+    counted = spent
 
     def leaf_clause(leaf: object) -> sa.ColumnElement[bool]:
         # A leaf may hold many fields, property keys and operators, each a condition of its own;
         # they are counted before any is built, so an oversized leaf costs nothing to refuse.
-        counted[0] += _leaf_size(leaf)
-        _check_condition_count(counted[0])
+        nonlocal counted
+        counted += _leaf_size(leaf)
+        _check_condition_count(counted)
         return _combine("and", _leaf_conditions(leaf, dialect))
 
     clause = filter_tree_clause(node, leaf_clause)
@@ -174,8 +175,8 @@ def _without_semijoin_pullup(clause: sa.ColumnElement[bool]) -> sa.ColumnElement
         return clause
     targets = {id(element) for element in chained[_PULLUP_LIMIT:]}
 
-    def wrap(element: visitors.ExternallyTraversible, **_: Any) -> visitors.ExternallyTraversible | None:
-        return element.is_(sa.true()) if id(element) in targets and isinstance(element, Exists) else None
+    def wrap(element: Any, **_: Any) -> visitors.ExternallyTraversible | None:
+        return element.is_(sa.true()) if id(element) in targets else None
 
     return visitors.replacement_traverse(clause, {}, wrap)
 
@@ -186,20 +187,21 @@ def _top_level_exists(clause: sa.ColumnElement[bool]) -> list[Exists]:
     found: list[Exists] = []
     pending: list[Any] = [clause]
     while pending:
-        element = pending.pop()
-        while isinstance(element, Grouping):
-            element = element.element
-        if isinstance(element, UnaryExpression) and element.operator is operators.inv:
-            element = element.element
-            while isinstance(element, Grouping):
-                element = element.element
-            if isinstance(element, Exists):
-                found.append(element)
-        elif isinstance(element, Exists):
+        element = _ungrouped(pending.pop())
+        negated = isinstance(element, UnaryExpression) and element.operator is operators.inv
+        if negated:
+            element = _ungrouped(element.element)  # NOT EXISTS: an anti-join, pulled up alike
+        if isinstance(element, Exists):
             found.append(element)
-        elif isinstance(element, BooleanClauseList) and element.operator is operators.and_:
+        elif not negated and isinstance(element, BooleanClauseList) and element.operator is operators.and_:
             pending.extend(reversed(element.clauses))
     return found
+
+
+def _ungrouped(element: Any) -> Any:
+    while isinstance(element, Grouping):
+        element = element.element
+    return element
 
 
 def _is_branch(node: object) -> TypeGuard[Mapping[str, Any]]:
