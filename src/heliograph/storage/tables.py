@@ -251,3 +251,25 @@ prompt_inputs = sa.Table(
     sa.Index("ix_prompt_inputs_version_created", "version_id", "created_at"),
     sa.Index("ix_prompt_inputs_org_request", "organization_id", "request_id"),
 )
+
+# Session tags (Helicone's ClickHouse ``tags`` with entity_type 'session'): one row per (session, tag),
+# its time refreshed when the tag is set again, so "the most recent tag" is the newest row.
+session_tags = sa.Table(
+    "session_tags",
+    metadata,
+    sa.Column("organization_id", sa.BigInteger(), primary_key=True),
+    sa.Column("session_id", sa.Text(), primary_key=True),
+    sa.Column("tag", sa.Text(), primary_key=True),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+    # The session_tag filter leaf looks sessions up by tag.
+    sa.Index("ix_session_tags_org_tag", "organization_id", "tag"),
+)
+
+# Property keys an organization hid from its property lists (POST /v1/property/hide).
+hidden_property_keys = sa.Table(
+    "hidden_property_keys",
+    metadata,
+    sa.Column("organization_id", sa.BigInteger(), primary_key=True),
+    sa.Column("key", sa.Text(), primary_key=True),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+)
