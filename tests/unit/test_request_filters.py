@@ -712,9 +712,21 @@ def test_random_sort_runs(seeded: sa.Engine) -> None:
 ERROR_CASES = [
     C({"foo": {}}, "unknown filter table 'foo'", id="unknown-table"),
     C(
-        {"sessions_request_response_rmt": {"session_tag": {"equals": "x"}}},
-        "filter table 'sessions_request_response_rmt' is not supported",
-        id="sessions-table",
+        {"sessions_request_response_rmt": {"session_total_cost": {"gt": 1}}},
+        "filter field 'sessions_request_response_rmt.session_total_cost' compares a session's totals: "
+        "it applies to POST /v1/session/query and /v1/session/count only",
+        id="session-total-outside-sessions",
+    ),
+    C(
+        {"users_view": {"user_cost": {"gt": 1}}},
+        "filter field 'users_view.user_cost' compares a user's totals: "
+        "it applies to POST /v1/user/metrics/query only",
+        id="user-total-outside-users",
+    ),
+    C(
+        {"users_view": {"nope": {"equals": 1}}},
+        "unknown filter field 'users_view.nope'",
+        id="unknown-user-field",
     ),
     C(rmt("nope", "equals", 1), "unknown filter field 'request_response_rmt.nope'", id="unknown-field"),
     C(

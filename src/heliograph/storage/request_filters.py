@@ -26,6 +26,7 @@ from sqlalchemy.sql.elements import BooleanClauseList, Grouping, UnaryExpression
 from sqlalchemy.sql.selectable import Exists
 
 from heliograph.storage.dialect import DIALECTS, random_order
+from heliograph.storage.group_fields import GROUP_TABLES, row_conditions
 from heliograph.storage.request_fields import (
     FIELDS,
     SESSION_COLUMNS,
@@ -62,7 +63,6 @@ MAX_CONDITIONS = 1000
 _PULLUP_LIMIT = 8
 # Operands per parenthesized group: keeps SQLite's parse depth near 32 * log32(n).
 _GROUP_SIZE = 32
-_UNSUPPORTED_TABLES = frozenset({"sessions_request_response_rmt"})
 _PROPERTY_SORT_KEY = re.compile(r"[a-zA-Z0-9_-]+")
 # How deep into the top-level AND chain split_equality_property looks (deeper: the general plan).
 _SPLIT_DEPTH = 64
@@ -86,11 +86,15 @@ class _Frame:
     position: int = 0
 
 
-def request_filter_clause(node: object, *, dialect: str, spent: int = 0) -> sa.ColumnElement[bool]:
+def request_filter_clause(
+    node: object, *, dialect: str, spent: int = 0, group: str | None = None
+) -> sa.ColumnElement[bool]:
     """The WHERE clause over ``requests`` for a Helicone ``FilterNode``; raises ``FilterError``.
 
     ``spent`` conditions count against ``MAX_CONDITIONS`` before the tree's own: the ones a caller
-    took out of the tree to run another way (``split_equality_property``)."""
+    took out of the tree to run another way (``split_equality_property``). ``group`` names the
+    grouping of a session or user query, whose totals its HAVING clause compares (group_filters.py):
+    those leaves are left out here; elsewhere they are refused (group_fields.py)."""
     _check_dialect(dialect)
     counted = spent
 
@@ -100,7 +104,7 @@ def request_filter_clause(node: object, *, dialect: str, spent: int = 0) -> sa.C
         nonlocal counted
         counted += _leaf_size(leaf)
         _check_condition_count(counted)
-        return _combine("and", _leaf_conditions(leaf, dialect))
+        return _combine("and", _leaf_conditions(leaf, dialect, group))
 
     clause = filter_tree_clause(node, leaf_clause)
     return _without_semijoin_pullup(clause) if dialect == "postgresql" else clause
@@ -244,16 +248,17 @@ def _combine(op: str, clauses: Conditions) -> sa.ColumnElement[bool]:
     return join(*clauses)
 
 
-def _leaf_conditions(node: object, dialect: str) -> Conditions:
+def _leaf_conditions(node: object, dialect: str, group: str | None = None) -> Conditions:
     if node == "all":
         return []
     leaf = _mapping(node, "filter node")
     conditions: Conditions = []
     for table, body in leaf.items():
+        if table in GROUP_TABLES:
+            conditions.extend(row_conditions(table, body, dialect, group))
+            continue
         handler = _TABLES.get(table)
         if handler is None:
-            if table in _UNSUPPORTED_TABLES:
-                raise FilterError(f"filter table {table!r} is not supported")
             raise FilterError(f"unknown filter table {table!r}")
         conditions.extend(handler(body, dialect, table))
     return conditions
