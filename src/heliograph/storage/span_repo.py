@@ -29,28 +29,44 @@ class StoredSpan:
     extra: dict[str, Any] | None
     resource: dict[str, Any] | None
     scope: dict[str, Any] | None
+    service_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Resource:
+    resource: dict[str, Any]
+    scope: dict[str, Any]
+    service_name: str | None
 
 
 def trace_spans(conn: sa.Connection, organization_id: int, trace_id: bytes) -> list[StoredSpan]:
     """Every span of a trace, in start order."""
     query = (
-        sa.select(
-            spans,
-            requests.c.id.label("request_id"),
-            request_bodies.c.payload,
-            span_resources.c.resource,
-            span_resources.c.scope,
-        )
+        sa.select(spans, requests.c.id.label("request_id"), request_bodies.c.payload)
         .outerjoin(requests, requests.c.seq == spans.c.request_seq)
         .outerjoin(request_bodies, request_bodies.c.request_seq == spans.c.request_seq)
-        .outerjoin(span_resources, span_resources.c.id == spans.c.resource_id)
         .where(spans.c.organization_id == organization_id, spans.c.trace_id == trace_id)
         .order_by(spans.c.start_time)
     )
-    return [_stored_span(row) for row in conn.execute(query).mappings()]
+    rows = conn.execute(query).mappings().all()
+    # The spans of a trace share a few resources: each is read and parsed once, not once per span.
+    resources = _resources(conn, organization_id, {row["resource_id"] for row in rows} - {None})
+    return [_stored_span(row, resources.get(row["resource_id"])) for row in rows]
 
 
-def _stored_span(row: sa.RowMapping) -> StoredSpan:
+def _resources(conn: sa.Connection, organization_id: int, ids: set[int]) -> dict[int, _Resource]:
+    if not ids:
+        return {}
+    query = sa.select(
+        span_resources.c.id, span_resources.c.resource, span_resources.c.scope, span_resources.c.service_name
+    ).where(span_resources.c.organization_id == organization_id, span_resources.c.id.in_(sorted(ids)))
+    return {
+        row.id: _Resource(orjson.loads(row.resource), orjson.loads(row.scope), row.service_name)
+        for row in conn.execute(query)
+    }
+
+
+def _stored_span(row: sa.RowMapping, resource: _Resource | None) -> StoredSpan:
     # An LLM span's attributes are stored in its request's payload (see batch_rows.prepare).
     text = (
         row["attributes"]
@@ -71,6 +87,7 @@ def _stored_span(row: sa.RowMapping) -> StoredSpan:
         request_id=row["request_id"],
         attributes=attributes,
         extra=None if row["extra"] is None else orjson.loads(row["extra"]),
-        resource=None if row["resource"] is None else orjson.loads(row["resource"]),
-        scope=None if row["scope"] is None else orjson.loads(row["scope"]),
+        resource=None if resource is None else resource.resource,
+        scope=None if resource is None else resource.scope,
+        service_name=None if resource is None else resource.service_name,
     )
