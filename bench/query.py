@@ -323,11 +323,19 @@ def _organization(engine: sa.Engine, key: str) -> tuple[int, int]:
     return row.organization.id, row.id
 
 
-def seed(server: BenchServer, count: int) -> Seeded:
+#: Builds the record generator from (organization id, API key id, end ms); bench/analytics.py passes
+#: a Workload subclass that adds sessions and scores.
+WorkloadFactory = Callable[[int, int, int], Workload]
+
+
+def seed(server: BenchServer, count: int, make_workload: WorkloadFactory | None = None) -> Seeded:
     engine = create_engine(server.database_url)
     organization_id, key_id = _organization(engine, server.key)
     end_ms = system_clock()
-    workload = Workload(42, organization_id, key_id, end_ms)
+    if make_workload is None:
+        workload = Workload(42, organization_id, key_id, end_ms)
+    else:
+        workload = make_workload(organization_id, key_id, end_ms)
     writer = BatchingWriter(engine, max_pending=IN_FLIGHT * BATCH + 1, max_batch=BATCH, clock=system_clock)
     writer.start()
     started = time.perf_counter()
@@ -584,10 +592,10 @@ def compare(server: BenchServer, src: Path, repeat: int) -> list[tuple[HttpQuery
     return out
 
 
-def keep(server: BenchServer) -> str:
+def keep(server: BenchServer, prefix: str = "heliograph_query") -> str:
     """Copy the seeded database for later inspection (the server is stopped); returns where it went."""
     server.stop()
-    name = f"heliograph_query_{time.strftime('%Y%m%d_%H%M%S')}"
+    name = f"{prefix}_{time.strftime('%Y%m%d_%H%M%S')}"
     if server.database == "sqlite":
         target = Path(tempfile.gettempdir()) / f"{name}.db"
         shutil.copyfile(server.data_dir / "heliograph.db", target)

@@ -12,7 +12,22 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from heliograph import __version__
-from heliograph.api import feedback, health, log_routes, prompts, requests, signed_bodies, trace
+from heliograph.api import (
+    evals,
+    feedback,
+    health,
+    log_routes,
+    metrics,
+    prompts,
+    properties,
+    requests,
+    sessions,
+    settings_route,
+    signed_bodies,
+    trace,
+    trace_read,
+    users,
+)
 from heliograph.api.auth_gate import KeyGate
 from heliograph.api.body_limit import BodyBound, BodyBudget
 from heliograph.api.body_pace import BodyPace
@@ -29,13 +44,19 @@ from heliograph.gateway.assembly import Gateway, build_gateway
 from heliograph.gateway.replies import send_error
 from heliograph.gateway.routing import GATEWAY_PREFIX
 from heliograph.pricing.prices import PriceTable
+from heliograph.services.evals import EvalService
 from heliograph.services.ingestion import IngestionService
 from heliograph.services.keys import KeyVerifier
+from heliograph.services.metrics import MetricsService
 from heliograph.services.prompt_tracking import PromptTracker
 from heliograph.services.prompts import PromptService
+from heliograph.services.properties import PropertyService
 from heliograph.services.request_bodies import SignedBodies
 from heliograph.services.requests import RequestService
+from heliograph.services.sessions import SessionService
 from heliograph.services.signed_urls import UrlSigner, server_secret
+from heliograph.services.traces import TraceService
+from heliograph.services.users import UserService
 from heliograph.settings import Settings
 from heliograph.storage.engine import checkpoint, create_engine
 from heliograph.storage.writer import BatchingWriter
@@ -145,6 +166,9 @@ def create_app(
     routers = [health.router, feedback.router]
     if settings.only != "gateway":
         routers += [trace.router, requests.router, prompts.router, log_routes.router, signed_bodies.router]
+        routers += [metrics.router, trace_read.router]
+        routers += [sessions.router, users.router]
+        routers += [properties.router, evals.router, settings_route.router]
     for router in routers:
         app.include_router(router)
     install_docs(app)
@@ -171,7 +195,13 @@ def _app_context(
         verifier=KeyVerifier(engine, ttl_ms=int(settings.key_cache_seconds * 1000), clock=clock),
         ingestion=IngestionService(writer, prices, clock=clock, ids=ids),
         requests=RequestService(engine, clock=clock),
+        traces=TraceService(engine),
         prompts=PromptService(engine, clock=clock, ids=ids),
+        metrics=MetricsService(engine, clock=clock),
+        sessions=SessionService(engine, clock=clock),
+        users=UserService(engine),
+        properties=PropertyService(engine, clock=clock),
+        evals=EvalService(engine, clock=clock),
         signed_bodies=SignedBodies(
             engine,
             UrlSigner(server_secret(settings), clock=clock),

@@ -25,7 +25,7 @@ REFERENCE = json.loads(
 # The error bodies: Helicone's envelope, tsoa's 422 shape, and the typed async log's ValidationResult.
 ERROR_BODIES = {"ResultError_string_", "ValidationFailed", "ValidationResult"}
 INT64_MAX = 2**63 - 1
-NOT_UUIDS = {"assetId"}
+NOT_UUIDS = {"assetId", "sessionId"}
 
 
 @pytest.fixture

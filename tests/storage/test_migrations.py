@@ -218,3 +218,71 @@ def test_0003_downgrade_refuses_while_two_organizations_share_an_id(empty_engine
     assert (1, SHARED_ID) in _owners(empty_engine)
     with pytest.raises(sa.exc.IntegrityError):
         _insert_request(empty_engine, 2, SHARED_ID)  # unique across the database again
+
+
+def test_0006_fills_rollups_and_sketches_from_stored_requests(empty_engine: sa.Engine) -> None:
+    migrate.upgrade(empty_engine, "0005")
+    hour = 3_600_000
+    rows = [
+        # (organization, created_at, model, status, latency, prompt, completion, cost, ttft, threat)
+        (1, 10 * hour + 5, "gpt-4o", 200, 120, 10, 5, 1000, 30, None),
+        (1, 10 * hour + 9, "gpt-4o", 200, 380, 20, None, 2000, 0, True),
+        (1, 11 * hour, "gpt-4o", 500, None, None, None, 0, None, False),
+        (2, 10 * hour + 1, "claude-3", 200, 50_000, 7, 3, 5, 12, None),
+    ]
+    with empty_engine.begin() as connection:
+        for org, created, model, status, latency, prompt, completion, cost, ttft, threat in rows:
+            connection.execute(
+                requests.insert().values(
+                    id=uuid.uuid4(),
+                    organization_id=org,
+                    created_at=created,
+                    updated_at=created,
+                    source="async",
+                    model=model,
+                    status=status,
+                    latency=latency,
+                    prompt_tokens=prompt,
+                    completion_tokens=completion,
+                    cost=cost,
+                    time_to_first_token=ttft,
+                    threat=threat,
+                )
+            )
+    migrate.upgrade(empty_engine)
+
+    with empty_engine.connect() as connection:
+        rollups = connection.execute(
+            sa.text(
+                "SELECT organization_id, hour, model, status, requests, cost, prompt_tokens, "
+                "completion_tokens, latency_sum, latency_count, ttft_sum, ttft_count, threats "
+                "FROM request_rollups ORDER BY organization_id, hour, status"
+            )
+        ).all()
+        sketches = connection.execute(
+            sa.text(
+                "SELECT organization_id, hour, metric, bin, count FROM metric_sketches "
+                "ORDER BY organization_id, hour, metric, bin"
+            )
+        ).all()
+    assert [tuple(row) for row in rollups] == [
+        (1, 10 * hour, "gpt-4o", 200, 2, 3000, 30, 5, 500, 2, 30, 1, 1),
+        (1, 11 * hour, "gpt-4o", 500, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+        (2, 10 * hour, "claude-3", 200, 1, 5, 7, 3, 50_000, 1, 12, 1, 0),
+    ]
+    from heliograph.storage.metric_sketches import bin_of
+
+    assert [tuple(row) for row in sketches] == sorted(
+        [
+            (1, 10 * hour, 0, bin_of(120), 1),
+            (1, 10 * hour, 0, bin_of(380), 1),
+            (1, 10 * hour, 1, 10, 1),
+            (1, 10 * hour, 1, 20, 1),
+            (1, 10 * hour, 2, 5, 1),
+            (1, 10 * hour, 3, 15, 1),
+            (2, 10 * hour, 0, bin_of(50_000), 1),
+            (2, 10 * hour, 1, 7, 1),
+            (2, 10 * hour, 2, 3, 1),
+            (2, 10 * hour, 3, 10, 1),
+        ]
+    )

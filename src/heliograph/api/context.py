@@ -8,11 +8,17 @@ import sqlalchemy as sa
 from fastapi import Request
 
 from heliograph.clock import Clock, IdFactory
+from heliograph.services.evals import EvalService
 from heliograph.services.ingestion import IngestionService
 from heliograph.services.keys import KeyVerifier
+from heliograph.services.metrics import MetricsService
 from heliograph.services.prompts import PromptService
+from heliograph.services.properties import PropertyService
 from heliograph.services.request_bodies import SignedBodies
 from heliograph.services.requests import RequestService
+from heliograph.services.sessions import SessionService
+from heliograph.services.traces import TraceService
+from heliograph.services.users import UserService
 from heliograph.settings import Settings
 from heliograph.storage.writer import BatchingWriter
 
@@ -25,7 +31,13 @@ class AppContext:
     verifier: KeyVerifier
     ingestion: IngestionService
     requests: RequestService
+    traces: TraceService
     prompts: PromptService
+    metrics: MetricsService
+    sessions: SessionService
+    users: UserService
+    properties: PropertyService
+    evals: EvalService
     signed_bodies: SignedBodies
     clock: Clock
     ids: IdFactory

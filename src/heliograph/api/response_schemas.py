@@ -262,10 +262,78 @@ class Healthcheck(BaseModel):
     status: str
 
 
+# --- Trace read-back (Heliograph's own) ---------------------------------------------------------------
+
+
+class TraceTimes(BaseModel):
+    start_time: datetime
+    start_time_unix_nano: str = Field(description="Epoch nanoseconds as a decimal string (OTLP/JSON's form).")
+    end_time: datetime | None = Field(description="null when the end was missing or invalid.")
+    end_time_unix_nano: str | None
+    duration_ms: float | None = Field(description="null when the end is unknown or before the start.")
+
+
+class TraceSummary(TraceTimes):
+    """One trace: its first span's start, its latest span end, and sums over its spans and requests."""
+
+    trace_id: str = Field(description="32 hex digits.")
+    root_span_id: str = Field(description="The earliest span without a parent, else the first span.")
+    root_name: str
+    service_name: str | None = Field(description="The root span's resource service.name.")
+    span_count: int
+    llm_call_count: int = Field(description="Spans that are LLM calls (each has a request row).")
+    error_count: int = Field(description="Spans with status ERROR.")
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost: float = Field(description="USD, summed over the trace's requests.")
+
+
+class TraceSpanStatus(BaseModel):
+    code: Literal["UNSET", "OK", "ERROR"]
+    message: str | None
+
+
+class TraceSpan(TraceTimes):
+    trace_id: str
+    span_id: str = Field(description="16 hex digits.")
+    parent_span_id: str | None
+    name: str
+    kind: Literal["UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER"]
+    status: TraceSpanStatus
+    attributes: dict[str, Any]
+    events: list[Any] = Field(description="As received: {time_unix_nano, name, attributes, ...}.")
+    links: list[Any] = Field(description="As received: {trace_id, span_id, attributes, ...}.")
+    resource: dict[str, Any] | None
+    scope: dict[str, Any] | None
+    service_name: str | None
+    request_id: UUID | None = Field(description="The request row of an LLM span (see the Request API).")
+    orphan: bool = Field(
+        description="A root only because its parent is not in the trace (or parents run in a circle)."
+    )
+    depth: int = Field(description="0 for a root.")
+    extra: dict[str, Any] = Field(
+        description="Trace state, flags, dropped counts, and values the decoder had to replace."
+    )
+    children: list[TraceSpan] = Field(
+        default_factory=list, description="In start order. Absent with flat=true."
+    )
+
+
+class TraceWithSpans(TraceSummary):
+    spans: list[TraceSpan] = Field(description="The roots, in start order (with flat=true: every span).")
+
+
+class TracePage(BaseModel):
+    traces: list[TraceSummary] = Field(description="Newest first.")
+    nextCursor: str | None = Field(description="Pass it as cursor for the next page; null on the last.")
+
+
 # --- envelopes, with Helicone's names -----------------------------------------------------------------
 
 ResultNull = result_success("ResultSuccess_null_", None)
-ResultCount = result_success("ResultSuccess_number_", int)
+# A JSON number: an integer count, or USD and milliseconds as floats.
+ResultCount = result_success("ResultSuccess_number_", float)
 ResultRequests = result_success("ResultSuccess_HeliconeRequest-Array_", list[HeliconeRequest])
 ResultRequest = result_success(
     "ResultSuccess_HeliconeRequest_",
@@ -290,3 +358,5 @@ ResultExperiments = result_success(
 )
 ResultCompiled = result_success("ResultSuccess_PromptVersionResultCompiled_", PromptVersionResultCompiled)
 ResultFilled = result_success("ResultSuccess_PromptVersionResultFilled_", PromptVersionResultFilled)
+ResultTrace = result_success("ResultSuccess_Trace_", TraceWithSpans)
+ResultTraces = result_success("ResultSuccess_TracePage_", TracePage)

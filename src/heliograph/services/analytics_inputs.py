@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from heliograph.services.errors import InvalidInput
 from heliograph.storage.group_filters import GroupFilter, group_filter
 from heliograph.storage.request_filters import FilterError, request_filter_clause
-from heliograph.storage.time_buckets import INCREMENTS, bucket_count
+from heliograph.storage.time_buckets import INCREMENTS, Window, bucket_count
+
+__all__ = ["Window"]
 
 MAX_TZ_MINUTES = 1440
 # Buckets one over-time answer may hold: a minute increment over 34 days. Helicone has no bound (a
@@ -27,21 +28,6 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 # Epoch ms both databases and Python's datetime hold: years 1 to 9999.
 _MIN_MS = -62_135_596_800_000
 _MAX_MS = 253_402_300_799_999
-
-
-@dataclass(frozen=True, slots=True)
-class Window:
-    """A time window in epoch ms. ``strict``: Helicone's ``> start AND < end`` (sessions, user metrics);
-    otherwise ``>= start AND <= end`` (metrics, properties, evals)."""
-
-    start_ms: int
-    end_ms: int
-    strict: bool = False
-
-    def clause(self, column: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
-        if self.strict:
-            return sa.and_(column > self.start_ms, column < self.end_ms)
-        return sa.and_(column >= self.start_ms, column <= self.end_ms)
 
 
 def iso_ms(value: str, field: str) -> int:

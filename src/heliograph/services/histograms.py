@@ -10,23 +10,15 @@ databases.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
+from heliograph.storage.metric_queries import quantile
+
+__all__ = ["P_SIZES", "histogram", "histogram_rows", "quantile", "trimmed"]
+
 P_SIZES = {"p50": 0.5, "p75": 0.75, "p95": 0.95, "p99": 0.99, "p99.9": 0.999}
 BINS = 10
-
-
-def quantile(ordered: Sequence[float], q: float) -> float:
-    """The ``q`` quantile of sorted values by linear interpolation (0 for no values)."""
-    if not ordered:
-        return 0.0
-    position = (len(ordered) - 1) * q
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    fraction = position - low
-    return float(ordered[low]) + (float(ordered[high]) - float(ordered[low])) * fraction
 
 
 def trimmed(values: Sequence[float], p_size: str | None, interquartile: bool | None) -> list[float]:

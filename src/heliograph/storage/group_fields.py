@@ -83,8 +83,10 @@ class GroupField:
     entity: str
     aggregate: str
 
-    def field(self, dialect: str) -> Field:
-        table = SESSION_AGGREGATES if self.entity == SESSION else USER_AGGREGATES
+    def field(self, dialect: str, aggregates: Mapping[str, Aggregate] | None = None) -> Field:
+        """The field over the group's aggregate, or over ``aggregates`` (the same totals computed
+        another way, e.g. from rollups) when given."""
+        table = aggregates or (SESSION_AGGREGATES if self.entity == SESSION else USER_AGGREGATES)
         expression = table[self.aggregate](dialect)
         return Field(_AGGREGATE_KINDS.get(self.aggregate, Kind.NUMBER), lambda _d: expression)
 
@@ -131,9 +133,7 @@ def _fields(table: str, body: object) -> Mapping[str, Any]:
     return body
 
 
-def row_conditions(
-    table: str, body: object, dialect: str, group: str | None
-) -> list[sa.ColumnElement[bool]]:
+def row_conditions(table: str, body: object, dialect: str, group: str | None) -> list[sa.ColumnElement[bool]]:
     """WHERE conditions of a session/user leaf table. Group totals of ``group`` (the query's own
     grouping) are left to its HAVING clause; totals of another group are refused."""
     out: list[sa.ColumnElement[bool]] = []
@@ -155,7 +155,9 @@ def row_conditions(
     return out
 
 
-def group_conditions(leaf: object, dialect: str, group: str) -> list[sa.ColumnElement[bool]]:
+def group_conditions(
+    leaf: object, dialect: str, group: str, aggregates: Mapping[str, Aggregate] | None = None
+) -> list[sa.ColumnElement[bool]]:
     """HAVING conditions of one leaf: its ``group`` totals (everything else is a row condition)."""
     out: list[sa.ColumnElement[bool]] = []
     if not isinstance(leaf, Mapping):
@@ -168,7 +170,7 @@ def group_conditions(leaf: object, dialect: str, group: str) -> list[sa.ColumnEl
             if group_field is None or group_field.entity != group:
                 continue
             path = f"{table}.{name}"
-            fld = group_field.field(dialect)
+            fld = group_field.field(dialect, aggregates)
             out.extend(field_condition(fld, path, op, value, dialect) for op, value in ops.items())
     return out
 

@@ -15,37 +15,53 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from heliograph.storage.group_fields import group_conditions, has_group_fields, has_row_fields
+from heliograph.storage.group_fields import Aggregate, group_conditions, has_group_fields, has_row_fields
 from heliograph.storage.request_filters import FilterError, filter_tree_clause, request_filter_clause
 
 
 @dataclass(frozen=True, slots=True)
 class GroupFilter:
+    """``where`` over requests, ``having`` over the groups (None: no group totals). ``rows_free``: the
+    tree has no request condition, so rollups of whole groups may answer it."""
+
     where: sa.ColumnElement[bool]
     having: sa.ColumnElement[bool] | None
+    rows_free: bool = False
+    node: object = None
+    group: str = ""
+
+    def having_over(self, aggregates: Mapping[str, Aggregate], dialect: str) -> sa.ColumnElement[bool] | None:
+        """The HAVING clause over other expressions of the same totals (e.g. summed rollups)."""
+        if self.having is None:
+            return None
+        return _having(self.node, dialect, self.group, aggregates)
 
 
 def group_filter(node: object, *, dialect: str, group: str) -> GroupFilter:
     """WHERE and HAVING of ``node`` for a query grouped by ``group`` (``SESSION`` or ``USER``)."""
-    has_totals = _check_mixing(node, group)
+    has_rows, has_totals = _check_mixing(node, group)
     where = request_filter_clause(node, dialect=dialect, group=group)
-    if not has_totals:
-        return GroupFilter(where, None)
+    having = _having(node, dialect, group, None) if has_totals else None
+    return GroupFilter(where, having, rows_free=not has_rows, node=node, group=group)
 
+
+def _having(
+    node: object, dialect: str, group: str, aggregates: Mapping[str, Aggregate] | None
+) -> sa.ColumnElement[bool]:
     def leaf_clause(leaf: object) -> sa.ColumnElement[bool]:
-        conditions = group_conditions(leaf, dialect, group)
+        conditions = group_conditions(leaf, dialect, group, aggregates)
         return sa.and_(*conditions) if conditions else sa.true()
 
-    return GroupFilter(where, filter_tree_clause(node, leaf_clause))
+    return filter_tree_clause(node, leaf_clause)
 
 
 def _is_branch(node: object) -> bool:
     return isinstance(node, Mapping) and "operator" in node
 
 
-def _check_mixing(node: object, group: str) -> bool:
+def _check_mixing(node: object, group: str) -> tuple[bool, bool]:
     """Refuse an OR whose two sides mix request conditions and group totals; return whether the tree
-    has any group total. Iterative (post-order), since trees may be chains a thousand deep."""
+    has request conditions and group totals. Iterative (post-order): trees may be chains 1,000 deep."""
     # Each entry: (node, children done?). Results: per node, (has row conditions, has group totals).
     stack: list[tuple[object, bool]] = [(node, False)]
     results: list[tuple[bool, bool]] = []
@@ -68,4 +84,4 @@ def _check_mixing(node: object, group: str) -> bool:
                 "totals in the top-level 'and'"
             )
         results.append((rows, totals))
-    return results[-1][1]
+    return results[-1]

@@ -105,6 +105,8 @@ requests = sa.Table(
     sa.Index("ix_requests_org_created", "organization_id", "created_at"),
     sa.Index("ix_requests_org_model_created", "organization_id", "model", "created_at"),
     sa.Index("ix_requests_org_user_created", "organization_id", "user_id", "created_at"),
+    # A session's requests (its detail, its first request, its users).
+    sa.Index("ix_requests_org_session_created", "organization_id", "session_id", "created_at"),
 )
 
 # One compressed document per request: "<request body>\n<response body>\n<span attributes>" (JSON texts,
@@ -175,6 +177,20 @@ spans = sa.Table(
     sa.Column("attributes", CompressedText(), nullable=True),
     # Events, links, trace state, flags and dropped counts: rarely present, kept as one document.
     sa.Column("extra", CompressedText(), nullable=True),
+    # Listing traces newest first walks an organization's spans by start time (trace_repo.py).
+    sa.Index("ix_spans_org_start", "organization_id", "start_time"),
+)
+# A trace's root is its earliest span without a parent. Roots are about one span per trace, so this
+# index is small, and finding a trace's root never reads the trace's other spans (a trace may have
+# tens of thousands).
+sa.Index(
+    "ix_spans_org_roots",
+    spans.c.organization_id,
+    spans.c.trace_id,
+    spans.c.start_time,
+    spans.c.span_id,
+    sqlite_where=spans.c.parent_span_id.is_(None),
+    postgresql_where=spans.c.parent_span_id.is_(None),
 )
 
 # Prompts (Helicone's legacy prompt_v2 / prompts_versions / prompt_input_keys / prompt_input_record).
@@ -272,4 +288,72 @@ hidden_property_keys = sa.Table(
     sa.Column("organization_id", sa.BigInteger(), primary_key=True),
     sa.Column("key", sa.Text(), primary_key=True),
     sa.Column("created_at", sa.BigInteger(), nullable=False),
+)
+
+# Pre-aggregated request statistics per organization, hour (epoch ms of its start, UTC), model, provider
+# and status: sums and counts from which the unfiltered metrics are built (request_rollups.py). The
+# batching writer updates them in the transaction that inserts the requests, so they are never stale.
+request_rollups = sa.Table(
+    "request_rollups",
+    metadata,
+    sa.Column("organization_id", sa.BigInteger(), primary_key=True),
+    sa.Column("hour", sa.BigInteger(), primary_key=True),
+    sa.Column("model", sa.Text(), primary_key=True),
+    sa.Column("provider", sa.Text(), primary_key=True),
+    sa.Column("status", sa.Integer(), primary_key=True),
+    sa.Column("requests", sa.BigInteger(), nullable=False),
+    sa.Column("cost", sa.BigInteger(), nullable=False),
+    sa.Column("prompt_tokens", sa.BigInteger(), nullable=False),
+    sa.Column("completion_tokens", sa.BigInteger(), nullable=False),
+    sa.Column("latency_sum", sa.BigInteger(), nullable=False),
+    sa.Column("latency_count", sa.BigInteger(), nullable=False),
+    sa.Column("ttft_sum", sa.BigInteger(), nullable=False),
+    sa.Column("ttft_count", sa.BigInteger(), nullable=False),
+    sa.Column("threats", sa.BigInteger(), nullable=False),
+)
+
+# Quantile sketches per organization, hour and metric (0 latency, 1 prompt, 2 completion, 3 total
+# tokens): how many requests' values fall in each bin (metric_sketches.py), kept by the writer.
+metric_sketches = sa.Table(
+    "metric_sketches",
+    metadata,
+    sa.Column("organization_id", sa.BigInteger(), primary_key=True),
+    sa.Column("hour", sa.BigInteger(), primary_key=True),
+    sa.Column("metric", sa.SmallInteger(), primary_key=True),
+    sa.Column("bin", sa.Integer(), primary_key=True),
+    sa.Column("count", sa.BigInteger(), nullable=False),
+)
+
+# Per-session totals per hour of activity and per-user totals per UTC day (group_rollups.py), kept by
+# the writer; the session and user lists read them for the whole hours (days) of their window.
+session_rollups = sa.Table(
+    "session_rollups",
+    metadata,
+    sa.Column("organization_id", sa.BigInteger(), primary_key=True),
+    sa.Column("hour", sa.BigInteger(), primary_key=True),
+    sa.Column("session_id", sa.Text(), primary_key=True),
+    # "" when the session has no name (Helicone's reading of a missing property).
+    sa.Column("session_name", sa.Text(), primary_key=True),
+    sa.Column("requests", sa.BigInteger(), nullable=False),
+    sa.Column("cost", sa.BigInteger(), nullable=False),
+    sa.Column("prompt_tokens", sa.BigInteger(), nullable=False),
+    sa.Column("completion_tokens", sa.BigInteger(), nullable=False),
+    sa.Column("latency_sum", sa.BigInteger(), nullable=False),
+    sa.Column("latency_count", sa.BigInteger(), nullable=False),
+    sa.Column("first_at", sa.BigInteger(), nullable=False),
+    sa.Column("last_at", sa.BigInteger(), nullable=False),
+)
+
+user_rollups = sa.Table(
+    "user_rollups",
+    metadata,
+    sa.Column("organization_id", sa.BigInteger(), primary_key=True),
+    sa.Column("day", sa.BigInteger(), primary_key=True),
+    sa.Column("user_id", sa.Text(), primary_key=True),
+    sa.Column("requests", sa.BigInteger(), nullable=False),
+    sa.Column("cost", sa.BigInteger(), nullable=False),
+    sa.Column("prompt_tokens", sa.BigInteger(), nullable=False),
+    sa.Column("completion_tokens", sa.BigInteger(), nullable=False),
+    sa.Column("first_at", sa.BigInteger(), nullable=False),
+    sa.Column("last_at", sa.BigInteger(), nullable=False),
 )

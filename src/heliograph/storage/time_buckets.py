@@ -10,6 +10,7 @@ at which it starts. Times are epoch milliseconds throughout. The SQL expression 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +24,21 @@ _FIXED_MS = {"min": MINUTE_MS, "hour": HOUR_MS, "day": DAY_MS}
 # 1970-01-01 was a Thursday: three days after the Monday that starts its week.
 _EPOCH_WEEKDAY = 3
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A time window in epoch ms. ``strict``: Helicone's ``> start AND < end`` (sessions, user metrics);
+    otherwise ``>= start AND <= end`` (metrics, properties, evals)."""
+
+    start_ms: int
+    end_ms: int
+    strict: bool = False
+
+    def clause(self, column: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
+        if self.strict:
+            return sa.and_(column > self.start_ms, column < self.end_ms)
+        return sa.and_(column >= self.start_ms, column <= self.end_ms)
 
 
 def _floor_to(expr: Any, size: int) -> Any:

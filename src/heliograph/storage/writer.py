@@ -20,11 +20,13 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
 from heliograph.clock import Clock
 from heliograph.records import IngestBatch, RequestRecord
+from heliograph.storage import group_rollups, metric_sketches, request_rollups
 from heliograph.storage.batch_rows import (
     PreparedBatch,
     RowEncoder,
@@ -33,7 +35,7 @@ from heliograph.storage.batch_rows import (
     merge,
     prepare,
 )
-from heliograph.storage.request_inserts import RequestInserter, first_of_each_request
+from heliograph.storage.request_inserts import RequestInserter, Seqs, first_of_each_request
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +199,10 @@ class BatchingWriter:
                 # (e.g. a second `serve --only gateway`) then waits instead of picking the same seqs.
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             seqs = self._request_insert.run(conn, prepared)
+            inserted_rows = _inserted_rows(prepared, seqs)
+            request_rollups.add(conn, inserted_rows)
+            metric_sketches.add(conn, inserted_rows)
+            group_rollups.add(conn, inserted_rows)
             rows = child_rows(prepared, seqs, now)
             for insert in self._child_inserts:
                 insert.run(conn, rows[insert.table])
@@ -205,6 +211,17 @@ class BatchingWriter:
                 if inserted:
                     self._after_insert(conn, inserted, now)
         self._known_resources.update(prepared.new_resource_ids)
+
+
+def _inserted_rows(prepared: PreparedBatch, seqs: Seqs) -> list[tuple[Any, ...]]:
+    """The request rows this write inserted (not those of ids the organization already stored)."""
+    if len(seqs) == len(prepared.request_rows):
+        return prepared.request_rows
+    return [
+        row
+        for row, item in zip(prepared.request_rows, prepared.requests, strict=True)
+        if (item.record.organization_id, item.record.id) in seqs
+    ]
 
 
 def _resolve(future: Future[None], written: bool) -> None:

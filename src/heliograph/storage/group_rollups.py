@@ -1,0 +1,262 @@
+"""Rollups per session (per hour) and per user (per UTC day): the session and user lists read them.
+
+A million requests hold about 50,000 sessions and 1,000 users; grouping the rows of a month for every
+list page reads them all (a second on SQLite). These tables hold each session's totals per hour it was
+active and each user's per day, written by the batching writer in the transaction that inserts the rows
+(:func:`add`), so they are never stale. A window's whole hours (days) come from here and its ragged
+edges from the rows, merged per session or user: the answer is exact. A day is also the unit of
+Helicone's ``active_for`` (distinct UTC days), which the user rollup therefore answers exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from heliograph.storage.batch_rows import REQUEST_COLUMNS
+from heliograph.storage.tables import requests, session_rollups, user_rollups
+from heliograph.storage.time_buckets import DAY_MS, HOUR_MS, Window
+
+_AT = {name: REQUEST_COLUMNS.index(name) for name in REQUEST_COLUMNS}
+_ROWS_PER_STATEMENT = 256
+SESSION_SUMS = ("requests", "cost", "prompt_tokens", "completion_tokens", "latency_sum", "latency_count")
+USER_SUMS = ("requests", "cost", "prompt_tokens", "completion_tokens")
+
+
+def _sums(row: tuple[Any, ...], sums: list[int], with_latency: bool) -> None:
+    at = _AT
+    sums[0] += 1
+    sums[1] += row[at["cost"]] or 0
+    sums[2] += row[at["prompt_tokens"]] or 0
+    sums[3] += row[at["completion_tokens"]] or 0
+    latency = row[at["latency"]]
+    if with_latency and latency is not None:
+        sums[4] += latency
+        sums[5] += 1
+
+
+def _increments(
+    rows: Sequence[tuple[Any, ...]], column: str, unit: int, width: int
+) -> dict[tuple[Any, ...], list[int]]:
+    """Per (organization, period start, key[, name]): the sums, then the first and last request time."""
+    at = _AT
+    found: dict[tuple[Any, ...], list[int]] = {}
+    for row in rows:
+        value = row[at[column]]
+        if value is None or value == "":
+            continue
+        created = row[at["created_at"]]
+        key: tuple[Any, ...] = (row[at["organization_id"]], created - created % unit, value)
+        if column == "session_id":
+            key = (*key, row[at["session_name"]] or "")
+        item = found.get(key)
+        if item is None:
+            item = found[key] = [0] * width + [created, created]
+        _sums(row, item, with_latency=column == "session_id")
+        item[width] = min(item[width], created)
+        item[width + 1] = max(item[width + 1], created)
+    return found
+
+
+def _upsert(
+    conn: sa.Connection,
+    table: str,
+    keys: tuple[str, ...],
+    sums: tuple[str, ...],
+    items: list[tuple[Any, ...]],
+) -> None:
+    placeholder = "?" if conn.dialect.name == "sqlite" else "%s"
+    columns = (*keys, *sums, "first_at", "last_at")
+    row_sql = "(" + ", ".join([placeholder] * len(columns)) + ")"
+    updates = [f"{name} = {table}.{name} + excluded.{name}" for name in sums]
+    updates.append(
+        f"first_at = CASE WHEN excluded.first_at < {table}.first_at THEN excluded.first_at ELSE {table}.first_at END"
+    )
+    updates.append(
+        f"last_at = CASE WHEN excluded.last_at > {table}.last_at THEN excluded.last_at ELSE {table}.last_at END"
+    )
+    for start in range(0, len(items), _ROWS_PER_STATEMENT):
+        chunk = items[start : start + _ROWS_PER_STATEMENT]
+        conn.exec_driver_sql(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row_sql] * len(chunk))} "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(updates)}",
+            tuple(value for item in chunk for value in item),
+        )
+
+
+def add(conn: sa.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Add inserted request rows (as ``batch_rows`` encodes them) to the session and user rollups."""
+    sessions = _increments(rows, "session_id", HOUR_MS, len(SESSION_SUMS))
+    if sessions:
+        session_keys = ("organization_id", "hour", "session_id", "session_name")
+        _upsert(conn, "session_rollups", session_keys, SESSION_SUMS, [(*k, *v) for k, v in sessions.items()])
+    users = _increments(rows, "user_id", DAY_MS, len(USER_SUMS))
+    if users:
+        user_keys = ("organization_id", "day", "user_id")
+        _upsert(conn, "user_rollups", user_keys, USER_SUMS, [(*k, *v) for k, v in users.items()])
+
+
+# --- reading ------------------------------------------------------------------------------------------
+
+PartFilter = Callable[[sa.ColumnElement[Any], sa.ColumnElement[Any]], sa.ColumnElement[bool]]
+
+
+def _periods(window: Window | None, unit: int) -> tuple[int, int, int, int] | None:
+    """(first ms in, last ms in, first whole period, end of the last whole period) of a window."""
+    if window is None:
+        return None
+    low = window.start_ms + 1 if window.strict else window.start_ms
+    high = window.end_ms - 1 if window.strict else window.end_ms
+    return low, high, -(-low // unit) * unit, (high + 1) // unit * unit
+
+
+def _edge_rows(organization_id: int, bounds: tuple[int, int, int, int] | None) -> sa.ColumnElement[bool]:
+    created = requests.c.created_at
+    mine = requests.c.organization_id == organization_id
+    if bounds is None:
+        return sa.false()
+    low, high, first, stop = bounds
+    inside = sa.and_(mine, created >= low, created <= high)
+    return inside if first >= stop else sa.and_(inside, sa.or_(created < first, created >= stop))
+
+
+def merged_sessions(
+    organization_id: int, window: Window | None, part_filter: PartFilter | None = None
+) -> sa.Subquery:
+    """Each session's totals over ``window``: its whole hours from the rollups, its edges from the rows.
+    Columns: session_id, session_name, total_requests, total_cost (nano-USD), prompt_tokens,
+    completion_tokens, total_tokens, created_at, latest_request_created_at, latency_sum, latency_count."""
+    g, r = session_rollups.c, requests.c
+    bounds = _periods(window, HOUR_MS)
+    in_rollups = g.organization_id == organization_id
+    if bounds is not None:
+        in_rollups = sa.and_(in_rollups, g.hour >= bounds[2], g.hour < bounds[3])
+    name = sa.func.coalesce(r.session_name, sa.literal_column("''"), type_=sa.Text())
+    from_rollups = sa.select(
+        g.session_id,
+        g.session_name,
+        g.requests,
+        g.cost,
+        g.prompt_tokens,
+        g.completion_tokens,
+        g.latency_sum,
+        g.latency_count,
+        g.first_at,
+        g.last_at,
+    ).where(in_rollups, *([part_filter(g.session_id, g.session_name)] if part_filter else []))
+    from_rows = sa.select(
+        r.session_id,
+        name,
+        sa.literal(1, sa.BigInteger),
+        r.cost,
+        sa.func.coalesce(r.prompt_tokens, 0),
+        sa.func.coalesce(r.completion_tokens, 0),
+        sa.func.coalesce(r.latency, 0),
+        sa.case((r.latency.is_not(None), 1), else_=0),
+        r.created_at,
+        r.created_at,
+    ).where(
+        _edge_rows(organization_id, bounds),
+        r.session_id.is_not(None),
+        *([part_filter(r.session_id, name)] if part_filter else []),
+    )
+    parts = sa.union_all(from_rollups, from_rows).subquery("parts")
+    c = parts.c
+    keys = (c.session_id, c.session_name)
+    return (
+        sa.select(
+            *keys,
+            sa.func.sum(c.requests).label("total_requests"),
+            sa.func.sum(c.cost).label("total_cost"),
+            sa.func.sum(c.prompt_tokens).label("prompt_tokens"),
+            sa.func.sum(c.completion_tokens).label("completion_tokens"),
+            (sa.func.sum(c.prompt_tokens) + sa.func.sum(c.completion_tokens)).label("total_tokens"),
+            sa.func.min(c.first_at).label("created_at"),
+            sa.func.max(c.last_at).label("latest_request_created_at"),
+            sa.func.sum(c.latency_sum).label("latency_sum"),
+            sa.func.sum(c.latency_count).label("latency_count"),
+        )
+        .group_by(*keys)
+        .subquery("sessions")
+    )
+
+
+def session_aggregates(merged: sa.Subquery) -> dict[str, Any]:
+    """``group_fields.SESSION_AGGREGATES`` over a ``merged_sessions`` subquery (for HAVING filters)."""
+    return {
+        name: (lambda _d, name=name: merged.c[name])
+        for name in (
+            "total_cost",
+            "total_tokens",
+            "prompt_tokens",
+            "completion_tokens",
+            "total_requests",
+            "created_at",
+            "latest_request_created_at",
+        )
+    }
+
+
+def merged_users(organization_id: int, window: Window | None) -> sa.Subquery:
+    """Each user's totals over ``window`` (None: all time): whole days from the rollups, edges from the
+    rows. Columns: user_id, total_requests, cost (nano-USD), total_prompt_tokens,
+    total_completion_tokens, first_active, last_active, active_for (distinct UTC days)."""
+    u, r = user_rollups.c, requests.c
+    bounds = _periods(window, DAY_MS)
+    in_rollups = u.organization_id == organization_id
+    if bounds is not None:
+        in_rollups = sa.and_(in_rollups, u.day >= bounds[2], u.day < bounds[3])
+    from_rollups = sa.select(
+        u.user_id, u.day, u.requests, u.cost, u.prompt_tokens, u.completion_tokens, u.first_at, u.last_at
+    ).where(in_rollups)
+    day = r.created_at - (((r.created_at % DAY_MS) + DAY_MS) % DAY_MS)
+    from_rows = sa.select(
+        r.user_id,
+        day,
+        sa.literal(1, sa.BigInteger),
+        r.cost,
+        sa.func.coalesce(r.prompt_tokens, 0),
+        sa.func.coalesce(r.completion_tokens, 0),
+        r.created_at,
+        r.created_at,
+    ).where(_edge_rows(organization_id, bounds), r.user_id != "")
+    parts = sa.union_all(from_rollups, from_rows).subquery("parts")
+    c = parts.c
+    return (
+        sa.select(
+            c.user_id,
+            sa.func.sum(c.requests).label("total_requests"),
+            sa.func.sum(c.cost).label("cost"),
+            sa.func.sum(c.prompt_tokens).label("total_prompt_tokens"),
+            sa.func.sum(c.completion_tokens).label("total_completion_tokens"),
+            sa.func.min(c.first_at).label("first_active"),
+            sa.func.max(c.last_at).label("last_active"),
+            sa.func.count(sa.distinct(c.day)).label("active_for"),
+        )
+        .group_by(c.user_id)
+        .subquery("users")
+    )
+
+
+def user_aggregates(merged: sa.Subquery) -> dict[str, Any]:
+    """``group_fields.USER_AGGREGATES`` over a ``merged_users`` subquery (for HAVING filters)."""
+    c = merged.c
+
+    def ratio(numerator: Any, denominator: Any) -> Any:
+        return sa.cast(numerator, sa.Float) / sa.func.nullif(denominator, 0)
+
+    return {
+        "active_for": lambda _d: c.active_for,
+        "first_active": lambda _d: c.first_active,
+        "last_active": lambda _d: c.last_active,
+        "total_requests": lambda _d: c.total_requests,
+        "average_requests_per_day_active": lambda _d: ratio(c.total_requests, c.active_for),
+        "average_tokens_per_request": lambda _d: ratio(
+            c.total_prompt_tokens + c.total_completion_tokens, c.total_requests
+        ),
+        "total_completion_tokens": lambda _d: c.total_completion_tokens,
+        "total_prompt_tokens": lambda _d: c.total_prompt_tokens,
+        "cost": lambda _d: c.cost,
+    }

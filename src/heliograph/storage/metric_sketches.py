@@ -1,0 +1,154 @@
+"""Quantile sketches per organization and hour: the unfiltered ``/v1/metrics/quantiles`` reads them.
+
+Exact percentiles of a month of requests sort a million values (seconds on SQLite). A sketch counts
+values per bin instead, where a bin spans a relative width (DDSketch's logarithmic mapping): every value
+of a bin is within ``RELATIVE_ERROR`` (1%) of the bin's representative, so a quantile read from the
+bins is within 1% of the exact one (``percentile_cont``'s interpolation is done between the
+representatives of the two ranks it needs). Integers below ``EXACT_BELOW`` get a bin each and are
+exact. The bins of an hour add up like the rollups' sums, so the writer adds a batch's counts to them in
+the transaction that inserts the rows (``add``), and a window's ragged edges are binned from the rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from heliograph.storage.batch_rows import REQUEST_COLUMNS
+from heliograph.storage.tables import metric_sketches, requests
+from heliograph.storage.time_buckets import HOUR_MS, Window, bucket_expression
+
+RELATIVE_ERROR = 0.01
+_GAMMA = (1 + RELATIVE_ERROR) / (1 - RELATIVE_ERROR)
+_LOG_GAMMA = math.log(_GAMMA)
+EXACT_BELOW = 100
+# Metric codes stored in the table.
+METRICS = {"latency": 0, "prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}
+_AT = {name: REQUEST_COLUMNS.index(name) for name in ("organization_id", "created_at", "latency")}
+_PROMPT = REQUEST_COLUMNS.index("prompt_tokens")
+_COMPLETION = REQUEST_COLUMNS.index("completion_tokens")
+_ROWS_PER_STATEMENT = 256
+s = metric_sketches.c
+
+
+def bin_of(value: float) -> int:
+    """The bin of a value: itself below ``EXACT_BELOW``, then one bin per factor of gamma; negative
+    values mirror positive ones."""
+    if value < 0:
+        return -1 - bin_of(-value)
+    if value < EXACT_BELOW:
+        return int(value)
+    return EXACT_BELOW + math.ceil(math.log(value / EXACT_BELOW) / _LOG_GAMMA - 1e-9)
+
+
+def representative(index: int) -> float:
+    """The value a bin stands for: within ``RELATIVE_ERROR`` of every value in it."""
+    if index < 0:
+        return -representative(-1 - index)
+    if index < EXACT_BELOW:
+        return float(index)
+    upper = EXACT_BELOW * _GAMMA ** (index - EXACT_BELOW)
+    return 2 * upper / (_GAMMA + 1) if index > EXACT_BELOW else float(EXACT_BELOW)
+
+
+def _values(row: tuple[Any, ...]) -> Iterable[tuple[int, Any]]:
+    prompt, completion = row[_PROMPT], row[_COMPLETION]
+    yield 0, row[_AT["latency"]]
+    yield 1, prompt
+    yield 2, completion
+    yield 3, None if prompt is None or completion is None else prompt + completion
+
+
+def add(conn: sa.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Count inserted request rows (as ``batch_rows`` encodes them) into their hours' sketches."""
+    counts: dict[tuple[Any, int, int, int], int] = {}
+    for row in rows:
+        created = row[_AT["created_at"]]
+        hour = created - created % HOUR_MS
+        organization_id = row[_AT["organization_id"]]
+        for metric, value in _values(row):
+            if value is not None:
+                key = (organization_id, hour, metric, bin_of(value))
+                counts[key] = counts.get(key, 0) + 1
+    items = [(*key, count) for key, count in counts.items()]
+    placeholder = "?" if conn.dialect.name == "sqlite" else "%s"
+    row_sql = "(" + ", ".join([placeholder] * 5) + ")"
+    for start in range(0, len(items), _ROWS_PER_STATEMENT):
+        chunk = items[start : start + _ROWS_PER_STATEMENT]
+        conn.exec_driver_sql(
+            "INSERT INTO metric_sketches (organization_id, hour, metric, bin, count) VALUES "
+            + ", ".join([row_sql] * len(chunk))
+            + " ON CONFLICT (organization_id, hour, metric, bin) DO UPDATE SET count = metric_sketches.count"
+            " + excluded.count",
+            tuple(value for item in chunk for value in item),
+        )
+
+
+def quantiles_by_bucket(
+    conn: sa.Connection,
+    organization_id: int,
+    window: Window,
+    unit: str,
+    tz: int,
+    metric: str,
+    value: sa.ColumnElement[Any],
+    fractions: Sequence[float],
+) -> dict[int, list[float]] | None:
+    """Quantiles per bucket from the sketches (whole hours) and the rows of the window's edges; None
+    when the buckets are not whole hours (minutes, half-hour offsets): the caller reads the rows."""
+    if unit == "min" or tz % 60:
+        return None
+    dialect = conn.dialect.name
+    first = -(-window.start_ms // HOUR_MS) * HOUR_MS
+    stop = (window.end_ms + 1) // HOUR_MS * HOUR_MS
+    bins: dict[int, dict[int, int]] = {}
+    if first < stop:
+        label = bucket_expression(s.hour, unit, tz, dialect).label("bucket")
+        query = (
+            sa.select(label, s.bin, sa.func.sum(s.count))
+            .where(s.organization_id == organization_id, s.metric == METRICS[metric])
+            .where(s.hour >= first, s.hour < stop)
+            .group_by(label, s.bin)
+        )
+        for bucket, index, count in conn.execute(query):
+            per = bins.setdefault(int(bucket), {})
+            per[int(index)] = per.get(int(index), 0) + int(count)
+    created = requests.c.created_at
+    edges = sa.and_(
+        requests.c.organization_id == organization_id,
+        window.clause(created),
+        sa.or_(created < first, created >= stop) if first < stop else sa.true(),
+        value.is_not(None),
+    )
+    row_bucket = bucket_expression(created, unit, tz, dialect).label("bucket")
+    for bucket, found in conn.execute(sa.select(row_bucket, value).where(edges)):
+        per = bins.setdefault(int(bucket), {})
+        index = bin_of(found)
+        per[index] = per.get(index, 0) + 1
+    return {bucket: _quantiles(per, fractions) for bucket, per in bins.items()}
+
+
+def _quantiles(counts: dict[int, int], fractions: Sequence[float]) -> list[float]:
+    """``percentile_cont`` over the bins: interpolate between the representatives of the two ranks."""
+    ordered = sorted(counts.items())
+    total = sum(count for _index, count in ordered)
+    answers = []
+    for q in fractions:
+        position = (total - 1) * q
+        low = math.floor(position)
+        low_value = _value_at(ordered, low)
+        high_value = _value_at(ordered, min(low + 1, total - 1))
+        answers.append(low_value + (high_value - low_value) * (position - low))
+    return answers
+
+
+def _value_at(ordered: list[tuple[int, int]], rank: int) -> float:
+    seen = 0
+    for index, count in ordered:
+        seen += count
+        if rank < seen:
+            return representative(index)
+    return representative(ordered[-1][0])

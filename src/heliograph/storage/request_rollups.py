@@ -1,0 +1,226 @@
+"""Hourly rollups of requests: written with the rows, read by the unfiltered metrics.
+
+A million requests over 30 days are about 15,000 rollup rows (hours x models x providers x statuses
+that occur), so a 30-day total reads those instead of the rows: milliseconds instead of a second.
+Rollups answer whole hours only; a window's ragged edges (before its first whole hour, after its
+last) are read from the rows, which the (organization, created_at) index finds at once. The sum of
+the two is exact. The writer calls :func:`add` in the transaction that inserts the rows, so the
+rollups are never stale and never count a request twice (only requests actually inserted count).
+
+Buckets of an hour or more, at a time-zone offset of whole hours, are unions of hours: series read
+the rollups too. Minute buckets and offsets such as +05:30 read the rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from heliograph.storage import metric_queries as mq
+from heliograph.storage.batch_rows import REQUEST_COLUMNS
+from heliograph.storage.tables import request_rollups, requests
+from heliograph.storage.time_buckets import HOUR_MS, Window, bucket_expression
+
+KEY_COLUMNS = ("organization_id", "hour", "model", "provider", "status")
+SUM_COLUMNS = (
+    "requests",
+    "cost",
+    "prompt_tokens",
+    "completion_tokens",
+    "latency_sum",
+    "latency_count",
+    "ttft_sum",
+    "ttft_count",
+    "threats",
+)
+_AT = {name: REQUEST_COLUMNS.index(name) for name in REQUEST_COLUMNS}
+_ROWS_PER_STATEMENT = 256
+g = request_rollups.c
+
+
+def _not_batch() -> sa.ColumnElement[bool]:
+    return sa.not_(g.model.like("%-batch%"))
+
+
+def _error() -> sa.ColumnElement[bool]:
+    return sa.or_(g.status < 200, g.status >= 300)
+
+
+# The components of metric_queries, from rollup rows.
+_COMPONENTS: dict[str, Any] = {
+    **{name: (lambda name=name: sa.func.sum(g[name])) for name in SUM_COLUMNS},
+    "series_latency_sum": lambda: sa.func.sum(sa.case((_not_batch(), g.latency_sum), else_=0)),
+    "series_latency_count": lambda: sa.func.sum(sa.case((_not_batch(), g.latency_count), else_=0)),
+    "errors": lambda: sa.func.sum(sa.case((_error(), g.requests), else_=0)),
+}
+
+
+# --- writing ------------------------------------------------------------------------------------------
+
+
+def deltas(rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The rollup increments of request rows (as ``batch_rows`` encodes them), one per rollup key."""
+    at = _AT
+    found: dict[tuple[Any, ...], list[int]] = {}
+    for row in rows:
+        created = row[at["created_at"]]
+        key = (
+            row[at["organization_id"]],
+            created - created % HOUR_MS,
+            row[at["model"]],
+            row[at["provider"]],
+            row[at["status"]],
+        )
+        sums = found.get(key)
+        if sums is None:
+            sums = found[key] = [0] * len(SUM_COLUMNS)
+        latency, ttft = row[at["latency"]], row[at["time_to_first_token"]]
+        sums[0] += 1
+        sums[1] += row[at["cost"]] or 0
+        sums[2] += row[at["prompt_tokens"]] or 0
+        sums[3] += row[at["completion_tokens"]] or 0
+        if latency is not None:
+            sums[4] += latency
+            sums[5] += 1
+        if ttft is not None and ttft > 0:
+            sums[6] += ttft
+            sums[7] += 1
+        if row[at["threat"]]:
+            sums[8] += 1
+    return [(*key, *sums) for key, sums in found.items()]
+
+
+def _upsert_sql(rows: int, dialect: str) -> str:
+    placeholder = "?" if dialect == "sqlite" else "%s"
+    columns = (*KEY_COLUMNS, *SUM_COLUMNS)
+    row = "(" + ", ".join([placeholder] * len(columns)) + ")"
+    updates = ", ".join(f"{name} = request_rollups.{name} + excluded.{name}" for name in SUM_COLUMNS)
+    return (
+        f"INSERT INTO request_rollups ({', '.join(columns)}) VALUES {', '.join([row] * rows)} "
+        f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET {updates}"
+    )
+
+
+def add(conn: sa.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Add inserted request rows to the rollups (in the caller's transaction)."""
+    increments = deltas(rows)
+    dialect = conn.dialect.name
+    for start in range(0, len(increments), _ROWS_PER_STATEMENT):
+        chunk = increments[start : start + _ROWS_PER_STATEMENT]
+        conn.exec_driver_sql(_upsert_sql(len(chunk), dialect), tuple(v for item in chunk for v in item))
+
+
+# --- reading ------------------------------------------------------------------------------------------
+
+
+class _Split:
+    """A window ``[start, end]`` (inclusive, epoch ms) as its whole hours ``[first, stop)`` and the
+    edges the rows answer."""
+
+    def __init__(self, start_ms: int, end_ms: int) -> None:
+        self.first = -(-start_ms // HOUR_MS) * HOUR_MS
+        self.stop = (end_ms + 1) // HOUR_MS * HOUR_MS
+        self.start_ms, self.end_ms = start_ms, end_ms
+
+    @property
+    def has_hours(self) -> bool:
+        return self.first < self.stop
+
+    def rollup_clause(self, organization_id: int) -> sa.ColumnElement[bool]:
+        return sa.and_(g.organization_id == organization_id, g.hour >= self.first, g.hour < self.stop)
+
+    def edge_clause(self, organization_id: int) -> sa.ColumnElement[bool]:
+        created = requests.c.created_at
+        inside = sa.and_(created >= self.start_ms, created <= self.end_ms)
+        if not self.has_hours:
+            return sa.and_(requests.c.organization_id == organization_id, inside)
+        edges = sa.or_(created < self.first, created >= self.stop)
+        return sa.and_(requests.c.organization_id == organization_id, inside, edges)
+
+
+def _add(into: mq.Components, more: mq.Components) -> mq.Components:
+    return {name: into.get(name, 0) + value for name, value in more.items()}
+
+
+def _columns(names: Sequence[str]) -> list[sa.Label[Any]]:
+    return [_COMPONENTS[name]().label(name) for name in names]
+
+
+def totals(conn: sa.Connection, organization_id: int, window: Window, names: Sequence[str]) -> mq.Components:
+    """Components over ``window`` (analytics_inputs.Window, inclusive) for one organization."""
+    split = _Split(window.start_ms, window.end_ms)
+    found = mq.totals(conn, split.edge_clause(organization_id), names)
+    if split.has_hours:
+        row = conn.execute(sa.select(*_columns(names)).where(split.rollup_clause(organization_id))).one()
+        found = _add(found, {name: int(row[i] or 0) for i, name in enumerate(names)})
+    return found
+
+
+def totals_by_bucket(
+    conn: sa.Connection, organization_id: int, window: Window, unit: str, tz: int, names: Sequence[str]
+) -> dict[int, mq.Components]:
+    """Components per bucket that holds requests (the rows alone when buckets are not whole hours)."""
+    dialect = conn.dialect.name
+    split = _Split(window.start_ms, window.end_ms)
+    whole_hours = unit != "min" and tz % 60 == 0
+    row_bucket = bucket_expression(requests.c.created_at, unit, tz, dialect)
+    if not whole_hours:
+        where = sa.and_(requests.c.organization_id == organization_id, window.clause(requests.c.created_at))
+        return {b: c for b, _s, c in mq.totals_by_bucket(conn, where, row_bucket, names)}
+    found = {
+        b: c for b, _s, c in mq.totals_by_bucket(conn, split.edge_clause(organization_id), row_bucket, names)
+    }
+    if split.has_hours:
+        label = bucket_expression(g.hour, unit, tz, dialect).label("bucket")
+        query = sa.select(label, *_columns(names)).where(split.rollup_clause(organization_id)).group_by(label)
+        for row in conn.execute(query):
+            more = {name: int(row[i + 1] or 0) for i, name in enumerate(names)}
+            found[int(row[0])] = _add(found.get(int(row[0]), {}), more)
+    return found
+
+
+def by_model(
+    conn: sa.Connection, organization_id: int, window: Window, names: Sequence[str], offset: int, limit: int
+) -> list[tuple[str, mq.Components]]:
+    """Components per model, most requests first (ties by model), one page."""
+    split = _Split(window.start_ms, window.end_ms)
+    edge = sa.and_(split.edge_clause(organization_id))
+    wanted = tuple(dict.fromkeys(("requests", *names)))
+    found = dict(mq.grouped_totals(conn, edge, requests.c.model, wanted, limit=1 << 62, offset=0))
+    if split.has_hours:
+        query = (
+            sa.select(g.model, *_columns(wanted))
+            .where(split.rollup_clause(organization_id))
+            .group_by(g.model)
+        )
+        for row in conn.execute(query):
+            more = {name: int(row[i + 1] or 0) for i, name in enumerate(wanted)}
+            found[row[0]] = _add(found.get(row[0], {}), more)
+    ordered = sorted(found.items(), key=lambda item: (-item[1]["requests"], item[0]))
+    return [(model, c) for model, c in ordered[offset : offset + limit] if c["requests"]]
+
+
+def active_users(conn: sa.Connection, organization_id: int, window: Window) -> int:
+    """Users with a request in the window: each distinct user found by a skip scan of the
+    (organization, user, created_at) index, then one seek each for a request in the window, instead
+    of reading every request of the window."""
+    r = requests.alias("r")
+    first = sa.select(sa.func.min(requests.c.user_id).label("user_id")).where(
+        requests.c.organization_id == organization_id
+    )
+    users = first.cte("users", recursive=True)
+    following = (
+        sa.select(sa.func.min(r.c.user_id))
+        .where(r.c.organization_id == organization_id, r.c.user_id > users.c.user_id)
+        .scalar_subquery()
+    )
+    users = users.union_all(sa.select(following).where(users.c.user_id.is_not(None)))
+    active = sa.exists().where(
+        r.c.organization_id == organization_id,
+        r.c.user_id == users.c.user_id,
+        window.clause(r.c.created_at),
+    )
+    query = sa.select(sa.func.count()).select_from(users).where(users.c.user_id.is_not(None), active)
+    return int(conn.execute(query).scalar_one())

@@ -1,0 +1,118 @@
+"""Session and user lists read rollups (whole hours or days) plus the rows of the window's edges when
+their filter has no request condition, and the rows otherwise: both ways give the same answers, on
+ragged windows, with totals filters, on both databases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from support.analytics import BASE_MS, DAY_MS, HOUR_MS, Call, log_calls, post
+
+EVERYTHING = {"request_response_rmt": {"status": {"gte": -1000}}}  # matches all: the row path
+COSTLY = {"sessions_request_response_rmt": {"session_total_cost": {"gt": 0.0025}}}
+BUSY = {"users_view": {"user_total_requests": {"gte": 3}}}
+
+
+def _and(left: Any, right: Any) -> dict[str, Any]:
+    return {"left": left, "operator": "and", "right": right}
+
+
+def _calls() -> list[Call]:
+    calls = []
+    for index in range(40):
+        at = BASE_MS + index * 37 * 60_000 + index * 1234  # every 37 minutes, over a day
+        calls.append(
+            Call(
+                at,
+                user=f"user-{index % 6}",
+                session=f"s-{index // 3}",
+                session_name="research" if index % 2 else "",
+                cost=0.001 * (1 + index % 4),
+                latency=100 + 10 * index,
+                prompt_tokens=index,
+                completion_tokens=2 * index,
+            )
+        )
+    calls.append(Call(BASE_MS + 3 * DAY_MS, user="user-1", session="late", cost=0.5))
+    return calls
+
+
+@pytest.fixture
+def seeded(client: TestClient, key: str) -> str:
+    log_calls(client, key, _calls())
+    return key
+
+
+def _session_body(start: int, end: int, node: Any, **extra: Any) -> dict[str, Any]:
+    return {
+        "search": "",
+        "timeFilter": {"startTimeUnixMs": start, "endTimeUnixMs": end},
+        "timezoneDifference": 0,
+        "filter": node,
+        "limit": 100,
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        (BASE_MS + 17 * 60_000 + 5, BASE_MS + 20 * HOUR_MS + 123),  # ragged both ends
+        (BASE_MS - 1, BASE_MS + 4 * DAY_MS),  # every hour whole
+        (BASE_MS + 30 * 60_000, BASE_MS + 50 * 60_000),  # inside one hour
+    ],
+)
+def test_sessions_agree_between_rollups_and_rows(
+    client: TestClient, seeded: str, start: int, end: int
+) -> None:
+    for node, forced in (("all", EVERYTHING), (COSTLY, _and(COSTLY, EVERYTHING))):
+        for path in ("/v1/session/query", "/v1/session/count"):
+            rolled = post(client, seeded, path, _session_body(start, end, node))
+            rows = post(client, seeded, path, _session_body(start, end, forced))
+            assert rolled == rows, (path, node)
+        searched = post(client, seeded, "/v1/session/query", _session_body(start, end, "all", search="S-1"))
+        assert searched == post(
+            client, seeded, "/v1/session/query", _session_body(start, end, EVERYTHING, search="S-1")
+        )
+    names = {
+        "nameContains": "",
+        "timezoneDifference": 0,
+        "timeFilter": {"startTimeUnixMs": start, "endTimeUnixMs": end},
+    }
+    for path in ("/v1/session/name/query", "/v1/session/metrics/query"):
+        rolled = post(client, seeded, path, {**names, "filter": "all"})
+        assert rolled == post(client, seeded, path, {**names, "filter": EVERYTHING}), path
+
+
+def test_session_totals_are_exact_on_a_ragged_window(client: TestClient, seeded: str) -> None:
+    start, end = BASE_MS + 17 * 60_000 + 5, BASE_MS + 20 * HOUR_MS + 123
+    inside = [c for c in _calls() if start < c.at < end]
+    count = post(client, seeded, "/v1/session/count", _session_body(start, end, "all"))
+    # One row per (id, name), as in Helicone: these sessions change name half way.
+    assert count["count"] == len({(c.session, c.session_name) for c in inside})
+    assert count["total_cost"] == pytest.approx(sum(c.cost for c in inside))
+    assert count["avg_requests"] == pytest.approx(len(inside) / count["count"])
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [(BASE_MS // 1000 + 1234, BASE_MS // 1000 + 86_000), (BASE_MS // 1000 - 5, BASE_MS // 1000 + 5 * 86_400)],
+)
+def test_users_agree_between_rollups_and_rows(client: TestClient, seeded: str, start: int, end: int) -> None:
+    window = {"startTimeUnixSeconds": start, "endTimeUnixSeconds": end}
+    for sort in ({"last_active": "desc"}, {"cost": "asc"}, {"active_for": "desc", "user_id": "asc"}):
+        for node, forced in (("all", EVERYTHING), (BUSY, _and(BUSY, EVERYTHING))):
+            body = {"offset": 0, "limit": 50, "timeFilter": window, "sort": sort}
+            rolled = post(client, seeded, "/v1/user/metrics/query", {**body, "filter": node})
+            rows = post(client, seeded, "/v1/user/metrics/query", {**body, "filter": forced})
+            assert rolled == rows, (sort, node)
+    overview = {"pSize": "p99", "useInterquartile": False}
+    assert post(client, seeded, "/v1/user/metrics-overview/query", {**overview, "filter": "all"}) == post(
+        client, seeded, "/v1/user/metrics-overview/query", {**overview, "filter": EVERYTHING}
+    )
+    totals = post(client, seeded, "/v1/user/query", {"timeFilter": window})
+    inside = [c for c in _calls() if start * 1000 <= c.at <= end * 1000]
+    assert sum(row["count"] for row in totals) == len(inside)
