@@ -20,14 +20,15 @@ median and p95 in ms against the issue's target: unfiltered Metrics, Dashboard, 
 Settings calls at most 50 ms; filtered calls and every Session and User call at most 250 ms.
 
 Every answer is checked (untimed) so a broken route cannot look fast: status 200, Helicone's
-`{data, error}` envelope, the fields the UI reads, and exact counts where they are known from the
-database (totalRequests, requestCount, requestOverTime and models add up to the seeded requests of the
-variant; session count to the seeded sessions). A route answering 404 or 405 (not built yet) prints
+`{data, error}` envelope, the fields the UI reads, and each variant's totals summed straight from the
+database: requests (totalRequests, requestCount, requestOverTime, requestStatusOverTime, models), cost
+(totalCost, costOverTime, models; USD to 1e-4), tokens (averageTokensPerRequest, tokensOverTime),
+errors, threats and the unfiltered session count. A route answering 404 or 405 (not built yet) prints
 as "missing"; any other failure as "ERROR" with the reason. A call slower than 3 s gets no more
 warm-ups and at most 3 timed runs, so an unindexed route cannot stall the run. `--only SUBSTRING`
 times the rows whose path or variant contains it.
 
-Seeding 1,000,000 requests takes minutes (about 2 on SQLite, 10 on PostgreSQL on this machine), so
+Seeding 1,000,000 requests takes minutes (2 on SQLite, 10 to 14 on PostgreSQL on this machine), so
 `--keep` keeps each seeded database (the SQLite file is copied to the temp dir; the PostgreSQL
 database is cloned) and prints the `--reuse` argument that times against it again without seeding:
 a SQLite file path, a PostgreSQL database name on the bench server (HELIOGRAPH_BENCH_PG) or a URL.
@@ -207,7 +208,7 @@ def _totals(conn: sa.Connection, *where: sa.ColumnElement[bool]) -> Totals:
             sa.func.coalesce(sa.func.sum(sa.case((r.threat.is_(True), 1), else_=0)), 0),
         ).where(*where)
     ).one()
-    return Totals(row[0], row[1] / 1e9, int(row[2]), int(row[3]), int(row[4]), int(row[5]))
+    return Totals(row[0], float(row[1]) / 1e9, int(row[2]), int(row[3]), int(row[4]), int(row[5]))
 
 
 def expectations(server: BenchServer) -> Expected:

@@ -116,3 +116,23 @@ def test_users_agree_between_rollups_and_rows(client: TestClient, seeded: str, s
     totals = post(client, seeded, "/v1/user/query", {"timeFilter": window})
     inside = [c for c in _calls() if start * 1000 <= c.at <= end * 1000]
     assert sum(row["count"] for row in totals) == len(inside)
+
+
+def test_moving_a_request_to_another_session_moves_its_totals(client: TestClient, key: str) -> None:
+    calls = [Call(BASE_MS + i * 60_000, session="a", cost=0.001 * (i + 1)) for i in range(3)]
+    log_calls(client, key, calls)
+    moved = calls[0].id
+    response = client.put(
+        f"/v1/request/{moved}/property",
+        json={"key": "Helicone-Session-Id", "value": "b"},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 201, response.text
+    body = _session_body(BASE_MS - HOUR_MS, BASE_MS + HOUR_MS, "all")
+    rolled = post(client, key, "/v1/session/query", body)
+    assert rolled == post(client, key, "/v1/session/query", {**body, "filter": EVERYTHING})
+    by_id = {row["session_id"]: row for row in rolled}
+    assert by_id["a"]["total_requests"] == 2
+    assert by_id["a"]["total_cost"] == pytest.approx(0.005)
+    assert by_id["a"]["created_at"] == "2026-03-10T00:01:00.000Z"
+    assert by_id["b"]["total_requests"] == 1

@@ -199,6 +199,9 @@ def test_status_series(client: TestClient, seeded: str) -> None:
         {"time": "2026-03-10T00:00:00.000Z", "count": 1, "status": 201},
         {"time": "2026-03-11T00:00:00.000Z", "count": 1, "status": 200},
     ]
+    for unit, tz in (("day", 0), ("hour", 0), ("day", 300), ("hour", -330)):
+        rolled = _series(client, seeded, "requestStatusOverTime", unit, tz)
+        assert rolled == _series(client, seeded, "requestStatusOverTime", unit, tz, EVERYTHING), (unit, tz)
     # An hour without requests gets one filler row.
     hourly = _series(client, seeded, "requestStatusOverTime", "hour")
     assert hourly[0] == {"time": "2026-03-09T21:00:00.000Z", "count": 0, "status": 0}
@@ -352,12 +355,12 @@ def test_bad_bodies_name_the_field(
 
 def test_session_tag_leaf_filters_requests(client: TestClient, key: str) -> None:
     log_calls(client, key, [Call(BASE_MS, session="s-1"), Call(BASE_MS + 1000, session="s-2")])
-    client.post("/v1/session/s-1/tag", json={"tag": "vip"}, headers=auth(key))
+    assert client.post("/v1/session/s-1/tag", json={"tag": "vip"}, headers=auth(key)).status_code == 200
     node = {"sessions_request_response_rmt": {"session_tag": {"equals": "vip"}}}
     window = {"start": iso(BASE_MS - HOUR_MS), "end": iso(BASE_MS + HOUR_MS)}
-    found = post(client, key, "/v1/metrics/totalRequests", {"filter": node, "timeFilter": window})
-    # Until the Session API stores tags, no session has one.
-    assert found in (0, 1)
+    assert post(client, key, "/v1/metrics/totalRequests", {"filter": node, "timeFilter": window}) == 1
+    untagged = {"sessions_request_response_rmt": {"session_tag": {"not-equals": "vip"}}}
+    assert post(client, key, "/v1/metrics/totalRequests", {"filter": untagged, "timeFilter": window}) == 1
 
 
 def test_unfiltered_quantiles_from_sketches_are_within_one_percent(client: TestClient, key: str) -> None:
@@ -378,3 +381,55 @@ def test_unfiltered_quantiles_from_sketches_are_within_one_percent(client: TestC
         for got, want in zip(sketched, exact, strict=True):
             for name in ("p75", "p90", "p95", "p99"):
                 assert got[name] == pytest.approx(want[name], rel=0.01), (metric, name)
+
+
+def test_one_property_filter_reads_property_rollups_exactly(client: TestClient, key: str) -> None:
+    calls = [
+        Call(
+            BASE_MS + i * 23 * 60_000 + i,
+            model="x-batch" if i % 7 == 0 else "gpt-4o",
+            status=500 if i % 5 == 0 else 200,
+            properties={"env": "prod" if i % 3 else "dev"},
+            cost=0.001 * i,
+            latency=10 * i,
+            ttft=i % 4,
+        )
+        for i in range(60)
+    ]
+    log_calls(client, key, calls)
+    # Move one request from dev to prod after the fact: the rollups follow.
+    moved = calls[0].id
+    response = client.put(
+        f"/v1/request/{moved}/property", json={"key": "env", "value": "prod"}, headers=auth(key)
+    )
+    assert response.status_code == 201, response.text
+    prod = {"request_response_rmt": {"properties": {"env": {"equals": "prod"}}}}
+    forced = {"left": prod, "operator": "and", "right": EVERYTHING}
+    window = {"start": iso(BASE_MS + 7 * 60_000 + 3), "end": iso(BASE_MS + 20 * HOUR_MS + 11)}
+    for name in ("totalRequests", "totalCost", "averageLatency", "averageTimeToFirstToken", "totalThreats"):
+        body = {"timeFilter": window}
+        assert post(client, key, f"/v1/metrics/{name}", {**body, "filter": prod}) == post(
+            client, key, f"/v1/metrics/{name}", {**body, "filter": forced}
+        ), name
+    for name in ("requestOverTime", "costOverTime", "latencyOverTime", "errorOverTime", "timeToFirstToken"):
+        for unit, tz in (("hour", 0), ("day", 300), ("hour", -330)):
+            body = {"timeFilter": window, "dbIncrement": unit, "timeZoneDifference": tz}
+            assert post(client, key, f"/v1/metrics/{name}", {**body, "filter": prod}) == post(
+                client, key, f"/v1/metrics/{name}", {**body, "filter": forced}
+            ), (name, unit, tz)
+    all_prod = sum(1 for c in calls if c.properties["env"] == "prod") + 1
+    assert post(client, key, "/v1/metrics/requestCount", {"filter": prod}) == all_prod
+    assert post(client, key, "/v1/metrics/requestCount", {"filter": forced}) == all_prod
+    inside = [c for c in calls if window_ms(window)[0] <= c.at <= window_ms(window)[1]]
+    expected = sum(1 for c in inside if c.properties["env"] == "prod" or c.id == moved)
+    assert post(client, key, "/v1/metrics/totalRequests", {"timeFilter": window, "filter": prod}) == expected
+
+
+def window_ms(window: dict[str, str]) -> tuple[int, int]:
+    import datetime as dt
+
+    def ms(text: str) -> int:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return int(moment.timestamp() * 1000)
+
+    return ms(window["start"]), ms(window["end"])

@@ -286,3 +286,62 @@ def test_0006_fills_rollups_and_sketches_from_stored_requests(empty_engine: sa.E
             (2, 10 * hour, 3, 10, 1),
         ]
     )
+
+
+def test_0007_fills_property_rollups(empty_engine: sa.Engine) -> None:
+    from heliograph.storage.tables import request_properties
+
+    migrate.upgrade(empty_engine, "0006")
+    hour = 3_600_000
+    with empty_engine.begin() as connection:
+        for seq, (model, status, latency, cost) in enumerate(
+            [("gpt-4o", 200, 100, 10), ("GPT-4O-BATCH", 500, 900, 20), ("gpt-4o", 200, None, 30)], start=1
+        ):
+            created = 5 * hour + seq
+            connection.execute(
+                requests.insert().values(
+                    seq=seq,
+                    id=uuid.uuid4(),
+                    organization_id=1,
+                    created_at=created,
+                    updated_at=created,
+                    source="async",
+                    model=model,
+                    status=status,
+                    latency=latency,
+                    cost=cost,
+                )
+            )
+            connection.execute(
+                request_properties.insert().values(
+                    request_seq=seq,
+                    key="env",
+                    organization_id=1,
+                    value="prod" if seq < 3 else "dev",
+                    created_at=created,
+                )
+            )
+        for seq, value in ((1, 4), (2, 4), (3, 9)):
+            connection.execute(
+                sa.text(
+                    "INSERT INTO scores (request_seq, key, organization_id, value, created_at, updated_at) "
+                    "VALUES (:seq, 'accuracy', 1, :value, 1, 1)"
+                ),
+                {"seq": seq, "value": value},
+            )
+    migrate.upgrade(empty_engine)
+    with empty_engine.connect() as connection:
+        counted = connection.execute(
+            sa.text("SELECT key, hour, value, count FROM score_rollups ORDER BY value")
+        ).all()
+        found = connection.execute(
+            sa.text(
+                "SELECT value, hour, requests, cost, latency_sum, latency_count, series_latency_sum, "
+                "series_latency_count, errors FROM property_rollups ORDER BY value"
+            )
+        ).all()
+    assert [tuple(row) for row in found] == [
+        ("dev", 5 * hour, 1, 30, 0, 0, 0, 0, 0),
+        ("prod", 5 * hour, 2, 30, 1000, 2, 100, 1, 1),
+    ]
+    assert [tuple(row) for row in counted] == [("accuracy", 5 * hour, 4, 2), ("accuracy", 5 * hour, 9, 1)]

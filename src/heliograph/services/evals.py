@@ -24,7 +24,7 @@ from heliograph.services.analytics_inputs import (
 from heliograph.services.errors import NotFound
 from heliograph.services.keys import AuthContext
 from heliograph.services.requests import parse_request_id, score_values
-from heliograph.storage import request_repo, score_stats
+from heliograph.storage import request_repo, score_rollups, score_stats
 from heliograph.storage.score_stats import ScoreTotals
 from heliograph.storage.time_buckets import Window, bucket_series, iso
 
@@ -79,6 +79,10 @@ class EvalService:
     ) -> dict[str, dict[int, ScoreTotals]]:
         where = row_filter(node, self._dialect)
         with self._engine.connect() as conn:
+            if node in (None, "all", {}):
+                rolled = score_rollups.totals_by_bucket(conn, auth.organization_id, window, (unit, tz))
+                if rolled is not None:
+                    return rolled
             return score_stats.totals_by_bucket(conn, auth.organization_id, window, (unit, tz), where)
 
     def evals(
@@ -120,7 +124,10 @@ class EvalService:
         window = Window(bounds.start_ms, bounds.end_ms - 1)
         where = row_filter(node, self._dialect)
         with self._engine.connect() as conn:
-            found = score_stats.value_counts(conn, auth.organization_id, window, where)
+            if node in (None, "all", {}):
+                found = score_rollups.value_counts(conn, auth.organization_id, window)
+            else:
+                found = score_stats.value_counts(conn, auth.organization_id, window, where)
         return [{"name": key, "distribution": distribution(found[key])} for key in sorted(found)]
 
     def scores_over_time(

@@ -30,7 +30,8 @@ from heliograph.services.analytics_inputs import (
 from heliograph.services.errors import InvalidInput
 from heliograph.services.keys import AuthContext
 from heliograph.storage import metric_queries as mq
-from heliograph.storage import metric_sketches, request_rollups
+from heliograph.storage import metric_sketches, property_rollups, request_rollups
+from heliograph.storage.request_filters import split_equality_property
 from heliograph.storage.request_repo import scope
 from heliograph.storage.tables import requests
 from heliograph.storage.time_buckets import bucket_expression, bucket_series, iso
@@ -76,6 +77,28 @@ def _unfiltered(node: object) -> bool:
     return node is None or node == "all" or node == {}
 
 
+def _empty(node: object) -> bool:
+    """A tree that matches every request: only "all", {} and leaves whose tables name nothing."""
+    pending = [node]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, dict) and "operator" in current:
+            pending.extend((current.get("left"), current.get("right")))
+        elif not (_unfiltered(current) or (isinstance(current, dict) and not any(current.values()))):
+            return False
+    return True
+
+
+def _single_property(node: object) -> tuple[str, str] | None:
+    """(key, value) when the filter is exactly one property equality (the property rollups answer it)."""
+    if _unfiltered(node):
+        return None
+    split = split_equality_property(node)
+    if split is None or not _empty(split[1]):
+        return None
+    return split[0]
+
+
 class MetricsService:
     def __init__(self, engine: sa.Engine, *, clock: Clock) -> None:
         self._engine = engine
@@ -91,6 +114,10 @@ class MetricsService:
         with self._engine.connect() as conn:
             if _unfiltered(node):
                 return request_rollups.totals(conn, auth.organization_id, window, names)
+            pair = _single_property(node)
+            if pair is not None:
+                rows = row_filter(node, self._dialect)
+                return property_rollups.totals(conn, auth.organization_id, *pair, window, names, rows)
             return mq.totals(conn, self._where(auth, node, window), names)
 
     def _where(self, auth: AuthContext, node: object, window: Window | None) -> sa.ColumnElement[bool]:
@@ -134,6 +161,10 @@ class MetricsService:
 
     def request_count(self, auth: AuthContext, node: object, is_cached: bool | None) -> int:
         where = self._where(auth, node, None)
+        pair = None if is_cached else _single_property(node)
+        if pair is not None:
+            with self._engine.connect() as conn:
+                return property_rollups.all_time_requests(conn, auth.organization_id, *pair)
         if is_cached:
             where = sa.and_(where, requests.c.cache_reference_id.is_not(None))
         with self._engine.connect() as conn:
@@ -151,8 +182,18 @@ class MetricsService:
     def series(self, auth: AuthContext, question: Series, name: str) -> list[dict[str, Any]]:
         names, render = _SERIES[name]
         window, unit, tz = self._series_window(question)
+        pair = _single_property(question.filter)
         with self._engine.connect() as conn:
-            if _unfiltered(question.filter):
+            rolled = None
+            if pair is not None:
+                rows = row_filter(question.filter, self._dialect)
+                by_value = property_rollups.totals_by_bucket(
+                    conn, auth.organization_id, pair[0], pair[1], window, unit, tz, names, rows
+                )
+                rolled = None if by_value is None else {b: c for (_v, b), c in by_value.items()}
+            if rolled is not None:
+                found = rolled
+            elif _unfiltered(question.filter):
                 found = request_rollups.totals_by_bucket(conn, auth.organization_id, window, unit, tz, names)
             else:
                 bucket = bucket_expression(requests.c.created_at, unit, tz, self._dialect)
@@ -170,7 +211,14 @@ class MetricsService:
         bucket = bucket_expression(requests.c.created_at, unit, tz, self._dialect)
         where = self._where(auth, question.filter, window)
         with self._engine.connect() as conn:
-            found = mq.totals_by_bucket(conn, where, bucket, ("requests",), by_status=True)
+            rolled = None
+            if _unfiltered(question.filter):
+                rolled = request_rollups.requests_by_status(conn, auth.organization_id, window, unit, tz)
+            found = (
+                rolled
+                if rolled is not None
+                else mq.totals_by_bucket(conn, where, bucket, ("requests",), by_status=True)
+            )
         by_bucket: dict[int, list[tuple[int, int]]] = {}
         for b, status, components in found:
             by_bucket.setdefault(b, []).append((status or 0, components["requests"]))
@@ -253,5 +301,7 @@ class MetricsService:
         with self._engine.connect() as conn:
             if _unfiltered(node) and key is requests.c.model:
                 return request_rollups.by_model(conn, auth.organization_id, window, names, first, size)
+            if _unfiltered(node) and key is requests.c.country_code:
+                return request_rollups.by_country(conn, auth.organization_id, window, first, size)
             where = sa.and_(self._where(auth, node, window), key.is_not(None))
             return mq.grouped_totals(conn, where, key, names, limit=size, offset=first)

@@ -24,7 +24,10 @@ from heliograph.services.analytics_inputs import (
 )
 from heliograph.services.errors import InvalidInput
 from heliograph.services.keys import AuthContext
-from heliograph.storage import property_repo
+from heliograph.storage import property_repo, property_rollups
+from heliograph.storage.request_fields import property_value
+from heliograph.storage.request_filters import request_filter_clause
+from heliograph.storage.request_repo import SESSION_PROPERTY_COLUMNS
 from heliograph.storage.text_limits import fits, too_long, truncate
 from heliograph.storage.time_buckets import Window, bucket_series, iso
 
@@ -58,6 +61,44 @@ def _stored_key(key: str) -> str:
     if not fits(key):
         raise InvalidInput(too_long("key", key))
     return key
+
+
+def unfiltered(node: object) -> bool:
+    return node is None or node == "all" or node == {}
+
+
+def _has_key(key: str, dialect: str) -> tuple[sa.ColumnElement[bool], sa.ColumnElement[Any]]:
+    """Requests that have property ``key`` (the filter translator's ``property_key`` leaf), and the
+    value they have."""
+    leaf = {"request_response_rmt": {"property_key": {"equals": key}}}
+    return request_filter_clause(leaf, dialect=dialect), property_value(key)
+
+
+def _rolled_over_time(
+    conn: sa.Connection, organization_id: int, key: str, window: Window, unit: str, tz: int
+) -> list[tuple[str, int, int, int]] | None:
+    """``values_over_time`` from the property rollups (None when buckets are not whole hours)."""
+    has_key, value = _has_key(key, conn.dialect.name)
+    names = ("requests", "cost")
+    found = property_rollups.totals_by_bucket(
+        conn, organization_id, key, None, window, unit, tz, names, has_key, value
+    )
+    if found is None:
+        return None
+    return [(v, b, c["cost"], c["requests"]) for (v, b), c in found.items() if c["requests"]]
+
+
+def _rolled_top(
+    conn: sa.Connection, organization_id: int, key: str, window: Window, measure: Literal["cost", "count"]
+) -> tuple[list[tuple[str, int]], int]:
+    """``top_values`` from the property rollups: whole hours rolled up, the edges from the rows."""
+    has_key, value = _has_key(key, conn.dialect.name)
+    found = property_rollups.by_value(
+        conn, organization_id, key, window, ("requests", "cost"), has_key, value
+    )
+    name = "cost" if measure == "cost" else "requests"
+    ordered = sorted(((v, c[name]) for v, c in found.items()), key=lambda item: (-item[1], item[0]))
+    return ordered[:TOP_VALUES], sum(amount for _v, amount in ordered)
 
 
 class PropertyService:
@@ -110,9 +151,13 @@ class PropertyService:
         by_bucket: dict[int, list[tuple[str, int, int]]] = {}
         if lookup is not None:
             with self._engine.connect() as conn:
-                found = property_repo.values_over_time(
-                    conn, auth.organization_id, lookup, window, (unit, offset), where
-                )
+                found = None
+                if lookup not in SESSION_PROPERTY_COLUMNS and unfiltered(node):
+                    found = _rolled_over_time(conn, auth.organization_id, lookup, window, unit, offset)
+                if found is None:
+                    found = property_repo.values_over_time(
+                        conn, auth.organization_id, lookup, window, (unit, offset), where
+                    )
             for value, b, cost, count in found:
                 by_bucket.setdefault(b, []).append((value, cost, count))
         rows: list[dict[str, Any]] = []
@@ -140,9 +185,12 @@ class PropertyService:
         if lookup is None:
             return []
         with self._engine.connect() as conn:
-            top, total = property_repo.top_values(
-                conn, auth.organization_id, lookup, window, measure, limit=TOP_VALUES
-            )
+            if lookup in SESSION_PROPERTY_COLUMNS:
+                top, total = property_repo.top_values(
+                    conn, auth.organization_id, lookup, window, measure, limit=TOP_VALUES
+                )
+            else:
+                top, total = _rolled_top(conn, auth.organization_id, lookup, window, measure)
         rest = total - sum(amount for _value, amount in top)
         entries = [*top, (OTHER, rest)] if rest > 0 else top
         if measure == "cost":

@@ -113,13 +113,18 @@ def _periods(window: Window | None, unit: int) -> tuple[int, int, int, int] | No
 
 
 def _edge_rows(organization_id: int, bounds: tuple[int, int, int, int] | None) -> sa.ColumnElement[bool]:
+    """The rows outside the whole periods: two ranges, each one index range on its own (one range with
+    an OR inside would read every row of the window)."""
     created = requests.c.created_at
     mine = requests.c.organization_id == organization_id
     if bounds is None:
         return sa.false()
     low, high, first, stop = bounds
-    inside = sa.and_(mine, created >= low, created <= high)
-    return inside if first >= stop else sa.and_(inside, sa.or_(created < first, created >= stop))
+    if first >= stop:
+        return sa.and_(mine, created >= low, created <= high)
+    return sa.or_(
+        sa.and_(mine, created >= low, created < first), sa.and_(mine, created >= stop, created <= high)
+    )
 
 
 def merged_sessions(
@@ -260,3 +265,50 @@ def user_aggregates(merged: sa.Subquery) -> dict[str, Any]:
         "total_prompt_tokens": lambda _d: c.total_prompt_tokens,
         "cost": lambda _d: c.cost,
     }
+
+
+def refresh_session_hour(
+    conn: sa.Connection, organization_id: int, hour: int, session_id: str | None, name: str | None
+) -> None:
+    """Recompute one session's rollup row for one hour from its requests: after an API call moved a
+    request to another session (``PUT /v1/request/{id}/property`` with a session key), the totals of
+    both sessions change, and the first and last request times cannot be subtracted."""
+    if session_id is None:
+        return
+    g, r = session_rollups.c, requests.c
+    label = name or ""
+    conn.execute(
+        session_rollups.delete().where(
+            g.organization_id == organization_id,
+            g.hour == hour,
+            g.session_id == session_id,
+            g.session_name == label,
+        )
+    )
+    in_hour = sa.and_(
+        r.organization_id == organization_id,
+        r.session_id == session_id,
+        sa.func.coalesce(r.session_name, "") == label,
+        r.created_at >= hour,
+        r.created_at < hour + HOUR_MS,
+    )
+    totals = (
+        sa.select(
+            sa.literal(organization_id, sa.BigInteger),
+            sa.literal(hour, sa.BigInteger),
+            sa.literal(session_id, sa.Text),
+            sa.literal(label, sa.Text),
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(r.cost), 0),
+            sa.func.coalesce(sa.func.sum(r.prompt_tokens), 0),
+            sa.func.coalesce(sa.func.sum(r.completion_tokens), 0),
+            sa.func.coalesce(sa.func.sum(r.latency), 0),
+            sa.func.count(r.latency),
+            sa.func.min(r.created_at),
+            sa.func.max(r.created_at),
+        )
+        .where(in_hour)
+        .having(sa.func.count() > 0)
+    )
+    columns = [c.name for c in session_rollups.columns]
+    conn.execute(session_rollups.insert().from_select(columns, totals))

@@ -25,7 +25,9 @@ def _when(condition: sa.ColumnElement[bool], value: Any) -> sa.ColumnElement[Any
 
 def _not_batch() -> sa.ColumnElement[bool]:
     # Helicone's latency series leaves out batch models, whose latency is hours of queueing.
-    return sa.not_(r.model.like("%-batch%"))
+    # Helicone matches ILIKE: lower() first, so both databases (SQLite's LIKE ignores ASCII case,
+    # PostgreSQL's does not) and the rollups' Python check agree.
+    return sa.not_(sa.func.lower(r.model).like("%-batch%"))
 
 
 def _error() -> sa.ColumnElement[bool]:
@@ -49,7 +51,7 @@ COMPONENTS: dict[str, Callable[[], sa.ColumnElement[Any]]] = {
 }
 
 
-def _columns(names: Iterable[str]) -> list[sa.Label[Any]]:
+def component_columns(names: Iterable[str]) -> list[sa.Label[Any]]:
     return [COMPONENTS[name]().label(name) for name in names]
 
 
@@ -58,7 +60,7 @@ def _components(row: Any, names: Sequence[str], offset: int = 0) -> Components:
 
 
 def totals(conn: sa.Connection, where: sa.ColumnElement[bool], names: Sequence[str]) -> Components:
-    row = conn.execute(sa.select(*_columns(names)).where(where)).one()
+    row = conn.execute(sa.select(*component_columns(names)).where(where)).one()
     return _components(row, names)
 
 
@@ -74,7 +76,7 @@ def totals_by_bucket(
     keys: list[sa.ColumnElement[Any]] = [bucket.label("bucket")]
     if by_status:
         keys.append(r.status)
-    query = sa.select(*keys, *_columns(names)).where(where).group_by(*keys)
+    query = sa.select(*keys, *component_columns(names)).where(where).group_by(*keys)
     width = len(keys)
     return [
         (int(row[0]), int(row[1]) if by_status else None, _components(row, names, width))
@@ -112,7 +114,7 @@ def grouped_totals(
     """Components per value of ``key``, most requests first (ties by key), one page."""
     label = key.label("key")
     query = (
-        sa.select(label, *_columns(names))
+        sa.select(label, *component_columns(names))
         .where(where)
         .group_by(label)
         .order_by(sa.desc("requests"), label)

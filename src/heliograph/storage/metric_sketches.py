@@ -116,13 +116,17 @@ def quantiles_by_bucket(
         for bucket, index, count in conn.execute(query):
             per = bins.setdefault(int(bucket), {})
             per[int(index)] = per.get(int(index), 0) + int(count)
-    created = requests.c.created_at
-    edges = sa.and_(
-        requests.c.organization_id == organization_id,
-        window.clause(created),
-        sa.or_(created < first, created >= stop) if first < stop else sa.true(),
-        value.is_not(None),
+    created, mine = requests.c.created_at, requests.c.organization_id == organization_id
+    # Two index ranges when there are whole hours (an OR inside one range reads the whole window).
+    ranges = (
+        sa.or_(
+            sa.and_(mine, created >= window.start_ms, created < first),
+            sa.and_(mine, created >= stop, created <= window.end_ms),
+        )
+        if first < stop
+        else sa.and_(mine, window.clause(created))
     )
+    edges = sa.and_(ranges, value.is_not(None))
     row_bucket = bucket_expression(created, unit, tz, dialect).label("bucket")
     for bucket, found in conn.execute(sa.select(row_bucket, value).where(edges)):
         per = bins.setdefault(int(bucket), {})

@@ -9,8 +9,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from heliograph.storage import group_rollups, property_rollups, score_rollups
 from heliograph.storage.payloads import decode_payload
 from heliograph.storage.tables import request_bodies, request_properties, requests, scores
+from heliograph.storage.time_buckets import HOUR_MS
 
 # Session fields are columns, exposed to API users as these reserved property keys.
 SESSION_PROPERTY_COLUMNS = {
@@ -155,16 +157,33 @@ def set_property(
     touched: dict[str, Any] = {"updated_at": now}
     if key in SESSION_PROPERTY_COLUMNS:
         touched[SESSION_PROPERTY_COLUMNS[key]] = value
-    else:
-        p = request_properties
-        conn.execute(p.delete().where(p.c.request_seq == seq, p.c.key == key))
-        conn.execute(
-            p.insert().values(
-                request_seq=seq, key=key, organization_id=organization_id, value=value, created_at=created_at
-            )
+        _move_session(conn, organization_id, seq, created_at, touched)
+        return True
+    p = request_properties
+    mine = sa.and_(p.c.request_seq == seq, p.c.key == key)
+    previous = conn.execute(sa.select(p.c.value).where(mine)).scalar_one_or_none()
+    property_rollups.move(conn, organization_id, seq, key, previous, value)
+    conn.execute(p.delete().where(mine))
+    conn.execute(
+        p.insert().values(
+            request_seq=seq, key=key, organization_id=organization_id, value=value, created_at=created_at
         )
+    )
     conn.execute(requests.update().where(requests.c.seq == seq).values(**touched))
     return True
+
+
+def _move_session(
+    conn: sa.Connection, organization_id: int, seq: int, created_at: int, touched: dict[str, Any]
+) -> None:
+    """Change a request's session fields, and the session rollups of the sessions it leaves and joins."""
+    columns = (requests.c.session_id, requests.c.session_name)
+    before = conn.execute(sa.select(*columns).where(requests.c.seq == seq)).one()
+    conn.execute(requests.update().where(requests.c.seq == seq).values(**touched))
+    after = conn.execute(sa.select(*columns).where(requests.c.seq == seq)).one()
+    hour = created_at - created_at % HOUR_MS
+    for session_id, name in {tuple(before), tuple(after)}:
+        group_rollups.refresh_session_hour(conn, organization_id, hour, session_id, name)
 
 
 def set_scores(
@@ -174,14 +193,16 @@ def set_scores(
     found = _seq_of(conn, organization_id, request_id)
     if found is None:
         return False
-    seq = found[0]
+    seq, request_created = found
     keys = list(values)
-    existing = dict(
-        conn.execute(
-            sa.select(scores.c.key, scores.c.created_at).where(
-                scores.c.request_seq == seq, scores.c.key.in_(keys)
-            )
-        ).all()
+    previous = conn.execute(
+        sa.select(scores.c.key, scores.c.created_at, scores.c.value).where(
+            scores.c.request_seq == seq, scores.c.key.in_(keys)
+        )
+    ).all()
+    existing = {key: created for key, created, _value in previous}
+    score_rollups.replace(
+        conn, organization_id, request_created, {key: value for key, _c, value in previous}, values
     )
     if existing:
         conn.execute(scores.delete().where(scores.c.request_seq == seq, scores.c.key.in_(list(existing))))

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from heliograph.storage import metric_queries as mq
 from heliograph.storage.batch_rows import REQUEST_COLUMNS
-from heliograph.storage.tables import request_rollups, requests
+from heliograph.storage.tables import country_rollups, request_rollups, requests
 from heliograph.storage.time_buckets import HOUR_MS, Window, bucket_expression
 
 KEY_COLUMNS = ("organization_id", "hour", "model", "provider", "status")
@@ -41,7 +41,7 @@ g = request_rollups.c
 
 
 def _not_batch() -> sa.ColumnElement[bool]:
-    return sa.not_(g.model.like("%-batch%"))
+    return sa.not_(sa.func.lower(g.model).like("%-batch%"))  # as metric_queries._not_batch
 
 
 def _error() -> sa.ColumnElement[bool]:
@@ -132,12 +132,15 @@ class _Split:
         return sa.and_(g.organization_id == organization_id, g.hour >= self.first, g.hour < self.stop)
 
     def edge_clause(self, organization_id: int) -> sa.ColumnElement[bool]:
-        created = requests.c.created_at
-        inside = sa.and_(created >= self.start_ms, created <= self.end_ms)
+        """The rows outside the whole hours: two ranges, each one index range on its own (a single
+        range with an OR inside would read every row of the window)."""
+        created, org = requests.c.created_at, requests.c.organization_id == organization_id
         if not self.has_hours:
-            return sa.and_(requests.c.organization_id == organization_id, inside)
-        edges = sa.or_(created < self.first, created >= self.stop)
-        return sa.and_(requests.c.organization_id == organization_id, inside, edges)
+            return sa.and_(org, created >= self.start_ms, created <= self.end_ms)
+        return sa.or_(
+            sa.and_(org, created >= self.start_ms, created < self.first),
+            sa.and_(org, created >= self.stop, created <= self.end_ms),
+        )
 
 
 def _add(into: mq.Components, more: mq.Components) -> mq.Components:
@@ -224,3 +227,82 @@ def active_users(conn: sa.Connection, organization_id: int, window: Window) -> i
     )
     query = sa.select(sa.func.count()).select_from(users).where(users.c.user_id.is_not(None), active)
     return int(conn.execute(query).scalar_one())
+
+
+def requests_by_status(
+    conn: sa.Connection, organization_id: int, window: Window, unit: str, tz: int
+) -> list[tuple[int, int | None, mq.Components]] | None:
+    """(bucket, status, {"requests": n}) per bucket and status, like ``metric_queries.totals_by_bucket``
+    with ``by_status``; None when buckets are not unions of hours."""
+    if unit == "min" or tz % 60:
+        return None
+    dialect = conn.dialect.name
+    split = _Split(window.start_ms, window.end_ms)
+    row_bucket = bucket_expression(requests.c.created_at, unit, tz, dialect)
+    edges = mq.totals_by_bucket(
+        conn, split.edge_clause(organization_id), row_bucket, ("requests",), by_status=True
+    )
+    found = {(b, s): c["requests"] for b, s, c in edges}
+    if split.has_hours:
+        label = bucket_expression(g.hour, unit, tz, dialect).label("bucket")
+        query = (
+            sa.select(label, g.status, sa.func.sum(g.requests))
+            .where(split.rollup_clause(organization_id))
+            .group_by(label, g.status)
+        )
+        for bucket, status, count in conn.execute(query):
+            at = (int(bucket), int(status))
+            found[at] = found.get(at, 0) + int(count)
+    return [(b, s, {"requests": n}) for (b, s), n in found.items()]
+
+
+# --- countries ----------------------------------------------------------------------------------------
+
+_COUNTRY = REQUEST_COLUMNS.index("country_code")
+
+
+def add_countries(conn: sa.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Count inserted request rows per organization, hour and country (rows without one are left out)."""
+    counts: dict[tuple[Any, ...], int] = {}
+    for row in rows:
+        country = row[_COUNTRY]
+        if country is None:
+            continue
+        created = row[_AT["created_at"]]
+        key = (row[_AT["organization_id"]], created - created % HOUR_MS, country)
+        counts[key] = counts.get(key, 0) + 1
+    items = [(*key, count) for key, count in counts.items()]
+    placeholder = "?" if conn.dialect.name == "sqlite" else "%s"
+    row_sql = f"({placeholder}, {placeholder}, {placeholder}, {placeholder})"
+    for start in range(0, len(items), _ROWS_PER_STATEMENT):
+        chunk = items[start : start + _ROWS_PER_STATEMENT]
+        conn.exec_driver_sql(
+            "INSERT INTO country_rollups (organization_id, hour, country_code, requests) VALUES "
+            + ", ".join([row_sql] * len(chunk))
+            + " ON CONFLICT (organization_id, hour, country_code) DO UPDATE SET requests = "
+            "country_rollups.requests + excluded.requests",
+            tuple(value for item in chunk for value in item),
+        )
+
+
+def by_country(
+    conn: sa.Connection, organization_id: int, window: Window, offset: int, limit: int
+) -> list[tuple[str, mq.Components]]:
+    """Requests per country, most first (ties by country), one page."""
+    split = _Split(window.start_ms, window.end_ms)
+    edge = sa.and_(split.edge_clause(organization_id), requests.c.country_code.is_not(None))
+    found = dict(
+        mq.grouped_totals(conn, edge, requests.c.country_code, ("requests",), limit=1 << 62, offset=0)
+    )
+    if split.has_hours:
+        c = country_rollups.c
+        query = (
+            sa.select(c.country_code, sa.func.sum(c.requests))
+            .where(c.organization_id == organization_id, c.hour >= split.first, c.hour < split.stop)
+            .group_by(c.country_code)
+        )
+        for country, count in conn.execute(query):
+            before = found.get(country, {"requests": 0})
+            found[country] = {"requests": before["requests"] + int(count)}
+    ordered = sorted(found.items(), key=lambda item: (-item[1]["requests"], item[0]))
+    return ordered[offset : offset + limit]

@@ -322,6 +322,8 @@ metric_sketches = sa.Table(
     sa.Column("metric", sa.SmallInteger(), primary_key=True),
     sa.Column("bin", sa.Integer(), primary_key=True),
     sa.Column("count", sa.BigInteger(), nullable=False),
+    # Covering: the unfiltered quantiles read one metric's bins over a range of hours.
+    sa.Index("ix_metric_sketches_org_metric_hour", "organization_id", "metric", "hour", "bin", "count"),
 )
 
 # Per-session totals per hour of activity and per-user totals per UTC day (group_rollups.py), kept by
@@ -356,4 +358,55 @@ user_rollups = sa.Table(
     sa.Column("completion_tokens", sa.BigInteger(), nullable=False),
     sa.Column("first_at", sa.BigInteger(), nullable=False),
     sa.Column("last_at", sa.BigInteger(), nullable=False),
+)
+
+# Per property value and hour, the components of the metrics (property_rollups.py), kept by the writer
+# and by property updates; keyed value first, so one value's month is one index range.
+property_rollups = sa.Table(
+    "property_rollups",
+    metadata,
+    sa.Column("organization_id", sa.BigInteger(), primary_key=True),
+    sa.Column("key", sa.Text(), primary_key=True),
+    sa.Column("value", sa.Text(), primary_key=True),
+    sa.Column("hour", sa.BigInteger(), primary_key=True),
+    *(
+        sa.Column(name, sa.BigInteger(), nullable=False)
+        for name in (
+            "requests",
+            "cost",
+            "prompt_tokens",
+            "completion_tokens",
+            "latency_sum",
+            "latency_count",
+            "series_latency_sum",
+            "series_latency_count",
+            "ttft_sum",
+            "ttft_count",
+            "threats",
+            "errors",
+        )
+    ),
+)
+
+# How many scores of each value each key has per organization and hour of the scored requests
+# (score_rollups.py), kept by the writer and by score updates.
+score_rollups = sa.Table(
+    "score_rollups",
+    metadata,
+    sa.Column("organization_id", sa.BigInteger(), primary_key=True),
+    sa.Column("key", sa.Text(), primary_key=True),
+    sa.Column("hour", sa.BigInteger(), primary_key=True),
+    sa.Column("value", sa.BigInteger(), primary_key=True),
+    sa.Column("count", sa.BigInteger(), nullable=False),
+    sa.Index("ix_score_rollups_org_hour", "organization_id", "hour"),
+)
+
+# Requests per organization, hour and country (the dashboard's countries panel), kept by the writer.
+country_rollups = sa.Table(
+    "country_rollups",
+    metadata,
+    sa.Column("organization_id", sa.BigInteger(), primary_key=True),
+    sa.Column("hour", sa.BigInteger(), primary_key=True),
+    sa.Column("country_code", sa.Text(), primary_key=True),
+    sa.Column("requests", sa.BigInteger(), nullable=False),
 )

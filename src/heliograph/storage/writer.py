@@ -26,7 +26,13 @@ import sqlalchemy as sa
 
 from heliograph.clock import Clock
 from heliograph.records import IngestBatch, RequestRecord
-from heliograph.storage import group_rollups, metric_sketches, request_rollups
+from heliograph.storage import (
+    group_rollups,
+    metric_sketches,
+    property_rollups,
+    request_rollups,
+    score_rollups,
+)
 from heliograph.storage.batch_rows import (
     PreparedBatch,
     RowEncoder,
@@ -201,9 +207,14 @@ class BatchingWriter:
             seqs = self._request_insert.run(conn, prepared)
             inserted_rows = _inserted_rows(prepared, seqs)
             request_rollups.add(conn, inserted_rows)
+            request_rollups.add_countries(conn, inserted_rows)
             metric_sketches.add(conn, inserted_rows)
             group_rollups.add(conn, inserted_rows)
             rows = child_rows(prepared, seqs, now)
+            if rows["request_properties"] or rows["scores"]:
+                by_seq = _by_seq(prepared, seqs)
+                property_rollups.add(conn, rows["request_properties"], by_seq)
+                score_rollups.add(conn, rows["scores"], by_seq)
             for insert in self._child_inserts:
                 insert.run(conn, rows[insert.table])
             if self._after_insert is not None and prepared.prompt_uses:
@@ -222,6 +233,16 @@ def _inserted_rows(prepared: PreparedBatch, seqs: Seqs) -> list[tuple[Any, ...]]
         for row, item in zip(prepared.request_rows, prepared.requests, strict=True)
         if (item.record.organization_id, item.record.id) in seqs
     ]
+
+
+def _by_seq(prepared: PreparedBatch, seqs: Seqs) -> dict[int, tuple[Any, ...]]:
+    """The inserted request rows by seq (property rows name their request by it)."""
+    found: dict[int, tuple[Any, ...]] = {}
+    for row, item in zip(prepared.request_rows, prepared.requests, strict=True):
+        seq = seqs.get((item.record.organization_id, item.record.id))
+        if seq is not None:
+            found[seq] = row
+    return found
 
 
 def _resolve(future: Future[None], written: bool) -> None:
