@@ -95,6 +95,7 @@ class EvalService:
         check_bucket_count(window, "hour")
         found = self._totals(auth, window, "hour", offset, node)
         hours = bucket_series(window.start_ms, window.end_ms, "hour", offset)
+        dates = [(b, iso(b)) for b in hours]  # once, not once per key and series
         answer = []
         for key in sorted(found):
             buckets = found[key]
@@ -107,11 +108,11 @@ class EvalService:
                     "maxScore": whole.highest,
                     "count": whole.count,
                     "overTime": [
-                        {"date": iso(b), "count": buckets[b].count if b in buckets else 0} for b in hours
+                        {"date": date, "count": buckets[b].count if b in buckets else 0} for b, date in dates
                     ],
                     "averageOverTime": [
-                        {"date": iso(b), "value": buckets[b].total / buckets[b].count if b in buckets else 0}
-                        for b in hours
+                        {"date": date, "value": buckets[b].total / buckets[b].count if b in buckets else 0}
+                        for b, date in dates
                     ],
                 }
             )
