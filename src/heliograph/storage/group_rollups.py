@@ -25,38 +25,49 @@ SESSION_SUMS = ("requests", "cost", "prompt_tokens", "completion_tokens", "laten
 USER_SUMS = ("requests", "cost", "prompt_tokens", "completion_tokens")
 
 
-def _sums(row: tuple[Any, ...], sums: list[int], with_latency: bool) -> None:
-    at = _AT
-    sums[0] += 1
-    sums[1] += row[at["cost"]] or 0
-    sums[2] += row[at["prompt_tokens"]] or 0
-    sums[3] += row[at["completion_tokens"]] or 0
-    latency = row[at["latency"]]
-    if with_latency and latency is not None:
-        sums[4] += latency
-        sums[5] += 1
-
-
 def _increments(
     rows: Sequence[tuple[Any, ...]], column: str, unit: int, width: int
 ) -> dict[tuple[Any, ...], list[int]]:
-    """Per (organization, period start, key[, name]): the sums, then the first and last request time."""
-    at = _AT
+    """Per (organization, period start, key[, name]): the sums, then the first and last request time.
+    Indexes bound to locals: this runs for every request, in the writer's transaction."""
+    key_at, created_at, org_at, name_at = (
+        _AT[column],
+        _AT["created_at"],
+        _AT["organization_id"],
+        _AT["session_name"],
+    )
+    cost_at, prompt_at, completion_at, latency_at = (
+        _AT["cost"],
+        _AT["prompt_tokens"],
+        _AT["completion_tokens"],
+        _AT["latency"],
+    )
+    sessions = column == "session_id"
     found: dict[tuple[Any, ...], list[int]] = {}
     for row in rows:
-        value = row[at[column]]
-        if value is None or value == "":
+        value = row[key_at]
+        if not value:
             continue
-        created = row[at["created_at"]]
-        key: tuple[Any, ...] = (row[at["organization_id"]], created - created % unit, value)
-        if column == "session_id":
-            key = (*key, row[at["session_name"]] or "")
+        created = row[created_at]
+        key: tuple[Any, ...] = (
+            (row[org_at], created - created % unit, value, row[name_at] or "")
+            if sessions
+            else (row[org_at], created - created % unit, value)
+        )
         item = found.get(key)
         if item is None:
             item = found[key] = [0] * width + [created, created]
-        _sums(row, item, with_latency=column == "session_id")
-        item[width] = min(item[width], created)
-        item[width + 1] = max(item[width + 1], created)
+        item[0] += 1
+        item[1] += row[cost_at] or 0
+        item[2] += row[prompt_at] or 0
+        item[3] += row[completion_at] or 0
+        if sessions and row[latency_at] is not None:
+            item[4] += row[latency_at]
+            item[5] += 1
+        if created < item[width]:
+            item[width] = created
+        elif created > item[width + 1]:
+            item[width + 1] = created
     return found
 
 

@@ -29,27 +29,28 @@ g = property_rollups.c
 
 
 def row_components(row: Sequence[Any]) -> list[int]:
-    """A request row's contribution to each component, in ``SUM_COLUMNS`` order."""
+    """A request row's contribution to each component, in ``SUM_COLUMNS`` order (that of
+    ``metric_queries.COMPONENTS``: requests, cost, prompt and completion tokens, latency sum and count,
+    batch-free latency sum and count, first-token sum and count, threats, errors)."""
     at = _AT
     latency, ttft, status = row[at["latency"]], row[at["time_to_first_token"]], row[at["status"]]
-    batch = "-batch" in (row[at["model"]] or "").lower()  # as metric_queries._not_batch
     known = latency is not None
+    clean = known and "-batch" not in (row[at["model"]] or "").lower()  # as metric_queries._not_batch
     timed = ttft is not None and ttft > 0
-    values = {
-        "requests": 1,
-        "cost": row[at["cost"]] or 0,
-        "prompt_tokens": row[at["prompt_tokens"]] or 0,
-        "completion_tokens": row[at["completion_tokens"]] or 0,
-        "latency_sum": latency if known else 0,
-        "latency_count": int(known),
-        "series_latency_sum": latency if known and not batch else 0,
-        "series_latency_count": int(known and not batch),
-        "ttft_sum": ttft if timed else 0,
-        "ttft_count": int(timed),
-        "threats": int(bool(row[at["threat"]])),
-        "errors": int(status < 200 or status >= 300),
-    }
-    return [values[name] for name in SUM_COLUMNS]
+    return [
+        1,
+        row[at["cost"]] or 0,
+        row[at["prompt_tokens"]] or 0,
+        row[at["completion_tokens"]] or 0,
+        latency if known else 0,
+        int(known),
+        latency if clean else 0,
+        int(clean),
+        ttft if timed else 0,
+        int(timed),
+        int(bool(row[at["threat"]])),
+        int(status < 200 or status >= 300),
+    ]
 
 
 def _upsert(conn: sa.Connection, items: list[tuple[Any, ...]]) -> None:
@@ -71,19 +72,21 @@ def add(
 ) -> None:
     """Add inserted property rows (``batch_rows.PROPERTY_COLUMNS``: seq, key, organization, value,
     created_at) with their requests' components; ``request_of`` maps a seq to its request row."""
-    found: dict[tuple[Any, ...], list[int]] = {}
+    # Each request's components once (a request has several properties), the requests of each
+    # (key, value, hour) gathered, then summed column-wise at C speed.
+    of_request: dict[int, list[int]] = {}
+    members: dict[tuple[Any, ...], list[list[int]]] = {}
     for seq, key, organization_id, value, created_at in property_rows:
-        row = request_of.get(seq)
-        if row is None:
-            continue
-        bucket = (organization_id, key, value, created_at - created_at % HOUR_MS)
-        components = row_components(row)
-        sums = found.get(bucket)
-        if sums is None:
-            found[bucket] = components
-        else:
-            for index, amount in enumerate(components):
-                sums[index] += amount
+        components = of_request.get(seq)
+        if components is None:
+            row = request_of.get(seq)
+            if row is None:
+                continue
+            components = of_request[seq] = row_components(row)
+        members.setdefault((organization_id, key, value, created_at - created_at % HOUR_MS), []).append(
+            components
+        )
+    found = {bucket: [sum(column) for column in zip(*rows, strict=True)] for bucket, rows in members.items()}
     _upsert(conn, [(*bucket, *sums) for bucket, sums in found.items()])
 
 
