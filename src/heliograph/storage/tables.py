@@ -310,6 +310,8 @@ request_rollups = sa.Table(
     sa.Column("ttft_sum", sa.BigInteger(), nullable=False),
     sa.Column("ttft_count", sa.BigInteger(), nullable=False),
     sa.Column("threats", sa.BigInteger(), nullable=False),
+    # Upserted for every batch: a WITHOUT ROWID table is one B-tree to search and update, not two.
+    sqlite_with_rowid=False,
 )
 
 # Quantile sketches per organization, hour and metric (0 latency, 1 prompt, 2 completion, 3 total
@@ -324,6 +326,8 @@ metric_sketches = sa.Table(
     sa.Column("count", sa.BigInteger(), nullable=False),
     # Covering: the unfiltered quantiles read one metric's bins over a range of hours.
     sa.Index("ix_metric_sketches_org_metric_hour", "organization_id", "metric", "hour", "bin", "count"),
+    # Upserted for every batch: a WITHOUT ROWID table is one B-tree to search and update, not two.
+    sqlite_with_rowid=False,
 )
 
 # Per-session totals per hour of activity and per-user totals per UTC day (group_rollups.py), kept by
@@ -344,6 +348,8 @@ session_rollups = sa.Table(
     sa.Column("latency_count", sa.BigInteger(), nullable=False),
     sa.Column("first_at", sa.BigInteger(), nullable=False),
     sa.Column("last_at", sa.BigInteger(), nullable=False),
+    # Upserted for every batch: a WITHOUT ROWID table is one B-tree to search and update, not two.
+    sqlite_with_rowid=False,
 )
 
 user_rollups = sa.Table(
@@ -358,6 +364,8 @@ user_rollups = sa.Table(
     sa.Column("completion_tokens", sa.BigInteger(), nullable=False),
     sa.Column("first_at", sa.BigInteger(), nullable=False),
     sa.Column("last_at", sa.BigInteger(), nullable=False),
+    # Upserted for every batch: a WITHOUT ROWID table is one B-tree to search and update, not two.
+    sqlite_with_rowid=False,
 )
 
 # Per property value and hour, the components of the metrics (property_rollups.py), kept by the writer
@@ -386,6 +394,8 @@ property_rollups = sa.Table(
             "errors",
         )
     ),
+    # Upserted for every batch: a WITHOUT ROWID table is one B-tree to search and update, not two.
+    sqlite_with_rowid=False,
 )
 
 # How many scores of each value each key has per organization and hour of the scored requests
@@ -399,6 +409,8 @@ score_rollups = sa.Table(
     sa.Column("value", sa.BigInteger(), primary_key=True),
     sa.Column("count", sa.BigInteger(), nullable=False),
     sa.Index("ix_score_rollups_org_hour", "organization_id", "hour"),
+    # Upserted for every batch: a WITHOUT ROWID table is one B-tree to search and update, not two.
+    sqlite_with_rowid=False,
 )
 
 # Requests per organization, hour and country (the dashboard's countries panel), kept by the writer.
@@ -409,4 +421,6 @@ country_rollups = sa.Table(
     sa.Column("hour", sa.BigInteger(), primary_key=True),
     sa.Column("country_code", sa.Text(), primary_key=True),
     sa.Column("requests", sa.BigInteger(), nullable=False),
+    # Upserted for every batch: a WITHOUT ROWID table is one B-tree to search and update, not two.
+    sqlite_with_rowid=False,
 )
