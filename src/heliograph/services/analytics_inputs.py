@@ -52,6 +52,18 @@ def number_ms(value: float, field: str, *, scale: int = 1) -> int:
     return math.floor(ms)
 
 
+def number_window(start: float, end: float, field: str, *, scale: int = 1, strict: bool) -> Window:
+    """A window from a body's numeric bounds (``scale`` 1000 for seconds), named ``field`` in errors.
+    A start after the end is an empty window, as in Helicone."""
+    start_ms = number_ms(start, f"{field}.start", scale=scale)
+    return Window(start_ms, number_ms(end, f"{field}.end", scale=scale), strict=strict)
+
+
+def unfiltered(node: object) -> bool:
+    """A filter that matches every request as it stands ("all", {} or absent): rollups answer it."""
+    return node is None or node == "all" or node == {}
+
+
 def iso_window(start: str, end: str, *, field: str = "timeFilter", ordered: bool = True) -> Window:
     window = Window(iso_ms(start, f"{field}.start"), iso_ms(end, f"{field}.end"))
     if ordered and window.start_ms > window.end_ms:

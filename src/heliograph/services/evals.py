@@ -20,6 +20,7 @@ from heliograph.services.analytics_inputs import (
     iso_window,
     row_filter,
     tz_minutes,
+    unfiltered,
 )
 from heliograph.services.errors import NotFound
 from heliograph.services.keys import AuthContext
@@ -79,7 +80,7 @@ class EvalService:
     ) -> dict[str, dict[int, ScoreTotals]]:
         where = row_filter(node, self._dialect)
         with self._engine.connect() as conn:
-            if node in (None, "all", {}):
+            if unfiltered(node):
                 rolled = score_rollups.totals_by_bucket(conn, auth.organization_id, window, (unit, tz))
                 if rolled is not None:
                     return rolled
@@ -125,7 +126,7 @@ class EvalService:
         window = Window(bounds.start_ms, bounds.end_ms - 1)
         where = row_filter(node, self._dialect)
         with self._engine.connect() as conn:
-            if node in (None, "all", {}):
+            if unfiltered(node):
                 found = score_rollups.value_counts(conn, auth.organization_id, window)
             else:
                 found = score_stats.value_counts(conn, auth.organization_id, window, where)

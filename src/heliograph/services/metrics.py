@@ -26,6 +26,7 @@ from heliograph.services.analytics_inputs import (
     page,
     row_filter,
     tz_minutes,
+    unfiltered,
 )
 from heliograph.services.errors import InvalidInput
 from heliograph.services.keys import AuthContext
@@ -73,10 +74,6 @@ _SERIES: dict[str, tuple[tuple[str, ...], Callable[[mq.Components], dict[str, An
 }
 
 
-def _unfiltered(node: object) -> bool:
-    return node is None or node == "all" or node == {}
-
-
 def _empty(node: object) -> bool:
     """A tree that matches every request: only "all", {} and leaves whose tables name nothing."""
     pending = [node]
@@ -84,14 +81,14 @@ def _empty(node: object) -> bool:
         current = pending.pop()
         if isinstance(current, dict) and "operator" in current:
             pending.extend((current.get("left"), current.get("right")))
-        elif not (_unfiltered(current) or (isinstance(current, dict) and not any(current.values()))):
+        elif not (unfiltered(current) or (isinstance(current, dict) and not any(current.values()))):
             return False
     return True
 
 
 def _single_property(node: object) -> tuple[str, str] | None:
     """(key, value) when the filter is exactly one property equality (the property rollups answer it)."""
-    if _unfiltered(node):
+    if unfiltered(node):
         return None
     split = split_equality_property(node)
     if split is None or not _empty(split[1]):
@@ -112,7 +109,7 @@ class MetricsService:
     ) -> mq.Components:
         window = iso_window(start, end, ordered=False)
         with self._engine.connect() as conn:
-            if _unfiltered(node):
+            if unfiltered(node):
                 return request_rollups.totals(conn, auth.organization_id, window, names)
             pair = _single_property(node)
             if pair is not None:
@@ -155,7 +152,7 @@ class MetricsService:
     def active_users(self, auth: AuthContext, node: object, start: str, end: str) -> int:
         window = iso_window(start, end, ordered=False)
         with self._engine.connect() as conn:
-            if _unfiltered(node):
+            if unfiltered(node):
                 return request_rollups.active_users(conn, auth.organization_id, window)
             return mq.distinct_users(conn, self._where(auth, node, window))
 
@@ -193,7 +190,7 @@ class MetricsService:
                 rolled = None if by_value is None else {b: c for (_v, b), c in by_value.items()}
             if rolled is not None:
                 found = rolled
-            elif _unfiltered(question.filter):
+            elif unfiltered(question.filter):
                 found = request_rollups.totals_by_bucket(conn, auth.organization_id, window, unit, tz, names)
             else:
                 bucket = bucket_expression(requests.c.created_at, unit, tz, self._dialect)
@@ -212,7 +209,7 @@ class MetricsService:
         where = self._where(auth, question.filter, window)
         with self._engine.connect() as conn:
             rolled = None
-            if _unfiltered(question.filter):
+            if unfiltered(question.filter):
                 rolled = request_rollups.requests_by_status(conn, auth.organization_id, window, unit, tz)
             found = (
                 rolled
@@ -246,7 +243,7 @@ class MetricsService:
         where = self._where(auth, question.filter, window)
         with self._engine.connect() as conn:
             found = None
-            if _unfiltered(question.filter):
+            if unfiltered(question.filter):
                 value = mq.QUANTILE_METRICS[metric]()
                 org = auth.organization_id
                 found = metric_sketches.quantiles_by_bucket(
@@ -299,9 +296,9 @@ class MetricsService:
         window = iso_window(start, end, ordered=False)
         first, size = page(offset, limit, default=10_000, most=10_000)
         with self._engine.connect() as conn:
-            if _unfiltered(node) and key is requests.c.model:
+            if unfiltered(node) and key is requests.c.model:
                 return request_rollups.by_model(conn, auth.organization_id, window, names, first, size)
-            if _unfiltered(node) and key is requests.c.country_code:
+            if unfiltered(node) and key is requests.c.country_code:
                 return request_rollups.by_country(conn, auth.organization_id, window, first, size)
             where = sa.and_(self._where(auth, node, window), key.is_not(None))
             return mq.grouped_totals(conn, where, key, names, limit=size, offset=first)

@@ -21,6 +21,7 @@ from heliograph.services.analytics_inputs import (
     iso_window,
     row_filter,
     tz_minutes,
+    unfiltered,
 )
 from heliograph.services.errors import InvalidInput
 from heliograph.services.keys import AuthContext
@@ -61,10 +62,6 @@ def _stored_key(key: str) -> str:
     if not fits(key):
         raise InvalidInput(too_long("key", key))
     return key
-
-
-def unfiltered(node: object) -> bool:
-    return node is None or node == "all" or node == {}
 
 
 def _has_key(key: str, dialect: str) -> tuple[sa.ColumnElement[bool], sa.ColumnElement[Any]]:

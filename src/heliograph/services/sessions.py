@@ -20,10 +20,11 @@ from heliograph.clock import Clock
 from heliograph.services.analytics_inputs import (
     Window,
     grouped_filter,
-    number_ms,
+    number_window,
     page,
     row_filter,
     tz_minutes,
+    unfiltered,
 )
 from heliograph.services.errors import InvalidInput, NotFound
 from heliograph.services.histograms import histogram_rows
@@ -73,13 +74,6 @@ class SessionNameQuery:
     end_ms: float | None = None
     p_size: str | None = None
     use_interquartile: bool | None = None
-
-
-def number_window(start: float, end: float, field: str, *, scale: int = 1, strict: bool) -> Window:
-    """A window from a body's numeric bounds (``scale`` 1000 for seconds), named ``field`` in errors.
-    A start after the end is an empty window, as in Helicone."""
-    start_ms = number_ms(start, f"{field}.start", scale=scale)
-    return Window(start_ms, number_ms(end, f"{field}.end", scale=scale), strict=strict)
 
 
 def searchable(text: str, field: str) -> str:
@@ -208,7 +202,7 @@ class SessionService:
     def _named_rollups(self, auth: AuthContext, query: SessionNameQuery, default_days: int | None) -> Any:
         """The merged per-session totals the name list and histograms read when the filter has no
         request condition (None otherwise: they read the rows)."""
-        if query.filter not in (None, "all", {}):
+        if not unfiltered(query.filter):
             return None
         if query.start_ms is not None and query.end_ms is not None:
             window: Window | None = number_window(query.start_ms, query.end_ms, "timeFilter", strict=True)

@@ -16,11 +16,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from heliograph.services.analytics_inputs import grouped_filter, tz_minutes
+from heliograph.services.analytics_inputs import grouped_filter, number_window, tz_minutes
 from heliograph.services.errors import InvalidInput
 from heliograph.services.histograms import histogram_rows
 from heliograph.services.keys import AuthContext
-from heliograph.services.sessions import NANO_USD, number_window
+from heliograph.services.sessions import NANO_USD
 from heliograph.storage import group_rollups, user_repo
 from heliograph.storage.group_fields import USER
 from heliograph.storage.tables import requests

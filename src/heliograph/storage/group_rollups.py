@@ -16,11 +16,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from heliograph.storage.batch_rows import REQUEST_COLUMNS
+from heliograph.storage.rollup_tables import Periods, add_increments, periods
 from heliograph.storage.tables import requests, session_rollups, user_rollups
 from heliograph.storage.time_buckets import DAY_MS, HOUR_MS, Window
 
 _AT = {name: REQUEST_COLUMNS.index(name) for name in REQUEST_COLUMNS}
-_ROWS_PER_STATEMENT = 256
 SESSION_SUMS = ("requests", "cost", "prompt_tokens", "completion_tokens", "latency_sum", "latency_count")
 USER_SUMS = ("requests", "cost", "prompt_tokens", "completion_tokens")
 
@@ -71,42 +71,25 @@ def _increments(
     return found
 
 
-def _upsert(
-    conn: sa.Connection,
-    table: str,
-    keys: tuple[str, ...],
-    sums: tuple[str, ...],
-    items: list[tuple[Any, ...]],
-) -> None:
-    placeholder = "?" if conn.dialect.name == "sqlite" else "%s"
-    columns = (*keys, *sums, "first_at", "last_at")
-    row_sql = "(" + ", ".join([placeholder] * len(columns)) + ")"
-    updates = [f"{name} = {table}.{name} + excluded.{name}" for name in sums]
-    updates.append(
-        f"first_at = CASE WHEN excluded.first_at < {table}.first_at THEN excluded.first_at ELSE {table}.first_at END"
-    )
-    updates.append(
-        f"last_at = CASE WHEN excluded.last_at > {table}.last_at THEN excluded.last_at ELSE {table}.last_at END"
-    )
-    for start in range(0, len(items), _ROWS_PER_STATEMENT):
-        chunk = items[start : start + _ROWS_PER_STATEMENT]
-        conn.exec_driver_sql(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row_sql] * len(chunk))} "
-            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(updates)}",
-            tuple(value for item in chunk for value in item),
-        )
-
-
 def add(conn: sa.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """Add inserted request rows (as ``batch_rows`` encodes them) to the session and user rollups."""
     sessions = _increments(rows, "session_id", HOUR_MS, len(SESSION_SUMS))
     if sessions:
         session_keys = ("organization_id", "hour", "session_id", "session_name")
-        _upsert(conn, "session_rollups", session_keys, SESSION_SUMS, [(*k, *v) for k, v in sessions.items()])
+        add_increments(
+            conn,
+            "session_rollups",
+            session_keys,
+            SESSION_SUMS,
+            [(*k, *v) for k, v in sessions.items()],
+            times=True,
+        )
     users = _increments(rows, "user_id", DAY_MS, len(USER_SUMS))
     if users:
         user_keys = ("organization_id", "day", "user_id")
-        _upsert(conn, "user_rollups", user_keys, USER_SUMS, [(*k, *v) for k, v in users.items()])
+        add_increments(
+            conn, "user_rollups", user_keys, USER_SUMS, [(*k, *v) for k, v in users.items()], times=True
+        )
 
 
 # --- reading ------------------------------------------------------------------------------------------
@@ -114,28 +97,8 @@ def add(conn: sa.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
 PartFilter = Callable[[sa.ColumnElement[Any], sa.ColumnElement[Any]], sa.ColumnElement[bool]]
 
 
-def _periods(window: Window | None, unit: int) -> tuple[int, int, int, int] | None:
-    """(first ms in, last ms in, first whole period, end of the last whole period) of a window."""
-    if window is None:
-        return None
-    low = window.start_ms + 1 if window.strict else window.start_ms
-    high = window.end_ms - 1 if window.strict else window.end_ms
-    return low, high, -(-low // unit) * unit, (high + 1) // unit * unit
-
-
-def _edge_rows(organization_id: int, bounds: tuple[int, int, int, int] | None) -> sa.ColumnElement[bool]:
-    """The rows outside the whole periods: two ranges, each one index range on its own (one range with
-    an OR inside would read every row of the window)."""
-    created = requests.c.created_at
-    mine = requests.c.organization_id == organization_id
-    if bounds is None:
-        return sa.false()
-    low, high, first, stop = bounds
-    if first >= stop:
-        return sa.and_(mine, created >= low, created <= high)
-    return sa.or_(
-        sa.and_(mine, created >= low, created < first), sa.and_(mine, created >= stop, created <= high)
-    )
+def _edge_rows(organization_id: int, bounds: Periods | None) -> sa.ColumnElement[bool]:
+    return sa.false() if bounds is None else bounds.edge_rows(organization_id)
 
 
 def merged_sessions(
@@ -145,10 +108,10 @@ def merged_sessions(
     Columns: session_id, session_name, total_requests, total_cost (nano-USD), prompt_tokens,
     completion_tokens, total_tokens, created_at, latest_request_created_at, latency_sum, latency_count."""
     g, r = session_rollups.c, requests.c
-    bounds = _periods(window, HOUR_MS)
+    bounds = None if window is None else periods(window, HOUR_MS)
     in_rollups = g.organization_id == organization_id
     if bounds is not None:
-        in_rollups = sa.and_(in_rollups, g.hour >= bounds[2], g.hour < bounds[3])
+        in_rollups = sa.and_(in_rollups, g.hour >= bounds.first, g.hour < bounds.stop)
     name = sa.func.coalesce(r.session_name, sa.literal_column("''"), type_=sa.Text())
     from_rollups = sa.select(
         g.session_id,
@@ -220,10 +183,10 @@ def merged_users(organization_id: int, window: Window | None) -> sa.Subquery:
     rows. Columns: user_id, total_requests, cost (nano-USD), total_prompt_tokens,
     total_completion_tokens, first_active, last_active, active_for (distinct UTC days)."""
     u, r = user_rollups.c, requests.c
-    bounds = _periods(window, DAY_MS)
+    bounds = None if window is None else periods(window, DAY_MS)
     in_rollups = u.organization_id == organization_id
     if bounds is not None:
-        in_rollups = sa.and_(in_rollups, u.day >= bounds[2], u.day < bounds[3])
+        in_rollups = sa.and_(in_rollups, u.day >= bounds.first, u.day < bounds.stop)
     from_rollups = sa.select(
         u.user_id, u.day, u.requests, u.cost, u.prompt_tokens, u.completion_tokens, u.first_at, u.last_at
     ).where(in_rollups)

@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from heliograph.storage.batch_rows import REQUEST_COLUMNS
+from heliograph.storage.rollup_tables import add_increments, periods
 from heliograph.storage.tables import metric_sketches, requests
 from heliograph.storage.time_buckets import HOUR_MS, Window, bucket_expression
 
@@ -32,7 +33,6 @@ METRICS = {"latency": 0, "prompt_tokens": 1, "completion_tokens": 2, "total_toke
 _AT = {name: REQUEST_COLUMNS.index(name) for name in ("organization_id", "created_at", "latency")}
 _PROMPT = REQUEST_COLUMNS.index("prompt_tokens")
 _COMPLETION = REQUEST_COLUMNS.index("completion_tokens")
-_ROWS_PER_STATEMENT = 256
 s = metric_sketches.c
 
 
@@ -78,17 +78,7 @@ def add(conn: sa.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
             if value is not None
         )
     items = [(*key, count) for key, count in counts.items()]
-    placeholder = "?" if conn.dialect.name == "sqlite" else "%s"
-    row_sql = "(" + ", ".join([placeholder] * 5) + ")"
-    for start in range(0, len(items), _ROWS_PER_STATEMENT):
-        chunk = items[start : start + _ROWS_PER_STATEMENT]
-        conn.exec_driver_sql(
-            "INSERT INTO metric_sketches (organization_id, hour, metric, bin, count) VALUES "
-            + ", ".join([row_sql] * len(chunk))
-            + " ON CONFLICT (organization_id, hour, metric, bin) DO UPDATE SET count = metric_sketches.count"
-            " + excluded.count",
-            tuple(value for item in chunk for value in item),
-        )
+    add_increments(conn, "metric_sketches", ("organization_id", "hour", "metric", "bin"), ("count",), items)
 
 
 def quantiles_by_bucket(
@@ -106,10 +96,10 @@ def quantiles_by_bucket(
     if unit == "min" or tz % 60:
         return None
     dialect = conn.dialect.name
-    first = -(-window.start_ms // HOUR_MS) * HOUR_MS
-    stop = (window.end_ms + 1) // HOUR_MS * HOUR_MS
+    hours = periods(window, HOUR_MS)
+    first, stop = hours.first, hours.stop
     bins: dict[int, dict[int, int]] = {}
-    if first < stop:
+    if hours.whole:
         label = bucket_expression(s.hour, unit, tz, dialect).label("bucket")
         query = (
             sa.select(label, s.bin, sa.func.sum(s.count))
@@ -120,17 +110,8 @@ def quantiles_by_bucket(
         for bucket, index, count in conn.execute(query):
             per = bins.setdefault(int(bucket), {})
             per[int(index)] = per.get(int(index), 0) + int(count)
-    created, mine = requests.c.created_at, requests.c.organization_id == organization_id
-    # Two index ranges when there are whole hours (an OR inside one range reads the whole window).
-    ranges = (
-        sa.or_(
-            sa.and_(mine, created >= window.start_ms, created < first),
-            sa.and_(mine, created >= stop, created <= window.end_ms),
-        )
-        if first < stop
-        else sa.and_(mine, window.clause(created))
-    )
-    edges = sa.and_(ranges, value.is_not(None))
+    created = requests.c.created_at
+    edges = sa.and_(hours.edge_rows(organization_id), value.is_not(None))
     row_bucket = bucket_expression(created, unit, tz, dialect).label("bucket")
     for bucket, found in conn.execute(sa.select(row_bucket, value).where(edges)):
         per = bins.setdefault(int(bucket), {})

@@ -18,13 +18,13 @@ import sqlalchemy as sa
 
 from heliograph.storage import metric_queries as mq
 from heliograph.storage.batch_rows import REQUEST_COLUMNS
+from heliograph.storage.rollup_tables import add_increments, periods
 from heliograph.storage.tables import property_rollups, requests
 from heliograph.storage.time_buckets import HOUR_MS, Window, bucket_expression
 
 KEY_COLUMNS = ("organization_id", "key", "value", "hour")
 SUM_COLUMNS = tuple(mq.COMPONENTS)
 _AT = {name: REQUEST_COLUMNS.index(name) for name in REQUEST_COLUMNS}
-_ROWS_PER_STATEMENT = 128
 g = property_rollups.c
 
 
@@ -54,17 +54,7 @@ def row_components(row: Sequence[Any]) -> list[int]:
 
 
 def _upsert(conn: sa.Connection, items: list[tuple[Any, ...]]) -> None:
-    placeholder = "?" if conn.dialect.name == "sqlite" else "%s"
-    columns = (*KEY_COLUMNS, *SUM_COLUMNS)
-    row_sql = "(" + ", ".join([placeholder] * len(columns)) + ")"
-    updates = ", ".join(f"{name} = property_rollups.{name} + excluded.{name}" for name in SUM_COLUMNS)
-    for start in range(0, len(items), _ROWS_PER_STATEMENT):
-        chunk = items[start : start + _ROWS_PER_STATEMENT]
-        conn.exec_driver_sql(
-            f"INSERT INTO property_rollups ({', '.join(columns)}) VALUES {', '.join([row_sql] * len(chunk))} "
-            f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET {updates}",
-            tuple(value for item in chunk for value in item),
-        )
+    add_increments(conn, "property_rollups", KEY_COLUMNS, SUM_COLUMNS, items)
 
 
 def add(
@@ -92,14 +82,14 @@ def add(
 
 def move(conn: sa.Connection, organization_id: int, seq: int, key: str, old: str | None, new: str) -> None:
     """Move one request's contribution from ``key = old`` (None: it had no such property) to ``new``."""
+    if old == new:
+        return  # nothing moves (and PostgreSQL refuses an upsert that touches one row twice)
     row = conn.execute(
         sa.select(*(requests.c[name] for name in REQUEST_COLUMNS)).where(requests.c.seq == seq)
     ).one()
     components = row_components(tuple(row))
     created = row[_AT["created_at"]]
     hour = created - created % HOUR_MS
-    if old == new:
-        return  # nothing moves (and PostgreSQL refuses an upsert that touches one row twice)
     items = [(organization_id, key, new, hour, *components)]
     if old is not None:
         items.append((organization_id, key, old, hour, *(-amount for amount in components)))
@@ -109,28 +99,18 @@ def move(conn: sa.Connection, organization_id: int, seq: int, key: str, old: str
 # --- reading ------------------------------------------------------------------------------------------
 
 
-def _whole_hours(window: Window) -> tuple[int, int, int, int]:
-    low = window.start_ms + 1 if window.strict else window.start_ms
-    high = window.end_ms - 1 if window.strict else window.end_ms
-    return low, high, -(-low // HOUR_MS) * HOUR_MS, (high + 1) // HOUR_MS * HOUR_MS
-
-
 def edge_rows(organization_id: int, window: Window) -> sa.ColumnElement[bool]:
-    """Requests of the window outside its whole hours (two index ranges)."""
-    low, high, first, stop = _whole_hours(window)
-    created, mine = requests.c.created_at, requests.c.organization_id == organization_id
-    if first >= stop:
-        return sa.and_(mine, created >= low, created <= high)
-    return sa.or_(
-        sa.and_(mine, created >= low, created < first), sa.and_(mine, created >= stop, created <= high)
-    )
+    """Requests of the window outside its whole hours."""
+    return periods(window, HOUR_MS).edge_rows(organization_id)
 
 
 def _in_hours(organization_id: int, key: str, window: Window) -> sa.ColumnElement[bool] | None:
-    _low, _high, first, stop = _whole_hours(window)
-    if first >= stop:
+    hours = periods(window, HOUR_MS)
+    if not hours.whole:
         return None
-    return sa.and_(g.organization_id == organization_id, g.key == key, g.hour >= first, g.hour < stop)
+    return sa.and_(
+        g.organization_id == organization_id, g.key == key, g.hour >= hours.first, g.hour < hours.stop
+    )
 
 
 def _sums(names: Sequence[str]) -> list[sa.Label[Any]]:

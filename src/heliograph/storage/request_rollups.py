@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from heliograph.storage import metric_queries as mq
 from heliograph.storage.batch_rows import REQUEST_COLUMNS
+from heliograph.storage.rollup_tables import add_increments, periods
 from heliograph.storage.tables import country_rollups, request_rollups, requests
 from heliograph.storage.time_buckets import HOUR_MS, Window, bucket_expression
 
@@ -36,7 +37,6 @@ SUM_COLUMNS = (
     "threats",
 )
 _AT = {name: REQUEST_COLUMNS.index(name) for name in REQUEST_COLUMNS}
-_ROWS_PER_STATEMENT = 256
 g = request_rollups.c
 
 
@@ -92,55 +92,30 @@ def deltas(rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return [(*key, *sums) for key, sums in found.items()]
 
 
-def _upsert_sql(rows: int, dialect: str) -> str:
-    placeholder = "?" if dialect == "sqlite" else "%s"
-    columns = (*KEY_COLUMNS, *SUM_COLUMNS)
-    row = "(" + ", ".join([placeholder] * len(columns)) + ")"
-    updates = ", ".join(f"{name} = request_rollups.{name} + excluded.{name}" for name in SUM_COLUMNS)
-    return (
-        f"INSERT INTO request_rollups ({', '.join(columns)}) VALUES {', '.join([row] * rows)} "
-        f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET {updates}"
-    )
-
-
 def add(conn: sa.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
     """Add inserted request rows to the rollups (in the caller's transaction)."""
-    increments = deltas(rows)
-    dialect = conn.dialect.name
-    for start in range(0, len(increments), _ROWS_PER_STATEMENT):
-        chunk = increments[start : start + _ROWS_PER_STATEMENT]
-        conn.exec_driver_sql(_upsert_sql(len(chunk), dialect), tuple(v for item in chunk for v in item))
+    add_increments(conn, "request_rollups", KEY_COLUMNS, SUM_COLUMNS, deltas(rows))
 
 
 # --- reading ------------------------------------------------------------------------------------------
 
 
 class _Split:
-    """A window ``[start, end]`` (inclusive, epoch ms) as its whole hours ``[first, stop)`` and the
-    edges the rows answer."""
+    """A window ``[start, end]`` (inclusive, epoch ms) as its whole hours and the edges the rows answer."""
 
     def __init__(self, start_ms: int, end_ms: int) -> None:
-        self.first = -(-start_ms // HOUR_MS) * HOUR_MS
-        self.stop = (end_ms + 1) // HOUR_MS * HOUR_MS
-        self.start_ms, self.end_ms = start_ms, end_ms
+        self.periods = periods(Window(start_ms, end_ms), HOUR_MS)
+        self.first, self.stop = self.periods.first, self.periods.stop
 
     @property
     def has_hours(self) -> bool:
-        return self.first < self.stop
+        return self.periods.whole
 
     def rollup_clause(self, organization_id: int) -> sa.ColumnElement[bool]:
         return sa.and_(g.organization_id == organization_id, g.hour >= self.first, g.hour < self.stop)
 
     def edge_clause(self, organization_id: int) -> sa.ColumnElement[bool]:
-        """The rows outside the whole hours: two ranges, each one index range on its own (a single
-        range with an OR inside would read every row of the window)."""
-        created, org = requests.c.created_at, requests.c.organization_id == organization_id
-        if not self.has_hours:
-            return sa.and_(org, created >= self.start_ms, created <= self.end_ms)
-        return sa.or_(
-            sa.and_(org, created >= self.start_ms, created < self.first),
-            sa.and_(org, created >= self.stop, created <= self.end_ms),
-        )
+        return self.periods.edge_rows(organization_id)
 
 
 def _add(into: mq.Components, more: mq.Components) -> mq.Components:
@@ -272,17 +247,7 @@ def add_countries(conn: sa.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         key = (row[_AT["organization_id"]], created - created % HOUR_MS, country)
         counts[key] = counts.get(key, 0) + 1
     items = [(*key, count) for key, count in counts.items()]
-    placeholder = "?" if conn.dialect.name == "sqlite" else "%s"
-    row_sql = f"({placeholder}, {placeholder}, {placeholder}, {placeholder})"
-    for start in range(0, len(items), _ROWS_PER_STATEMENT):
-        chunk = items[start : start + _ROWS_PER_STATEMENT]
-        conn.exec_driver_sql(
-            "INSERT INTO country_rollups (organization_id, hour, country_code, requests) VALUES "
-            + ", ".join([row_sql] * len(chunk))
-            + " ON CONFLICT (organization_id, hour, country_code) DO UPDATE SET requests = "
-            "country_rollups.requests + excluded.requests",
-            tuple(value for item in chunk for value in item),
-        )
+    add_increments(conn, "country_rollups", ("organization_id", "hour", "country_code"), ("requests",), items)
 
 
 def by_country(

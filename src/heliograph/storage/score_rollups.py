@@ -16,26 +16,16 @@ import sqlalchemy as sa
 
 from heliograph.storage import score_stats
 from heliograph.storage.batch_rows import REQUEST_COLUMNS
+from heliograph.storage.rollup_tables import add_increments, periods
 from heliograph.storage.tables import requests, score_rollups, scores
 from heliograph.storage.time_buckets import HOUR_MS, Window, bucket_expression
 
 _CREATED = REQUEST_COLUMNS.index("created_at")
-_ROWS_PER_STATEMENT = 256
 g = score_rollups.c
 
 
 def _upsert(conn: sa.Connection, items: list[tuple[Any, ...]]) -> None:
-    placeholder = "?" if conn.dialect.name == "sqlite" else "%s"
-    row_sql = "(" + ", ".join([placeholder] * 5) + ")"
-    for start in range(0, len(items), _ROWS_PER_STATEMENT):
-        chunk = items[start : start + _ROWS_PER_STATEMENT]
-        conn.exec_driver_sql(
-            "INSERT INTO score_rollups (organization_id, key, hour, value, count) VALUES "
-            + ", ".join([row_sql] * len(chunk))
-            + " ON CONFLICT (organization_id, key, hour, value) DO UPDATE SET count = score_rollups.count"
-            " + excluded.count",
-            tuple(value for item in chunk for value in item),
-        )
+    add_increments(conn, "score_rollups", ("organization_id", "key", "hour", "value"), ("count",), items)
 
 
 def add(
@@ -73,24 +63,15 @@ def replace(
 # --- reading ------------------------------------------------------------------------------------------
 
 
-def _hours(window: Window) -> tuple[int, int, int, int]:
-    low, high = window.start_ms, window.end_ms
-    return low, high, -(-low // HOUR_MS) * HOUR_MS, (high + 1) // HOUR_MS * HOUR_MS
-
-
-def _edges(window: Window) -> list[Window]:
-    low, high, first, stop = _hours(window)
-    if first >= stop:
-        return [window]
-    return [w for w in (Window(low, first - 1), Window(stop, high)) if w.start_ms <= w.end_ms]
-
-
 def _edge_scores(conn: sa.Connection, organization_id: int, window: Window, unit: str, tz: int) -> Any:
     """(key, bucket, value, count) of the scores of the window's edge requests: the few requests come
     first, by the (organization, created_at) index, and their scores by primary key; driven the other
     way, a join reads every score of the organization."""
     r, s = requests.c, scores.c
-    ranges = [sa.and_(r.created_at >= edge.start_ms, r.created_at <= edge.end_ms) for edge in _edges(window)]
+    ranges = [
+        sa.and_(r.created_at >= edge.start_ms, r.created_at <= edge.end_ms)
+        for edge in periods(window, HOUR_MS).edges()
+    ]
     if not ranges:
         return []
     # MATERIALIZED: read first, by the (organization, created_at) index. Flattened into the join,
@@ -134,8 +115,9 @@ def totals_by_bucket(
 
     for key, b, value, count in _edge_scores(conn, organization_id, window, unit, tz):
         fold(key, int(b), int(count), float(value) * int(count), int(value), int(value))
-    _low, _high, first, stop = _hours(window)
-    if first < stop:
+    hours = periods(window, HOUR_MS)
+    first, stop = hours.first, hours.stop
+    if hours.whole:
         label = bucket_expression(g.hour, unit, tz, conn.dialect.name).label("bucket")
         query = (
             sa.select(
@@ -167,8 +149,9 @@ def value_counts(
     for key, _bucket, value, count in _edge_scores(conn, organization_id, window, "year", 0):
         per = counts.setdefault(key, {})
         per[int(value)] = per.get(int(value), 0) + int(count)
-    _low, _high, first, stop = _hours(window)
-    if first < stop:
+    hours = periods(window, HOUR_MS)
+    first, stop = hours.first, hours.stop
+    if hours.whole:
         query = (
             sa.select(g.key, g.value, sa.func.sum(g.count))
             .where(g.organization_id == organization_id, g.hour >= first, g.hour < stop)
