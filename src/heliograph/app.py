@@ -47,6 +47,7 @@ from heliograph.pricing.prices import PriceTable
 from heliograph.services.evals import EvalService
 from heliograph.services.ingestion import IngestionService
 from heliograph.services.keys import KeyVerifier
+from heliograph.services.members import MemberService
 from heliograph.services.metrics import MetricsService
 from heliograph.services.prompt_tracking import PromptTracker
 from heliograph.services.prompts import PromptService
@@ -60,6 +61,7 @@ from heliograph.services.users import UserService
 from heliograph.settings import Settings
 from heliograph.storage.engine import checkpoint, create_engine
 from heliograph.storage.writer import BatchingWriter
+from heliograph.web.mount import install_ui
 
 
 class HeliographApp(FastAPI):
@@ -171,6 +173,8 @@ def create_app(
         routers += [properties.router, evals.router, settings_route.router]
     for router in routers:
         app.include_router(router)
+    if settings.only != "gateway":
+        install_ui(app)
     install_docs(app)
     install_openapi(app)
     app.install_edge(context)
@@ -181,6 +185,7 @@ def _app_context(
     settings: Settings, engine: sa.Engine, prices: PriceTable, clock: Clock, ids: IdFactory
 ) -> AppContext:
     """The writer, key verifier and services the routes (and the gateway) share."""
+    signer = UrlSigner(server_secret(settings), clock=clock)
     writer = BatchingWriter(
         engine,
         max_pending=settings.writer_max_pending,
@@ -202,11 +207,8 @@ def _app_context(
         users=UserService(engine),
         properties=PropertyService(engine, clock=clock),
         evals=EvalService(engine, clock=clock),
-        signed_bodies=SignedBodies(
-            engine,
-            UrlSigner(server_secret(settings), clock=clock),
-            ttl_seconds=settings.signed_url_seconds,
-        ),
+        members=MemberService(engine, signer, clock=clock),
+        signed_bodies=SignedBodies(engine, signer, ttl_seconds=settings.signed_url_seconds),
         clock=clock,
         ids=ids,
     )

@@ -11,6 +11,7 @@ from heliograph.clock import Clock, IdFactory
 from heliograph.services.evals import EvalService
 from heliograph.services.ingestion import IngestionService
 from heliograph.services.keys import KeyVerifier
+from heliograph.services.members import MemberService
 from heliograph.services.metrics import MetricsService
 from heliograph.services.prompts import PromptService
 from heliograph.services.properties import PropertyService
@@ -38,6 +39,7 @@ class AppContext:
     users: UserService
     properties: PropertyService
     evals: EvalService
+    members: MemberService
     signed_bodies: SignedBodies
     clock: Clock
     ids: IdFactory

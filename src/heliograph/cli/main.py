@@ -18,8 +18,11 @@ from heliograph import __version__
 from heliograph.cli.database import CREATE_FLAG, open_database
 from heliograph.clock import random_ids, system_clock
 from heliograph.services import keys as key_service
+from heliograph.services import members as member_service
+from heliograph.services.errors import ServiceError
+from heliograph.services.signed_urls import UrlSigner, server_secret
 from heliograph.settings import Settings, load_settings
-from heliograph.storage import keys_repo, migrate
+from heliograph.storage import keys_repo, member_repo, migrate
 
 FAKE_PROVIDER_PORT = 8586
 F = TypeVar("F", bound=Callable[..., Any])
@@ -84,6 +87,8 @@ def serve(
             "Created organization 'default' with an admin API key (shown once; also saved to "
             f"{settings.initial_key_path}):\n\n    {initial_key}\n"
         )
+    if settings.only != "gateway":
+        _announce_ui(settings, engine, first_start=initial_key is not None)
     app = create_app(settings, db=engine)
     _tune_interpreter()
     try:
@@ -104,6 +109,38 @@ def serve(
     finally:
         # Closing every connection lets SQLite fold its WAL back into the database file.
         engine.dispose()
+
+
+def _ui_url(settings: Settings) -> str:
+    if settings.public_url:
+        return settings.public_url.rstrip("/") + "/ui"
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{settings.port}/ui"
+
+
+def _sign_in_link(settings: Settings, engine: Any, member_id: int) -> str:
+    signer = UrlSigner(server_secret(settings), clock=system_clock)
+    token = member_service.MemberService(engine, signer, clock=system_clock).sign_in_link_token(member_id)
+    return f"{_ui_url(settings)}/sign-in/link?token={token}"
+
+
+def _announce_ui(settings: Settings, engine: Any, *, first_start: bool) -> None:
+    """Print the UI's address; on a first start, also an admin and a one-time link that signs them in
+    (as Jupyter does), so a local user is in the UI with one click."""
+    if first_start:
+        with engine.connect() as conn:
+            org = keys_repo.find_organization(conn, key_service.DEFAULT_ORGANIZATION)
+        assert org is not None
+        admin = member_service.first_admin(engine, org.id, clock=system_clock)
+        hours = member_service.SIGN_IN_LINK_SECONDS // 3600
+        click.echo(
+            f"Web UI: {_ui_url(settings)}\nSign in as {admin.email} (admin) with this one-time link, valid "
+            f"{hours} hours; then set a password under Settings:\n\n    {_sign_in_link(settings, engine, admin.id)}\n"
+        )
+    else:
+        click.echo(f"Web UI: {_ui_url(settings)}")
+    sys.stdout.flush()
 
 
 def _tune_interpreter() -> None:
@@ -209,6 +246,90 @@ def keys_revoke(key_id: int, database_url: str | None, data_dir: Path | None) ->
     if not revoked:
         raise click.ClickException(f"no active key with id {key_id}")
     click.echo(f"revoked key {key_id}")
+
+
+@cli.group()
+def users() -> None:
+    """Members who sign in to the web UI."""
+
+
+@users.command("create")
+@click.option("--org", "organization", required=True, help="Organization name (created if missing).")
+@click.option("--email", required=True, help="The member's email; it signs them in.")
+@click.option("--role", type=click.Choice(member_service.ROLES), default="member", show_default=True)
+@click.option(
+    "--password",
+    default=None,
+    help="Their password (8+ characters). Without it, a one-time sign-in link is printed instead and "
+    "the member sets a password under Settings. Env: HELIOGRAPH_MEMBER_PASSWORD.",
+    envvar="HELIOGRAPH_MEMBER_PASSWORD",
+)
+@click.option(CREATE_FLAG, "create_database", is_flag=True, help="Set up the database if it is empty.")
+@storage_options
+def users_create(
+    organization: str,
+    email: str,
+    role: str,
+    password: str | None,
+    create_database: bool,
+    database_url: str | None,
+    data_dir: Path | None,
+) -> None:
+    """Create a member (the database used is named on stderr)."""
+    settings = _settings(database_url=database_url, data_dir=data_dir)
+    engine = open_database(settings, create=create_database)
+    try:
+        member = member_service.create_member(
+            engine,
+            organization=organization,
+            email=email,
+            role=role,
+            password=password,
+            clock=system_clock,
+            ids=random_ids,
+        )
+    except (ServiceError, ValueError) as exc:
+        raise click.UsageError(getattr(exc, "message", str(exc))) from None
+    click.echo(f"created {member.role} {member.email} in organization {member.organization.name}")
+    if password is None:
+        click.echo(f"one-time sign-in link:\n{_sign_in_link(settings, engine, member.id)}")
+
+
+@users.command("sign-in-link")
+@click.option("--email", required=True, help="The member to sign in.")
+@click.option(
+    "--host", default=None, help="The host the link names. Default: the server's (HELIOGRAPH_HOST)."
+)
+@click.option("--port", type=int, default=None, help="The port the link names. Default: the server's.")
+@storage_options
+def users_sign_in_link(
+    email: str, host: str | None, port: int | None, database_url: str | None, data_dir: Path | None
+) -> None:
+    """Print a one-time sign-in link for a member (a forgotten password; any earlier link stops working)."""
+    settings = _settings(database_url=database_url, data_dir=data_dir, host=host, port=port)
+    engine = open_database(settings, create=False)
+    with engine.connect() as conn:
+        member = member_repo.find_by_email(conn, email.strip().lower())
+    if member is None:
+        raise click.ClickException(f"no member with email {email}")
+    click.echo(_sign_in_link(settings, engine, member.id))
+
+
+@users.command("list")
+@click.option("--org", "organization", required=True, help="Organization name.")
+@storage_options
+def users_list(organization: str, database_url: str | None, data_dir: Path | None) -> None:
+    """List an organization's members."""
+    engine = open_database(_settings(database_url=database_url, data_dir=data_dir), create=False)
+    with engine.connect() as conn:
+        org = keys_repo.find_organization(conn, organization)
+        if org is None:
+            raise click.ClickException(f"no organization named {organization}")
+        rows = member_repo.list_members(conn, org.id)
+    click.echo("ID\tEMAIL\tROLE\tPASSWORD\tCREATED")
+    for row in rows:
+        password = "set" if row.password_hash else "not set"
+        click.echo(f"{row.id}\t{row.email}\t{row.role}\t{password}\t{_iso(row.created_at)}")
 
 
 @cli.group()

@@ -18,8 +18,10 @@ from heliograph.storage.request_filters import (
     FilterError,
     request_filter_clause,
     request_order_by,
+    request_sort_key,
     split_equality_property,
 )
+from heliograph.storage.request_pages import BadCursor, Cursor
 from heliograph.storage.tables import request_properties, requests, scores
 from heliograph.storage.text_limits import fits, too_long
 
@@ -108,6 +110,24 @@ class RequestService:
                     conn, where, order_by, limit=query.limit, offset=offset, with_bodies=True
                 )
         return [to_helicone_request(item, legacy=legacy) for item in found]
+
+    def page(
+        self, auth: AuthContext, query: RequestQuery, cursor: str | None, *, with_bodies: bool = False
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A keyset page of ``query`` (its offset is ignored) after ``cursor`` (None: the first page),
+        and the cursor of the next page (None: this is the last)."""
+        try:
+            key = request_sort_key(query.sort, dialect=self._dialect)
+            after = None if not cursor else Cursor.decode(cursor)
+        except (FilterError, BadCursor) as exc:
+            raise InvalidInput(str(exc)) from exc
+        where = self._where(auth, query)
+        with self._engine.connect() as conn:
+            found, following = request_repo.find_request_page(
+                conn, where, key, after, limit=query.limit, with_bodies=with_bodies
+            )
+        rows = [to_helicone_request(item) for item in found]
+        return rows, None if following is None else following.encode()
 
     def count(self, auth: AuthContext, query: RequestQuery) -> int:
         where = self._where(auth, query)

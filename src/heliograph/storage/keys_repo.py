@@ -126,3 +126,28 @@ def revoke_key(conn: sa.Connection, key_id: int, now: int) -> bool:
         .values(revoked_at=now)
     )
     return result.rowcount == 1
+
+
+def find_key(conn: sa.Connection, key_id: int) -> KeyRow | None:
+    """The key with this id, revoked or not."""
+    row = conn.execute(_key_query().where(api_keys.c.id == key_id)).first()
+    return None if row is None else _key_row(row)
+
+
+def list_organization_keys(conn: sa.Connection, organization_id: int) -> list[KeyRow]:
+    query = _key_query().where(api_keys.c.organization_id == organization_id).order_by(api_keys.c.id)
+    return [_key_row(row) for row in conn.execute(query)]
+
+
+def revoke_organization_key(conn: sa.Connection, organization_id: int, key_id: int, now: int) -> bool:
+    """Revoke a key of this organization (the UI's revoke: never another organization's key)."""
+    result = conn.execute(
+        api_keys.update()
+        .where(
+            api_keys.c.id == key_id,
+            api_keys.c.organization_id == organization_id,
+            api_keys.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+    return result.rowcount == 1

@@ -497,3 +497,31 @@ def _direction(value: object, key: str) -> bool:
 def _non_date_order(expr: sa.ColumnElement[Any], descending: bool) -> list[sa.ColumnElement[Any]]:
     ordered = expr.desc() if descending else expr.asc()
     return [ordered.nulls_last(), requests.c.created_at.desc()]
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    """What a keyset page is ordered by: ``expr`` (None: creation time alone), then creation time."""
+
+    expr: sa.ColumnElement[Any] | None
+    descending: bool
+
+
+def request_sort_key(sort: object, *, dialect: str) -> SortKey:
+    """The sort leaf as one expression and a direction (for keyset paging, which cannot page a random
+    order); raises ``FilterError``."""
+    _check_dialect(dialect)
+    leaf = _mapping({} if sort is None else sort, "sort")
+    for key, factory in _SORT_KEYS.items():
+        value = leaf.get(key)
+        if value is not None:
+            descending = _direction(value, key)
+            return SortKey(None if factory is None else factory(dialect), descending)
+    if leaf.get("properties"):
+        key, value = next(iter(_mapping(leaf["properties"], "properties sort").items()))
+        if not isinstance(key, str) or not _PROPERTY_SORT_KEY.fullmatch(key):
+            raise FilterError(f"invalid property sort key {key!r}: use letters, digits, '_' and '-'")
+        return SortKey(property_value(key), _direction(value, f"properties.{key}"))
+    if leaf.get("random"):
+        raise FilterError("a random order cannot be paged")
+    return SortKey(None, True)

@@ -9,8 +9,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from heliograph.storage import group_rollups, property_rollups, score_rollups
+from heliograph.storage import group_rollups, property_rollups, request_pages, score_rollups
 from heliograph.storage.payloads import decode_payload
+from heliograph.storage.request_filters import SortKey
+from heliograph.storage.request_pages import Cursor
 from heliograph.storage.tables import request_bodies, request_properties, requests, scores
 from heliograph.storage.time_buckets import HOUR_MS
 
@@ -50,6 +52,30 @@ def find_requests(
     found = [StoredRequest(row=row) for row in conn.execute(query).mappings()]
     _attach_details(conn, found, with_bodies=with_bodies)
     return found
+
+
+def find_request_page(
+    conn: sa.Connection,
+    where: sa.ColumnElement[bool],
+    key: SortKey,
+    cursor: Cursor | None,
+    *,
+    limit: int,
+    with_bodies: bool,
+) -> tuple[list[StoredRequest], Cursor | None]:
+    """One keyset page (see ``request_pages.py``) and the cursor of the next, None after the last."""
+    conditions = [where] if cursor is None else [where, request_pages.after(key, cursor)]
+    columns = [requests] if key.expr is None else [requests, key.expr.label("sort_value")]
+    query = sa.select(*columns).where(*conditions).order_by(*request_pages.order(key)).limit(limit + 1)
+    rows = list(conn.execute(query).mappings())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    found = [StoredRequest(row=row) for row in rows]
+    _attach_details(conn, found, with_bodies=with_bodies)
+    if not more:
+        return found, None
+    last = rows[-1]
+    return found, request_pages.cursor_of(key, last, last.get("sort_value"))
 
 
 def find_latest_with_property(

@@ -52,6 +52,25 @@ api_keys = sa.Table(
     sa.CheckConstraint("permissions IN ('r', 'w', 'rw')", name="permissions"),
 )
 
+# People who sign in to the web UI (keys are for programs). Emails are stored lower-cased and are unique
+# across organizations, so an email names one account. ``password_hash`` is argon2id (None until the
+# member sets one: the first-start admin signs in with a one-time link). ``session_epoch`` is in every
+# signed session cookie; bumping it (password change, removal, role change) ends every session at once.
+# ``sign_in_nonce`` is the one pending one-time sign-in link; using it clears it.
+members = sa.Table(
+    "members",
+    metadata,
+    sa.Column("id", BigIntKey, primary_key=True, autoincrement=True),
+    sa.Column("organization_id", sa.BigInteger(), sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("email", sa.Text(), nullable=False, unique=True),
+    sa.Column("password_hash", sa.Text(), nullable=True),
+    sa.Column("role", sa.String(8), nullable=False),
+    sa.Column("created_at", sa.BigInteger(), nullable=False),
+    sa.Column("session_epoch", sa.BigInteger(), nullable=False),
+    sa.Column("sign_in_nonce", sa.Text(), nullable=True),
+    sa.CheckConstraint("role IN ('admin', 'member', 'viewer')", name="role"),
+)
+
 requests = sa.Table(
     "requests",
     metadata,
