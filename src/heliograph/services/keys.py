@@ -14,6 +14,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from heliograph.clock import Clock, IdFactory
+from heliograph.services.errors import InvalidInput, NotFound
 from heliograph.storage import keys_repo
 from heliograph.storage.keys_repo import KeyRow, Organization
 
@@ -181,3 +182,44 @@ def _context(org: Organization, row: KeyRow) -> AuthContext:
         key_id=row.id,
         permissions=row.permissions,
     )
+
+
+# --- an organization's keys, managed from the web UI (Settings) -------------------------------------
+
+
+def organization_keys(engine: sa.Engine, organization_id: int) -> list[KeyRow]:
+    """Every key of the organization, revoked ones included (oldest first)."""
+    with engine.connect() as conn:
+        return keys_repo.list_organization_keys(conn, organization_id)
+
+
+def create_organization_key(
+    engine: sa.Engine, organization_id: int, *, name: str, permissions: str, clock: Clock
+) -> tuple[str, KeyRow]:
+    """A new key of an existing organization; returns the key, shown only this once."""
+    if permissions not in PERMISSIONS:
+        raise InvalidInput(f"permissions must be one of {', '.join(PERMISSIONS)}, not {permissions!r}")
+    if not name.strip() or len(name) > NAME_MAX_CHARS or "\x00" in name:
+        raise InvalidInput(f"the key name must be 1 to {NAME_MAX_CHARS} characters without NUL")
+    key = generate_key()
+    with engine.begin() as conn:
+        key_id = keys_repo.insert_key(
+            conn,
+            organization_id=organization_id,
+            name=name,
+            key_hash=hash_key(key),
+            key_prefix=key[: len(KEY_PREFIX) + 8],
+            permissions=permissions,
+            now=clock(),
+        )
+        row = keys_repo.find_key(conn, key_id)
+    assert row is not None
+    return key, row
+
+
+def revoke_organization_key(engine: sa.Engine, organization_id: int, key_id: int, *, clock: Clock) -> None:
+    """Revoke a key of this organization. The API's key cache may trust it for up to
+    ``key_cache_seconds`` more; a UI session signed in with it ends at once."""
+    with engine.begin() as conn:
+        if not keys_repo.revoke_organization_key(conn, organization_id, key_id, clock()):
+            raise NotFound(f"no active key with id {key_id}")

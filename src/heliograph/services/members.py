@@ -225,6 +225,38 @@ class MemberService:
                 raise Conflict("the last admin cannot be removed")
             member_repo.delete_member(conn, organization_id, member_id)
 
+    # The web UI's member management (Settings) ------------------------------------------------
+
+    def _own_member(self, conn: sa.Connection, organization_id: int, member_id: int) -> MemberRow:
+        row = member_repo.find_by_id(conn, member_id)
+        if row is None or row.organization.id != organization_id:
+            raise NotFound(f"no member with id {member_id}")
+        return row
+
+    def set_role(self, organization_id: int, member_id: int, role: str) -> None:
+        """Change a member's role (their sessions end: they sign in again with the new role)."""
+        check_role(role)
+        with self._engine.begin() as conn:
+            row = self._own_member(conn, organization_id, member_id)
+            if row.role == role:
+                return
+            if row.role == "admin" and member_repo.count_admins(conn, organization_id) <= 1:
+                raise Conflict("the last admin cannot stop being an admin")
+            member_repo.update_member(conn, member_id, role=role)
+
+    def sign_in_link_for(self, organization_id: int, member_id: int) -> str:
+        """A new one-time link token for a member of this organization (never another's)."""
+        with self._engine.connect() as conn:
+            self._own_member(conn, organization_id, member_id)
+        return self.sign_in_link_token(member_id)
+
+    def principal_of(self, member_id: int) -> Principal | None:
+        """The member as a principal now (with their current session epoch), e.g. to re-issue the
+        session of someone who just changed their password."""
+        with self._engine.connect() as conn:
+            row = member_repo.find_by_id(conn, member_id)
+        return None if row is None else _member_principal(row)
+
 
 def add_member(
     engine: sa.Engine, organization_id: int, email: str, role: str, password: str | None, *, now: int

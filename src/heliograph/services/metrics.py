@@ -11,7 +11,7 @@ non-2xx statuses, users are counted only for requests that name one, and ``isCac
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,7 @@ from heliograph.storage.time_buckets import bucket_expression, bucket_series, is
 
 NANO_USD = 1_000_000_000
 _QUANTILES = (0.75, 0.90, 0.95, 0.99)
+_QUANTILE_NAMES = ("p75", "p90", "p95", "p99")
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,26 +237,7 @@ class MetricsService:
         ]
 
     def quantiles(self, auth: AuthContext, question: Series, metric: str) -> list[dict[str, Any]]:
-        if metric not in mq.QUANTILE_METRICS:
-            raise InvalidInput(f"metric must be one of {', '.join(mq.QUANTILE_METRICS)}")
-        window, unit, tz = self._series_window(question)
-        bucket = bucket_expression(requests.c.created_at, unit, tz, self._dialect)
-        where = self._where(auth, question.filter, window)
-        with self._engine.connect() as conn:
-            found = None
-            if unfiltered(question.filter):
-                value = mq.QUANTILE_METRICS[metric]()
-                org = auth.organization_id
-                found = metric_sketches.quantiles_by_bucket(
-                    conn, org, window, unit, tz, metric, value, _QUANTILES
-                )
-            if found is None:
-                found = mq.percentiles_by_bucket(conn, where, bucket, metric, _QUANTILES)
-        zero = [0.0] * len(_QUANTILES)
-        return [
-            {"time": iso(b), **dict(zip(("p75", "p90", "p95", "p99"), found.get(b, zero), strict=True))}
-            for b in bucket_series(window.start_ms, window.end_ms, unit, tz)
-        ]
+        return self.percentiles(auth, question, metric, dict(zip(_QUANTILE_NAMES, _QUANTILES, strict=True)))
 
     # --- breakdowns ---------------------------------------------------------------------------------
 
@@ -302,3 +284,60 @@ class MetricsService:
                 return request_rollups.by_country(conn, auth.organization_id, window, first, size)
             where = sa.and_(self._where(auth, node, window), key.is_not(None))
             return mq.grouped_totals(conn, where, key, names, limit=size, offset=first)
+
+    # --- for the web UI's dashboard (the same components, read the same ways, as the API's) ----------
+
+    def summary(self, auth: AuthContext, node: object, start: str, end: str) -> dict[str, float]:
+        """The dashboard's headline figures in one read of the rollups (or rows): what totalRequests,
+        totalCost, averageLatency, averageTimeToFirstToken and averageTokensPerRequest answer one by
+        one, plus the errors (non-2xx) the error series counts."""
+        names = (
+            "requests",
+            "cost",
+            "errors",
+            "latency_sum",
+            "latency_count",
+            "ttft_sum",
+            "ttft_count",
+            "prompt_tokens",
+            "completion_tokens",
+        )
+        found = self._totals(auth, node, start, end, names)
+        count, prompt, completion = found["requests"], found["prompt_tokens"], found["completion_tokens"]
+        return {
+            "requests": count,
+            "cost": found["cost"] / NANO_USD,
+            "errors": found["errors"],
+            "average_latency": _ratio(found["latency_sum"], found["latency_count"]),
+            "average_ttft": _ratio(found["ttft_sum"], found["ttft_count"]),
+            "average_prompt_tokens": _ratio(prompt, count),
+            "average_completion_tokens": _ratio(completion, count),
+            "average_total_tokens": _ratio(prompt + completion, count),
+        }
+
+    def percentiles(
+        self, auth: AuthContext, question: Series, metric: str, levels: Mapping[str, float]
+    ) -> list[dict[str, Any]]:
+        """Per bucket, the percentiles ``levels`` (name -> fraction) of ``metric``: from the sketches
+        when unfiltered, else exact from the rows (``quantiles`` is this at Helicone's four levels)."""
+        if metric not in mq.QUANTILE_METRICS:
+            raise InvalidInput(f"metric must be one of {', '.join(mq.QUANTILE_METRICS)}")
+        fractions = tuple(levels.values())
+        window, unit, tz = self._series_window(question)
+        bucket = bucket_expression(requests.c.created_at, unit, tz, self._dialect)
+        where = self._where(auth, question.filter, window)
+        with self._engine.connect() as conn:
+            found = None
+            if unfiltered(question.filter):
+                value = mq.QUANTILE_METRICS[metric]()
+                org = auth.organization_id
+                found = metric_sketches.quantiles_by_bucket(
+                    conn, org, window, unit, tz, metric, value, fractions
+                )
+            if found is None:
+                found = mq.percentiles_by_bucket(conn, where, bucket, metric, fractions)
+        zero = [0.0] * len(fractions)
+        return [
+            {"time": iso(b), **dict(zip(levels, found.get(b, zero), strict=True))}
+            for b in bucket_series(window.start_ms, window.end_ms, unit, tz)
+        ]

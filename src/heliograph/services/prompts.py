@@ -392,6 +392,76 @@ class PromptService:
             raise InvalidInput(str(exc)) from exc
         return clause
 
+    # --- the web UI's reads (the methods above keep Helicone's wire shapes) ----------------------------
+
+    def prompt_summaries(
+        self, auth: AuthContext, *, search: str | None, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """A page of the prompt list, each prompt with its latest and production versions and when it
+        last changed; and whether more follow. An organization has few prompts (each is a template a
+        person or a code path names), so the list is read whole, as the API's list is."""
+        if search is not None and "\x00" in search:
+            raise InvalidInput("search must not contain NUL characters")
+        with self._engine.connect() as conn:
+            rows = prompt_repo.list_prompts(conn, auth.organization_id, sa.true(), search=search or None)
+            visible = [row for row in rows if not is_hidden_prompt(load(row["meta"], {}))]
+            page = visible[offset : offset + limit + 1]
+            summaries = [self._summary(conn, auth, row) for row in page[:limit]]
+        return summaries, len(page) > limit
+
+    def _summary(self, conn: sa.Connection, auth: AuthContext, row: Row) -> dict[str, Any]:
+        latest = prompt_repo.latest_version(conn, auth.organization_id, row["id"])
+        production_id = row["production_version_id"]
+        production = latest if latest is not None and latest["id"] == production_id else None
+        if production is None and production_id is not None:
+            production = prompt_repo.find_version(conn, auth.organization_id, production_id)
+        # Versions are made in number order (a subversion of an older major aside), and an edit moves
+        # a version's updated_at: the latest and production versions tell when the prompt last changed.
+        changes = [row["created_at"], *(v["updated_at"] for v in (latest, production) if v is not None)]
+        return {
+            **prompts_result(row),
+            "latest": None if latest is None else version_result(latest),
+            "production": None if production is None else version_result(production),
+            "updated_at": max(moment for moment in changes if moment is not None),
+        }
+
+    def input_records_page(self, auth: AuthContext, version_id: str, *, limit: int) -> list[dict[str, Any]]:
+        """The newest input records of a version without their requests' bodies (a table of them
+        needs only the inputs and the request id)."""
+        if not 1 <= limit <= 1000:
+            raise InvalidInput(f"limit must be 1 to 1000, got {limit}")
+        with self._engine.connect() as conn:
+            version = self._version(conn, auth, version_id)
+            rows = prompt_repo.input_records(
+                conn, auth.organization_id, version["id"], limit=limit, shuffle=False
+            )
+        return [input_record(row) for row in rows]
+
+    def compile_version(
+        self, auth: AuthContext, version_id: str, inputs: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """Fill one version (any, not only production) with ``inputs``, as :meth:`compile` fills the
+        production version: the auto inputs are those of the version's newest input record."""
+        with self._engine.connect() as conn:
+            version = self._version(conn, auth, version_id)
+            newest = prompt_repo.input_records(
+                conn, auth.organization_id, version["id"], limit=1, shuffle=False
+            )
+        auto_inputs = load(newest[0]["auto_inputs"], []) if newest else []
+        try:
+            template = load(version["template"])
+            compiled = prompt_template.compile_template(template, inputs, auto_inputs)
+            keys = prompt_template.input_keys(template)
+        except RecursionError as exc:
+            raise InvalidInput("the template is nested too deeply to compile") from exc
+        return {
+            **version_identity(version),
+            "input_keys": keys,
+            "prompt_compiled": compiled.value,
+            "missing_inputs": compiled.missing,
+            "unused_inputs": compiled.unused,
+        }
+
 
 def _expected_production(previous: uuid.UUID | None, production: uuid.UUID | None) -> uuid.UUID | None:
     """The production version the caller believes is current. No id (or the current one) is accepted

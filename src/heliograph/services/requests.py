@@ -180,6 +180,55 @@ class RequestService:
             ):
                 raise NotFound("Request not found")
 
+    def newer_than(
+        self, auth: AuthContext, query: RequestQuery, after_id: str | None, *, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Rows of ``query``'s filter that come before request ``after_id`` in the newest-first order
+        (the UI's live tail: what is newer than the newest row shown), newest first. When more than
+        ``limit`` are newer, the oldest ``limit`` of them: the next poll continues from there, so none
+        is skipped. No ``after_id``: the newest ``limit`` rows."""
+        if not after_id:
+            return self.page(auth, replace(query, sort=None, limit=limit), None)[0]
+        parsed = parse_request_id(after_id)
+        # Oldest first from the mark: the (organization, created_at) index read forward from it.
+        key = request_sort_key({"created_at": "asc"}, dialect=self._dialect)
+        where = self._where(auth, query)
+        with self._engine.connect() as conn:
+            marks = request_repo.get_requests(conn, auth.organization_id, [parsed], with_bodies=False)
+            if not marks:
+                raise NotFound("Request not found")
+            mark = Cursor(None, marks[0].row["created_at"], marks[0].row["seq"])
+            found, _ = request_repo.find_request_page(conn, where, key, mark, limit=limit, with_bodies=False)
+        return [to_helicone_request(item) for item in reversed(found)]
+
+    def neighbours(
+        self,
+        auth: AuthContext,
+        query: RequestQuery,
+        request_id: str,
+        *,
+        previous: bool = True,
+        following: bool = True,
+    ) -> tuple[str | None, str | None]:
+        """The ids of the requests just before and just after ``request_id`` in ``query``'s list (its
+        filter and sort, as ``page`` orders it): the UI's Prev/Next. None at either end (or when that
+        side was not asked for: by a sort other than time, each side scans the matching rows); raises
+        ``NotFound`` when the request is not this organization's."""
+        parsed = parse_request_id(request_id)
+        try:
+            key = request_sort_key(query.sort, dialect=self._dialect)
+        except FilterError as exc:
+            raise InvalidInput(str(exc)) from exc
+        where = self._where(auth, query)
+        with self._engine.connect() as conn:
+            found = request_repo.find_neighbours(
+                conn, where, key, auth.organization_id, parsed, previous=previous, following=following
+            )
+        if found is None:
+            raise NotFound("Request not found")
+        before, after = found
+        return (None if before is None else str(before), None if after is None else str(after))
+
 
 def _refuse_nul(text: str, field: str) -> None:
     # PostgreSQL text cannot hold NUL; refusing it on SQLite too keeps one answer on both.

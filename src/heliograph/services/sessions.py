@@ -45,6 +45,8 @@ NAMES_DEFAULT_DAYS = 150
 NAMES_LIMIT = 50
 DEFAULT_LIMIT = 50
 MOST_LIMIT = 1000
+#: How deep the UI's session list pages (``list_page``): an OFFSET into sorted groups.
+MAX_LIST_OFFSET = 10_000
 # The end of an open window: 9999-12-31, the last instant both databases hold.
 _FOREVER_MS = 253_402_300_799_999
 
@@ -270,6 +272,56 @@ class SessionService:
             raise InvalidInput(too_long("tag", tag))
         with self._engine.begin() as conn:
             session_repo.set_tag(conn, auth.organization_id, key, tag, self._clock())
+
+    # --- for the web UI's session list ---------------------------------------------------------------
+
+    def list_page(
+        self, auth: AuthContext, query: SessionQuery, *, sort: str = "created_at", descending: bool = True
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """A page of ``query`` (its offset and limit) ordered by ``sort`` (one of ``SESSION_SORTS``),
+        each session as ``query`` answers it plus ``duration_ms`` and ``errors`` (its requests with a
+        status outside 2xx); and whether another page follows. Sessions are totals over groups, so
+        the page is an OFFSET into the sorted groups: ``MAX_LIST_OFFSET`` bounds how deep it goes."""
+        if sort not in session_repo.SESSION_SORTS:
+            raise InvalidInput(
+                f"sessions sort by one of {', '.join(session_repo.SESSION_SORTS)}, not {sort[:40]!r}"
+            )
+        window, grouped, part = self._parts(query)
+        where = self._where(auth, window, grouped, part)
+        offset, limit = page(query.offset, query.limit, default=DEFAULT_LIMIT, most=MOST_LIMIT)
+        if offset > MAX_LIST_OFFSET:
+            raise InvalidInput(
+                f"a session list pages at most {MAX_LIST_OFFSET:,} sessions deep: narrow the search"
+            )
+        with self._engine.connect() as conn:
+            if grouped.rows_free:
+                merged = group_rollups.merged_sessions(auth.organization_id, window, part)
+                having = grouped.having_over(group_rollups.session_aggregates(merged), self._dialect)
+                rows = session_repo.merged_session_rows(
+                    conn, merged, having, offset=offset, limit=limit + 1, sort=sort, descending=descending
+                )
+            else:
+                rows = session_repo.session_rows(
+                    conn,
+                    where,
+                    grouped.having,
+                    offset=offset,
+                    limit=limit + 1,
+                    sort=sort,
+                    descending=descending,
+                )
+            more = len(rows) > limit
+            rows = rows[:limit]
+            users = session_repo.session_users(conn, where, rows)
+            errors = session_repo.session_errors(conn, where, rows)
+        found = []
+        for row in rows:
+            key = (row["session_id"], row["session_name"])
+            item = _session_result(row, users.get(key, []))
+            item["duration_ms"] = int(row["latest_request_created_at"]) - int(row["created_at"])
+            item["errors"] = errors.get(key, 0)
+            found.append(item)
+        return found, more
 
 
 def _session_result(row: dict[str, Any], user_ids: list[str]) -> dict[str, Any]:

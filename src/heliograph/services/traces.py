@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
@@ -26,7 +26,7 @@ from heliograph.ingest.otlp_json import SPAN_KIND_NAMES, STATUS_CODE_NAMES
 from heliograph.services.errors import InvalidInput, NotFound
 from heliograph.services.keys import AuthContext
 from heliograph.services.request_view import iso_ms
-from heliograph.storage import trace_repo
+from heliograph.storage import span_repo, trace_repo
 from heliograph.storage.request_filters import FilterError, request_filter_clause
 from heliograph.storage.span_repo import StoredSpan, trace_spans
 from heliograph.storage.trace_repo import TraceFilters, TraceHead, TraceTotals
@@ -126,6 +126,33 @@ class TraceService:
         except FilterError as exc:
             raise InvalidInput(f"requestFilter: {exc}") from exc
 
+    # --- for the web UI: the tree without the spans' contents, and one span whole ------------------
+
+    def outline(self, auth: AuthContext, trace_id: bytes) -> TraceOutline:
+        """The trace's summary and its tree (as ``get`` links it), without reading attributes, events
+        or resources: a page shows a few hundred spans of a trace that may hold tens of thousands."""
+        with self._engine.connect() as conn:
+            rows = span_repo.trace_outline(conn, auth.organization_id, trace_id)
+            if not rows:
+                raise NotFound(f"trace {trace_id.hex()} not found")
+            totals = trace_repo.trace_totals(conn, auth.organization_id, [trace_id])
+            root = next((row for row in rows if row.parent_span_id is None), rows[0])
+            service = span_repo.service_name_of(conn, auth.organization_id, root.resource_id)
+        roots, children, orphans = _link(rows)
+        head = TraceHead(trace_id, rows[0].start_time, root.span_id, root.name, service)
+        return TraceOutline(
+            _trace_view(head, totals.get(trace_id, _NO_TOTALS)), rows, children, roots, orphans
+        )
+
+    def span(self, auth: AuthContext, trace_id: bytes, span_id: bytes) -> dict[str, Any]:
+        """One span's view, as ``get`` gives it (its ``depth`` and ``orphan`` flag left unknown: they
+        need the whole trace)."""
+        with self._engine.connect() as conn:
+            found = span_repo.one_span(conn, auth.organization_id, trace_id, span_id)
+        if found is None:
+            raise NotFound(f"span {span_id.hex()} not found in trace {trace_id.hex()}")
+        return _span_view(found, False)
+
 
 def _text(value: str | None, field: str) -> str | None:
     # PostgreSQL text cannot hold NUL, and ingest drops it from every stored name: one answer on both.
@@ -161,7 +188,7 @@ def decode_cursor(cursor: str) -> tuple[int, bytes]:
     return int(match[1]), bytes.fromhex(match[2])
 
 
-def _link(ordered: Sequence[StoredSpan]) -> tuple[list[int], list[list[int]], list[bool]]:
+def _link(ordered: Sequence[_Linked]) -> tuple[list[int], list[list[int]], list[bool]]:
     """Roots, children lists and orphan flags of spans sorted by start (indexes into ``ordered``)."""
     position = {span.span_id: index for index, span in enumerate(ordered)}
     parent = [-1] * len(ordered)
@@ -272,3 +299,39 @@ def _span_view(span: StoredSpan, orphan: bool) -> dict[str, Any]:
         "depth": 0,
         "extra": extra,
     }
+
+
+# --- for the web UI ------------------------------------------------------------------------------
+
+
+class _Linked(Protocol):
+    """What linking spans into a tree reads of each: a whole stored span or its outline."""
+
+    @property
+    def span_id(self) -> bytes: ...
+
+    @property
+    def parent_span_id(self) -> bytes | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TraceOutline:
+    """A trace's summary and its spans' outlines (``span_repo.SpanOutlineRow``, in start order) linked
+    by index like ``TraceTree``: ``roots`` and each span's ``children`` in start order."""
+
+    trace: dict[str, Any]
+    rows: list[span_repo.SpanOutlineRow]
+    children: list[list[int]]
+    roots: list[int]
+    orphans: list[bool]
+
+    def index_of(self, span_id: bytes) -> int | None:
+        return next((index for index, row in enumerate(self.rows) if row.span_id == span_id), None)
+
+    @staticmethod
+    def kind_name(kind: int) -> str:
+        return _KIND_NAMES.get(kind, "UNSPECIFIED")
+
+    @staticmethod
+    def status_name(code: int) -> str:
+        return _STATUS_NAMES.get(code, "UNSET")

@@ -21,7 +21,7 @@ from heliograph.services.errors import InvalidInput
 from heliograph.services.histograms import histogram_rows
 from heliograph.services.keys import AuthContext
 from heliograph.services.sessions import NANO_USD
-from heliograph.storage import group_rollups, user_repo
+from heliograph.storage import group_rollups, metric_queries, user_repo
 from heliograph.storage.group_fields import USER
 from heliograph.storage.tables import requests
 from heliograph.storage.text_limits import truncate
@@ -65,6 +65,8 @@ class UserMetricsQuery:
     end_seconds: float | None = None
     timezone_difference: float | None = None
     sort: Mapping[str, Any] | None = None
+    # The web UI's search box: user ids containing this text, ignoring case ("" for every user).
+    search: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,8 @@ class UserService:
                 query.start_seconds, query.end_seconds, "timeFilter", scale=1000, strict=True
             )
             conditions.append(window.clause(requests.c.created_at))
+        if query.search:
+            conditions.append(_id_contains(requests.c.user_id, query.search))
         where = sa.and_(*conditions)
         # Rollups answer a filter of user totals only, and every sort but the rate-limited count.
         use_rollups = grouped.rows_free and all(name != "rate_limited_count" for name, _ in order)
@@ -145,6 +149,9 @@ class UserService:
                 merged = group_rollups.merged_users(auth.organization_id, window)
                 aggregates = group_rollups.user_aggregates(merged)
                 having = grouped.having_over(aggregates, self._dialect)
+                if query.search:
+                    searched = _id_contains(merged.c.user_id, query.search)
+                    having = searched if having is None else sa.and_(searched, having)
                 rows, count = user_repo.merged_user_metric_rows(
                     conn, merged, aggregates, having, order, offset=query.offset, limit=query.limit
                 )
@@ -179,6 +186,40 @@ class UserService:
             "request_count": histogram_rows(counts, query.p_size, query.use_interquartile),
             "user_cost": histogram_rows(costs, query.p_size, query.use_interquartile),
         }
+
+    def average_latencies(
+        self,
+        auth: AuthContext,
+        user_ids: Sequence[str],
+        start_seconds: float | None,
+        end_seconds: float | None,
+    ) -> dict[str, float]:
+        """Mean latency (ms) of each of ``user_ids`` (one page of the users table) over the window of
+        ``metrics`` (None: all time); users without a known latency are left out. The user rollups
+        hold no latency, so this reads the users' rows through the (organization, user, time) index."""
+        ids = _user_ids(user_ids)
+        if not ids:
+            return {}
+        conditions = [user_repo.with_users(auth.organization_id), requests.c.user_id.in_(ids)]
+        if start_seconds is not None and end_seconds is not None:
+            window = number_window(start_seconds, end_seconds, "timeFilter", scale=1000, strict=True)
+            conditions.append(window.clause(requests.c.created_at))
+        names = ("requests", "latency_sum", "latency_count")
+        with self._engine.connect() as conn:
+            found = metric_queries.grouped_totals(
+                conn, sa.and_(*conditions), requests.c.user_id, names, limit=len(ids), offset=0
+            )
+        return {
+            user: parts["latency_sum"] / parts["latency_count"]
+            for user, parts in found
+            if parts["latency_count"]
+        }
+
+
+def _id_contains(column: sa.ColumnElement[str], text: str) -> sa.ColumnElement[bool]:
+    """``column`` contains ``text`` literally (``%`` and ``_`` are not wildcards), ignoring case on
+    both databases (SQLite's LIKE ignores ASCII case, PostgreSQL's does not)."""
+    return sa.func.lower(column).contains(text.lower(), autoescape=True)
 
 
 def _user_metrics(row: Mapping[str, Any], rate_limited: int) -> dict[str, Any]:

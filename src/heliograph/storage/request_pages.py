@@ -76,3 +76,27 @@ def after(key: SortKey, cursor: Cursor) -> sa.ColumnElement[bool]:
 def cursor_of(key: SortKey, row: Any, value: Any) -> Cursor:
     """The cursor of a page's last row (``value``: its sort expression's value, selected as ``sort_value``)."""
     return Cursor(None if key.expr is None else value, row["created_at"], row["seq"])
+
+
+def reverse_order(key: SortKey) -> list[sa.ColumnElement[Any]]:
+    """``order(key)`` backwards: read from a row towards the start of the list (its previous rows)."""
+    if key.expr is None:
+        if key.descending:
+            return [requests.c.created_at.asc(), requests.c.seq.asc()]
+        return [requests.c.created_at.desc(), requests.c.seq.desc()]
+    ordered = key.expr.asc() if key.descending else key.expr.desc()
+    return [ordered.nulls_first(), requests.c.created_at.asc(), requests.c.seq.asc()]
+
+
+def before(key: SortKey, cursor: Cursor) -> sa.ColumnElement[bool]:
+    """Rows that come before ``cursor`` in ``order(key)`` (the mirror of ``after``)."""
+    position = sa.tuple_(requests.c.created_at, requests.c.seq)
+    mark = sa.tuple_(sa.literal(cursor.created_at), sa.literal(cursor.seq))
+    if key.expr is None:
+        return position > mark if key.descending else position < mark
+    ties = position > mark  # equal sort values are newest first, so the newer ones come before
+    if cursor.value is None:
+        # Unknown values are last: every known one comes before.
+        return sa.or_(key.expr.is_not(None), sa.and_(key.expr.is_(None), ties))
+    ahead = key.expr > cursor.value if key.descending else key.expr < cursor.value
+    return sa.or_(ahead, sa.and_(key.expr == cursor.value, ties))

@@ -248,3 +248,49 @@ def set_scores(
     )
     conn.execute(requests.update().where(requests.c.seq == seq).values(updated_at=now))
     return True
+
+
+def find_neighbours(
+    conn: sa.Connection,
+    where: sa.ColumnElement[bool],
+    key: SortKey,
+    organization_id: int,
+    request_id: uuid.UUID,
+    *,
+    previous: bool = True,
+    following: bool = True,
+) -> tuple[uuid.UUID | None, uuid.UUID | None] | None:
+    """The ids of the rows just before and just after ``request_id`` in the keyset order of ``key``
+    among the rows matching ``where`` (None at either end, or when not asked for); None when the
+    request is not found.
+
+    One-row reads from the request's own position (its sort value, time and seq): ordered by time,
+    the (organization, created_at) index serves them, so a request deep in a million-row list costs
+    what the first one does. Ordered by another expression they scan the matching rows, as a page of
+    the list sorted that way does; hence each side can be asked for alone.
+    """
+    value = sa.null() if key.expr is None else key.expr
+    mark = conn.execute(
+        sa.select(requests.c.created_at, requests.c.seq, value.label("sort_value")).where(
+            scope(organization_id), requests.c.id == request_id
+        )
+    ).first()
+    if mark is None:
+        return None
+    cursor = Cursor(None if key.expr is None else mark.sort_value, mark.created_at, mark.seq)
+    before = after = None
+    if previous:
+        before = conn.execute(
+            sa.select(requests.c.id)
+            .where(where, request_pages.before(key, cursor))
+            .order_by(*request_pages.reverse_order(key))
+            .limit(1)
+        ).scalar_one_or_none()
+    if following:
+        after = conn.execute(
+            sa.select(requests.c.id)
+            .where(where, request_pages.after(key, cursor))
+            .order_by(*request_pages.order(key))
+            .limit(1)
+        ).scalar_one_or_none()
+    return before, after

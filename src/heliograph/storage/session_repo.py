@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from heliograph.storage.dialect import insert_ignoring_conflicts
 from heliograph.storage.group_fields import SESSION_AGGREGATES
+from heliograph.storage.metric_queries import COMPONENTS
 from heliograph.storage.request_repo import scope
 from heliograph.storage.tables import requests, session_tags
 
@@ -62,14 +63,24 @@ def session_rows(
     *,
     offset: int,
     limit: int,
+    sort: str = "created_at",
+    descending: bool = True,
 ) -> list[dict[str, Any]]:
-    """One row per (session id, name), newest first: the totals of ``SESSION_AGGREGATES`` (under their
-    own names) and ``avg_latency``; the id and name break ties, so pages never overlap."""
+    """One row per (session id, name), newest first (or by ``sort``, one of ``SESSION_SORTS``): the
+    totals of ``SESSION_AGGREGATES`` (under their own names) and ``avg_latency``; the id and name
+    break ties, so pages never overlap."""
     dialect = conn.dialect.name
-    first: sa.ColumnElement[Any] = sa.literal_column(_TOTALS["created_at"])
+    labelled: dict[str, sa.ColumnElement[Any]] = {
+        name: sa.literal_column(label) for name, label in _TOTALS.items()
+    }
+    # PostgreSQL orders by an output name only when it stands alone: the duration is spelled out.
+    labelled["duration"] = SESSION_AGGREGATES["latest_request_created_at"](dialect) - SESSION_AGGREGATES[
+        "created_at"
+    ](dialect)
+    first = _sort_key(sort, descending, labelled, requests.c.session_id, session_name())
     query = (
         _grouped(where, having, *_totals(dialect), _average_latency())
-        .order_by(first.desc(), requests.c.session_id, session_name())
+        .order_by(first, requests.c.session_id, session_name())
         .limit(limit)
         .offset(offset)
     )
@@ -219,15 +230,20 @@ def merged_session_rows(
     *,
     offset: int,
     limit: int,
+    sort: str = "created_at",
+    descending: bool = True,
 ) -> list[dict[str, Any]]:
     """``session_rows`` over merged totals."""
     c = merged.c
+    totals: dict[str, sa.ColumnElement[Any]] = {name: c[name] for name in SESSION_AGGREGATES}
+    totals["duration"] = c.latest_request_created_at - c.created_at
+    first = _sort_key(sort, descending, totals, c.session_id, c.session_name)
     query = (
         sa.select(
             merged, (sa.cast(c.latency_sum, sa.Float) / sa.func.nullif(c.latency_count, 0)).label("avg")
         )
         .where(having if having is not None else sa.true())
-        .order_by(c.created_at.desc(), c.session_id, c.session_name)
+        .order_by(first, c.session_id, c.session_name)
         .limit(limit)
         .offset(offset)
     )
@@ -287,3 +303,52 @@ def merged_session_spans(conn: sa.Connection, merged: sa.Subquery) -> list[sa.Ro
         c.total_cost.label("cost"),
     )
     return list(conn.execute(query).mappings())
+
+
+# --- for the web UI's session list: any column's order, and each session's errors ------------------
+
+#: What a session list may be ordered by: a total of ``SESSION_AGGREGATES``, the time from the first
+#: request to the last (``duration``), the id or the name.
+SESSION_SORTS = (*SESSION_AGGREGATES, "duration", "session_id", "session_name")
+
+
+def _sort_key(
+    sort: str,
+    descending: bool,
+    totals: dict[str, sa.ColumnElement[Any]],
+    session_id: sa.ColumnElement[Any],
+    name: sa.ColumnElement[Any],
+) -> sa.ColumnElement[Any]:
+    key: sa.ColumnElement[Any]
+    if sort == "session_id":
+        key = session_id
+    elif sort == "session_name":
+        key = name
+    elif sort in totals:  # an aggregate, or "duration"
+        key = totals[sort]
+    else:
+        raise ValueError(f"cannot sort sessions by {sort!r}")
+    return key.desc() if descending else key.asc()
+
+
+def session_errors(
+    conn: sa.Connection, where: sa.ColumnElement[bool], sessions: Sequence[dict[str, Any]]
+) -> dict[tuple[str, str], int]:
+    """How many requests matching ``where`` failed (a status outside 2xx: the dashboards' count of
+    errors) in each of the given ``session_rows``, per (id, name); bounded like ``session_users``."""
+    if not sessions:
+        return {}
+    first = min(row["created_at"] for row in sessions)
+    last = max(row["latest_request_created_at"] for row in sessions)
+    ids = list(dict.fromkeys(row["session_id"] for row in sessions))
+    query = (
+        sa.select(requests.c.session_id, session_name(), COMPONENTS["errors"]())
+        .where(
+            where,
+            requests.c.created_at >= first,
+            requests.c.created_at <= last,
+            requests.c.session_id.in_(ids),
+        )
+        .group_by(requests.c.session_id, session_name())
+    )
+    return {(session_id, name): int(count) for session_id, name, count in conn.execute(query)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import sqlalchemy as sa
@@ -91,3 +91,75 @@ def _stored_span(row: sa.RowMapping, resource: _Resource | None) -> StoredSpan:
         scope=None if resource is None else resource.scope,
         service_name=None if resource is None else resource.service_name,
     )
+
+
+# --- for the web UI's trace page: the tree without the spans' contents, and one span whole ----------
+
+
+class SpanOutlineRow(NamedTuple):
+    """What a tree of spans needs of each span; attributes, events and resources stay unread. (A
+    tuple: a trace's ten thousand are made several times faster than frozen dataclasses.)"""
+
+    span_id: bytes
+    parent_span_id: bytes | None
+    name: str
+    kind: int
+    start_time: int
+    end_time: int
+    status_code: int
+    status_message: str | None
+    request_id: uuid.UUID | None
+    resource_id: int | None
+
+
+def trace_outline(conn: sa.Connection, organization_id: int, trace_id: bytes) -> list[SpanOutlineRow]:
+    """Every span of a trace in start order (then id), without its contents: a trace of 10,000 spans
+    reads in tens of milliseconds where the whole spans take hundreds."""
+    query = (
+        sa.select(
+            spans.c.span_id,
+            spans.c.parent_span_id,
+            spans.c.name,
+            spans.c.kind,
+            spans.c.start_time,
+            spans.c.end_time,
+            spans.c.status_code,
+            spans.c.status_message,
+            requests.c.id,
+            spans.c.resource_id,
+        )
+        .outerjoin(requests, requests.c.seq == spans.c.request_seq)
+        .where(spans.c.organization_id == organization_id, spans.c.trace_id == trace_id)
+        .order_by(spans.c.start_time, spans.c.span_id)
+    )
+    return [SpanOutlineRow._make(row) for row in conn.execute(query).all()]
+
+
+def service_name_of(conn: sa.Connection, organization_id: int, resource_id: int | None) -> str | None:
+    """The ``service.name`` of a span's resource."""
+    if resource_id is None:
+        return None
+    query = sa.select(span_resources.c.service_name).where(
+        span_resources.c.organization_id == organization_id, span_resources.c.id == resource_id
+    )
+    found: str | None = conn.execute(query).scalar_one_or_none()
+    return found
+
+
+def one_span(conn: sa.Connection, organization_id: int, trace_id: bytes, span_id: bytes) -> StoredSpan | None:
+    """One span of a trace, whole (as ``trace_spans`` reads each), or None."""
+    query = (
+        sa.select(spans, requests.c.id.label("request_id"), request_bodies.c.payload)
+        .outerjoin(requests, requests.c.seq == spans.c.request_seq)
+        .outerjoin(request_bodies, request_bodies.c.request_seq == spans.c.request_seq)
+        .where(
+            spans.c.organization_id == organization_id,
+            spans.c.trace_id == trace_id,
+            spans.c.span_id == span_id,
+        )
+    )
+    row = conn.execute(query).mappings().one_or_none()
+    if row is None:
+        return None
+    resources = _resources(conn, organization_id, {row["resource_id"]} - {None})
+    return _stored_span(row, resources.get(row["resource_id"]))

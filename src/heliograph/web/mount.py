@@ -5,10 +5,34 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from starlette.responses import RedirectResponse
 
-from heliograph.web import sign_in
+from heliograph.web import (
+    dashboard_pages,
+    prompt_pages,
+    property_pages,
+    request_detail,
+    request_pages,
+    session_pages,
+    settings_pages,
+    sign_in,
+    trace_pages,
+    user_pages,
+)
 from heliograph.web.identity import ui_path
 
-ROUTERS = [sign_in.router]
+# request_pages before any router with /ui/requests/{id}: its /ui/requests/export.csv and /live
+# must match first.
+ROUTERS = [
+    sign_in.router,
+    request_pages.router,
+    prompt_pages.router,
+    settings_pages.router,
+    request_detail.router,
+    dashboard_pages.router,
+    user_pages.router,
+    property_pages.router,
+    trace_pages.router,
+    session_pages.router,
+]
 
 
 def install_ui(app: FastAPI) -> None:

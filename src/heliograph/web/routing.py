@@ -6,6 +6,7 @@ gets a page (or, for htmx, a message swapped into the page's ``#flash`` region) 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 from urllib.parse import quote
@@ -78,6 +79,7 @@ class UiRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def guarded(request: Request) -> Response:
+            started = time.perf_counter()
             request.state.csrf_token = csrf_token(request)
             try:
                 response = await handler(request)
@@ -92,6 +94,10 @@ class UiRoute(APIRoute):
                 response = error_page(request, 400, validation_message(exc))
             for name, value in SECURITY_HEADERS.items():
                 response.headers.setdefault(name, value)
+            # The server's own time for the page (to the handler's return; a streamed export's body
+            # comes after), shown by browsers' developer tools and read by bench/ui.py.
+            elapsed = (time.perf_counter() - started) * 1000
+            response.headers["Server-Timing"] = f"app;dur={elapsed:.2f}"
             new_token = getattr(request.state, "new_csrf_token", "")
             if new_token:
                 set_cookie(request, response, CSRF_COOKIE, new_token, None)
