@@ -42,13 +42,13 @@ class UiServer:
         return f"{self.url}/ui{path}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def fake_provider() -> Iterator[FakeProvider]:
     with running_fake_provider() as fake:
         yield fake
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ui_server(tmp_path_factory: pytest.TempPathFactory, fake_provider: FakeProvider) -> Iterator[UiServer]:
     directory = tmp_path_factory.mktemp("ui")
     env = {
@@ -62,7 +62,7 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory, fake_provider: FakeProvi
         yield UiServer(running.url, running.key, found.group(1), seeded, running)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     playwright_api = pytest.importorskip("playwright.sync_api")
     executable = chromium()
@@ -83,7 +83,7 @@ class PageErrors:
         page.on("pageerror", lambda error: self.messages.append(f"uncaught: {error}"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def key_session(browser: Any, ui_server: UiServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Browser storage signed in with the admin API key, through the sign-in form."""
     context = browser.new_context(viewport=VIEWPORT)

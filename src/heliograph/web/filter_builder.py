@@ -85,6 +85,12 @@ class Condition:
     def label(self) -> str:
         return field_spec(self.field).label
 
+    @property
+    def operator_group(self) -> str:
+        """Which of the builder's operator groups shows this condition's operator (both groups have
+        "equals", and only one of them may be the selected option)."""
+        return "number" if field_spec(self.field).kind == "number" else "text"
+
 
 def field_spec(name: str) -> FieldSpec:
     if name.startswith(PROPERTY_PREFIX) and len(name) > len(PROPERTY_PREFIX):

@@ -76,9 +76,14 @@ class UserListState:
         return params
 
     def seconds(self) -> tuple[float | None, float | None]:
-        if self.time_range.start is None:
-            return None, None  # all time: the rollups whole, no window
-        return self.time_range.start.timestamp(), self.time_range.end.timestamp()
+        return _seconds(self.time_range)
+
+
+def _seconds(time_range: TimeRange) -> tuple[float | None, float | None]:
+    """The window as the User API takes it; None for all time (the rollups whole, no window)."""
+    if time_range.start is None:
+        return None, None
+    return time_range.start.timestamp(), time_range.end.timestamp()
 
 
 def _time_range(request: Request) -> TimeRange:
@@ -176,11 +181,7 @@ def user_latencies(
         page = ui_path(request, "/users") + query_string({**time_range.params(), "latency": 1})
         return RedirectResponse(page, status_code=303)
     users = [user[:1000] for user in u or []]
-    start, end = (
-        (None, None)
-        if time_range.start is None
-        else (time_range.start.timestamp(), time_range.end.timestamp())
-    )
+    start, end = _seconds(time_range)
     latencies = app_context(request).users.average_latencies(principal.auth, users, start, end)
     return render(
         request,
