@@ -1,6 +1,7 @@
 """Session and user lists read rollups (whole hours or days) plus the rows of the window's edges when
 their filter has no request condition, and the rows otherwise: both ways give the same answers, on
-ragged windows, with totals filters, on both databases."""
+ragged windows, with totals filters, on both databases. So do the users over time, which the user rollups
+answer alone (their first and last request of a day settle the days a window cuts)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from support.analytics import BASE_MS, DAY_MS, HOUR_MS, Call, log_calls, post
+from support.analytics import BASE_MS, DAY_MS, HOUR_MS, Call, iso, log_calls, post
 
 EVERYTHING = {"request_response_rmt": {"status": {"gte": -1000}}}  # matches all: the row path
 COSTLY = {"sessions_request_response_rmt": {"session_total_cost": {"gt": 0.0025}}}
@@ -136,3 +137,54 @@ def test_moving_a_request_to_another_session_moves_its_totals(client: TestClient
     assert by_id["a"]["total_cost"] == pytest.approx(0.005)
     assert by_id["a"]["created_at"] == "2026-03-10T00:01:00.000Z"
     assert by_id["b"]["total_requests"] == 1
+
+
+def _user_days() -> list[Call]:
+    """Users active on some days of four weeks across a month's end, each early, late or both in the
+    day, so a window starting or ending inside a day catches some of a day's users and not others."""
+    calls = []
+    for day in range(-3, 26):  # Saturday 2026-03-07 to Saturday 2026-04-04
+        for k in range(4):
+            if (day + k) % 3 == 0:
+                continue
+            at = BASE_MS + day * DAY_MS
+            calls.append(Call(at + (1 + 6 * k) * HOUR_MS + k, user=f"user-{k}"))
+            if k % 2:
+                calls.append(Call(at + (23 - k) * HOUR_MS, user=f"user-{k}"))
+    calls.append(Call(BASE_MS + 2 * DAY_MS + HOUR_MS, user="twice"))  # 01:00 and 23:00 of one day
+    calls.append(Call(BASE_MS + 2 * DAY_MS + 23 * HOUR_MS, user="twice"))
+    calls.append(Call(BASE_MS + 2 * DAY_MS + 12 * HOUR_MS))  # names no user
+    return calls
+
+
+def test_users_over_time_agree_between_user_rollups_and_rows(client: TestClient, key: str) -> None:
+    calls = _user_days()
+    log_calls(client, key, calls)
+    windows = [
+        (BASE_MS - 2 * DAY_MS + 12 * HOUR_MS + 7, BASE_MS + 23 * DAY_MS + 10 * HOUR_MS),  # ragged ends
+        (BASE_MS - 3 * DAY_MS, BASE_MS + 26 * DAY_MS - 1),  # whole days
+        (BASE_MS + 2 * DAY_MS + 2 * HOUR_MS, BASE_MS + 3 * DAY_MS + 6 * HOUR_MS),  # two cut days
+        # One day cut at both ends: "twice" has requests before and after, none inside.
+        (BASE_MS + 2 * DAY_MS + 2 * HOUR_MS, BASE_MS + 2 * DAY_MS + 20 * HOUR_MS),
+        (BASE_MS + 2 * DAY_MS, BASE_MS + 2 * DAY_MS + 20 * HOUR_MS),  # the head of one day
+    ]
+    for start, end in windows:
+        body = {"timeFilter": {"start": iso(start), "end": iso(end)}}
+        for unit, tz in (("day", 0), ("week", 0), ("month", 0), ("year", 0), ("day", 1440), ("week", -1440)):
+            series = {**body, "dbIncrement": unit, "timeZoneDifference": tz}
+            rolled = post(client, key, "/v1/metrics/usersOverTime", {**series, "filter": "all"})
+            rows = post(client, key, "/v1/metrics/usersOverTime", {**series, "filter": EVERYTHING})
+            assert rolled == rows, (start, end, unit, tz)
+        daily = post(
+            client,
+            key,
+            "/v1/metrics/usersOverTime",
+            {**body, "dbIncrement": "day", "timeZoneDifference": 0, "filter": "all"},
+        )
+        expected: dict[int, set[str]] = {}
+        for call in calls:
+            if start <= call.at <= end and call.user:
+                expected.setdefault(call.at - call.at % DAY_MS, set()).add(call.user)
+        assert {row["time"]: row["count"] for row in daily if row["count"]} == {
+            iso(day): len(users) for day, users in expected.items()
+        }, (start, end)

@@ -373,14 +373,16 @@ def test_unfiltered_quantiles_from_sketches_are_within_one_percent(client: TestC
         [Call(start + i * 1000, latency=v, prompt_tokens=v % 997) for i, v in enumerate(latencies)],
     )
     window = {"start": iso(start - HOUR_MS), "end": iso(start + 2 * HOUR_MS)}
-    for metric in ("latency", "prompt_tokens", "total_tokens"):
-        body = {"timeFilter": window, "dbIncrement": "day", "timeZoneDifference": 0, "metric": metric}
+    cases = [(m, "day", 0) for m in ("latency", "prompt_tokens", "total_tokens")]
+    cases += [("latency", "hour", 0), ("latency", "week", -60), ("latency", "month", 300)]
+    for metric, unit, tz in cases:
+        body = {"timeFilter": window, "dbIncrement": unit, "timeZoneDifference": tz, "metric": metric}
         sketched = post(client, key, "/v1/metrics/quantiles", {**body, "filter": "all"})
         exact = post(client, key, "/v1/metrics/quantiles", {**body, "filter": EVERYTHING})
         assert [row["time"] for row in sketched] == [row["time"] for row in exact]
         for got, want in zip(sketched, exact, strict=True):
             for name in ("p75", "p90", "p95", "p99"):
-                assert got[name] == pytest.approx(want[name], rel=0.01), (metric, name)
+                assert got[name] == pytest.approx(want[name], rel=0.01), (metric, unit, name)
 
 
 def test_one_property_filter_reads_property_rollups_exactly(client: TestClient, key: str) -> None:

@@ -30,8 +30,8 @@ from heliograph.services.analytics_inputs import (
 )
 from heliograph.services.errors import InvalidInput
 from heliograph.services.keys import AuthContext
+from heliograph.storage import group_rollups, metric_sketches, property_rollups, request_rollups
 from heliograph.storage import metric_queries as mq
-from heliograph.storage import metric_sketches, property_rollups, request_rollups
 from heliograph.storage.request_filters import split_equality_property
 from heliograph.storage.request_repo import scope
 from heliograph.storage.tables import requests
@@ -227,10 +227,17 @@ class MetricsService:
         return rows
 
     def users_series(self, auth: AuthContext, question: Series) -> list[dict[str, Any]]:
+        """Distinct users per bucket: unfiltered buckets of whole UTC days from the user rollups (one row
+        per user and day), anything else from the rows, since distinct counts do not add up."""
         window, unit, tz = self._series_window(question)
-        bucket = bucket_expression(requests.c.created_at, unit, tz, self._dialect)
         with self._engine.connect() as conn:
-            found = mq.distinct_users_by_bucket(conn, self._where(auth, question.filter, window), bucket)
+            found = None
+            if unfiltered(question.filter):
+                found = group_rollups.users_by_bucket(conn, auth.organization_id, window, unit, tz)
+            if found is None:
+                bucket = bucket_expression(requests.c.created_at, unit, tz, self._dialect)
+                where = self._where(auth, question.filter, window)
+                found = mq.distinct_users_by_bucket(conn, where, bucket)
         return [
             {"time": iso(b), "count": found.get(b, 0)}
             for b in bucket_series(window.start_ms, window.end_ms, unit, tz)

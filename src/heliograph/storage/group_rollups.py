@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from heliograph.storage.batch_rows import REQUEST_COLUMNS
 from heliograph.storage.rollup_tables import Periods, add_increments, periods
 from heliograph.storage.tables import requests, session_rollups, user_rollups
-from heliograph.storage.time_buckets import DAY_MS, HOUR_MS, Window
+from heliograph.storage.time_buckets import DAY_MS, HOUR_MS, MINUTE_MS, Window, bucket_expression
 
 _AT = {name: REQUEST_COLUMNS.index(name) for name in REQUEST_COLUMNS}
 SESSION_SUMS = ("requests", "cost", "prompt_tokens", "completion_tokens", "latency_sum", "latency_count")
@@ -181,26 +181,46 @@ def session_aggregates(merged: sa.Subquery) -> dict[str, Any]:
 def merged_users(organization_id: int, window: Window | None) -> sa.Subquery:
     """Each user's totals over ``window`` (None: all time): whole days from the rollups, edges from the
     rows. Columns: user_id, total_requests, cost (nano-USD), total_prompt_tokens,
-    total_completion_tokens, first_active, last_active, active_for (distinct UTC days)."""
+    total_completion_tokens, first_active, last_active, active_for (distinct UTC days).
+
+    Each part is grouped by user before the two are merged: a month is ~30 rollup rows and a day of
+    edge rows per user, and grouping those ~60,000 rows together (with a distinct count of days) is
+    three times slower than two groupings and a merge of ~2,000. The parts' days never overlap (the
+    edges lie outside the whole days), so their day counts add up."""
     u, r = user_rollups.c, requests.c
     bounds = None if window is None else periods(window, DAY_MS)
     in_rollups = u.organization_id == organization_id
     if bounds is not None:
         in_rollups = sa.and_(in_rollups, u.day >= bounds.first, u.day < bounds.stop)
-    from_rollups = sa.select(
-        u.user_id, u.day, u.requests, u.cost, u.prompt_tokens, u.completion_tokens, u.first_at, u.last_at
-    ).where(in_rollups)
+    from_rollups = (
+        sa.select(
+            u.user_id,
+            sa.func.sum(u.requests).label("requests"),
+            sa.func.sum(u.cost).label("cost"),
+            sa.func.sum(u.prompt_tokens).label("prompt_tokens"),
+            sa.func.sum(u.completion_tokens).label("completion_tokens"),
+            sa.func.min(u.first_at).label("first_at"),
+            sa.func.max(u.last_at).label("last_at"),
+            sa.func.count().label("days"),  # one rollup row per user and day
+        )
+        .where(in_rollups)
+        .group_by(u.user_id)
+    )
     day = r.created_at - (((r.created_at % DAY_MS) + DAY_MS) % DAY_MS)
-    from_rows = sa.select(
-        r.user_id,
-        day,
-        sa.literal(1, sa.BigInteger),
-        r.cost,
-        sa.func.coalesce(r.prompt_tokens, 0),
-        sa.func.coalesce(r.completion_tokens, 0),
-        r.created_at,
-        r.created_at,
-    ).where(_edge_rows(organization_id, bounds), r.user_id != "")
+    from_rows = (
+        sa.select(
+            r.user_id,
+            sa.func.count(),
+            sa.func.sum(r.cost),
+            sa.func.sum(sa.func.coalesce(r.prompt_tokens, 0)),
+            sa.func.sum(sa.func.coalesce(r.completion_tokens, 0)),
+            sa.func.min(r.created_at),
+            sa.func.max(r.created_at),
+            sa.func.count(sa.distinct(day)),
+        )
+        .where(_edge_rows(organization_id, bounds), r.user_id != "")
+        .group_by(r.user_id)
+    )
     parts = sa.union_all(from_rollups, from_rows).subquery("parts")
     c = parts.c
     return (
@@ -212,11 +232,45 @@ def merged_users(organization_id: int, window: Window | None) -> sa.Subquery:
             sa.func.sum(c.completion_tokens).label("total_completion_tokens"),
             sa.func.min(c.first_at).label("first_active"),
             sa.func.max(c.last_at).label("last_active"),
-            sa.func.count(sa.distinct(c.day)).label("active_for"),
+            sa.func.sum(c.days).label("active_for"),
         )
         .group_by(c.user_id)
         .subquery("users")
     )
+
+
+def users_by_bucket(
+    conn: sa.Connection, organization_id: int, window: Window, unit: str, tz: int
+) -> dict[int, int] | None:
+    """Distinct users per bucket that has any, from the user rollups alone; None when they cannot
+    answer: buckets that are not unions of UTC days, or a window that starts and ends inside one day.
+
+    A user's row for a day the window covers whole counts as it is. For the day the window starts in,
+    the user has a request in the window exactly when the last one that day is (``last_at >= low``);
+    for the day it ends in, when the first one is (``first_at <= high``). So no request row is read,
+    where the rows of a month are a million. Only a day cut at both ends needs more than first and
+    last: a user may have requests before and after the window and none in it."""
+    if unit not in ("day", "week", "month", "year") or tz % (DAY_MS // MINUTE_MS):
+        return None
+    bounds = periods(window, DAY_MS)
+    if bounds.low > bounds.high:
+        return {}
+    if bounds.first > bounds.stop:  # low and high inside the same day, neither at its edge
+        return None
+    u = user_rollups.c
+    label = bucket_expression(u.day, unit, tz, conn.dialect.name).label("bucket")
+    query = (
+        sa.select(label, sa.func.count(sa.distinct(u.user_id)))
+        .where(
+            u.organization_id == organization_id,
+            u.day > bounds.low - DAY_MS,
+            u.day <= bounds.high,
+            u.last_at >= bounds.low,
+            u.first_at <= bounds.high,
+        )
+        .group_by(label)
+    )
+    return {int(bucket): int(count) for bucket, count in conn.execute(query)}
 
 
 def user_aggregates(merged: sa.Subquery) -> dict[str, Any]:

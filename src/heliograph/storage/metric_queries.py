@@ -93,8 +93,11 @@ def distinct_users(conn: sa.Connection, where: sa.ColumnElement[bool]) -> int:
 def distinct_users_by_bucket(
     conn: sa.Connection, where: sa.ColumnElement[bool], bucket: sa.ColumnElement[int]
 ) -> dict[int, int]:
+    """Users with a request per bucket. An empty user id (a NUL-only one, as stored) counts for no one,
+    as in the user rollups, which answer the unfiltered series."""
     label = bucket.label("bucket")
-    query = sa.select(label, sa.func.count(sa.distinct(r.user_id))).where(where).group_by(label)
+    named = sa.and_(where, r.user_id != "")
+    query = sa.select(label, sa.func.count(sa.distinct(r.user_id))).where(named).group_by(label)
     return {int(b): int(n) for b, n in conn.execute(query)}
 
 

@@ -11,8 +11,10 @@ the transaction that inserts the rows (``add``), and a window's ragged edges are
 
 from __future__ import annotations
 
+import bisect
 import collections
 import functools
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -22,7 +24,7 @@ import sqlalchemy as sa
 from heliograph.storage.batch_rows import REQUEST_COLUMNS
 from heliograph.storage.rollup_tables import add_increments, periods
 from heliograph.storage.tables import metric_sketches, requests
-from heliograph.storage.time_buckets import HOUR_MS, Window, bucket_expression
+from heliograph.storage.time_buckets import HOUR_MS, Window, bucket_expression, bucket_series, next_bucket
 
 RELATIVE_ERROR = 0.01
 _GAMMA = (1 + RELATIVE_ERROR) / (1 - RELATIVE_ERROR)
@@ -33,6 +35,9 @@ METRICS = {"latency": 0, "prompt_tokens": 1, "completion_tokens": 2, "total_toke
 _AT = {name: REQUEST_COLUMNS.index(name) for name in ("organization_id", "created_at", "latency")}
 _PROMPT = REQUEST_COLUMNS.index("prompt_tokens")
 _COMPLETION = REQUEST_COLUMNS.index("completion_tokens")
+# Bucket queries _bins_per_bucket makes at most (a year of days). A series may ask for 50,000 buckets,
+# mostly empty (decades of days); past this cap one grouped query reads just the rows there are.
+_MOST_BUCKET_QUERIES = 400
 s = metric_sketches.c
 
 
@@ -97,19 +102,9 @@ def quantiles_by_bucket(
         return None
     dialect = conn.dialect.name
     hours = periods(window, HOUR_MS)
-    first, stop = hours.first, hours.stop
-    bins: dict[int, dict[int, int]] = {}
-    if hours.whole:
-        label = bucket_expression(s.hour, unit, tz, dialect).label("bucket")
-        query = (
-            sa.select(label, s.bin, sa.func.sum(s.count))
-            .where(s.organization_id == organization_id, s.metric == METRICS[metric])
-            .where(s.hour >= first, s.hour < stop)
-            .group_by(label, s.bin)
-        )
-        for bucket, index, count in conn.execute(query):
-            per = bins.setdefault(int(bucket), {})
-            per[int(index)] = per.get(int(index), 0) + int(count)
+    bins = (
+        _sketch_bins(conn, organization_id, metric, hours.first, hours.stop, unit, tz) if hours.whole else {}
+    )
     created = requests.c.created_at
     edges = sa.and_(hours.edge_rows(organization_id), value.is_not(None))
     row_bucket = bucket_expression(created, unit, tz, dialect).label("bucket")
@@ -120,24 +115,69 @@ def quantiles_by_bucket(
     return {bucket: _quantiles(per, fractions) for bucket, per in bins.items()}
 
 
+def _sketch_bins(
+    conn: sa.Connection, organization_id: int, metric: str, first: int, stop: int, unit: str, tz: int
+) -> dict[int, dict[int, int]]:
+    """Bin -> count per bucket over the whole hours ``[first, stop)``."""
+    mine = sa.and_(s.organization_id == organization_id, s.metric == METRICS[metric])
+    starts = bucket_series(first, stop - 1, unit, tz)
+    if unit != "hour" and len(starts) <= _MOST_BUCKET_QUERIES:
+        return _bins_per_bucket(conn, mine, starts, first, stop, unit, tz)
+    if unit == "hour":
+        # An hour bucket (at a whole-hour offset) is the sketch's own hour, whose bins are one row each
+        # (the key is organization, hour, metric, bin): read in index order, nothing to sort or sum.
+        query = sa.select(s.hour, s.bin, s.count).where(mine, s.hour >= first, s.hour < stop)
+    else:
+        label = bucket_expression(s.hour, unit, tz, conn.dialect.name).label("bucket")
+        query = (
+            sa.select(label, s.bin, sa.func.sum(s.count))
+            .where(mine, s.hour >= first, s.hour < stop)
+            .group_by(label, s.bin)
+        )
+    bins: dict[int, dict[int, int]] = {}
+    for bucket, index, count in conn.execute(query).all():
+        bins.setdefault(int(bucket), {})[int(index)] = int(count)
+    return bins
+
+
+def _bins_per_bucket(
+    conn: sa.Connection,
+    mine: sa.ColumnElement[bool],
+    starts: Sequence[int],
+    first: int,
+    stop: int,
+    unit: str,
+    tz: int,
+) -> dict[int, dict[int, int]]:
+    """One query per bucket, grouped by bin alone: a month of hours holds ~150,000 bins, and grouping
+    them by (bucket, bin) in one query sorts them all at once, twice the time of thirty small sorts."""
+    bins: dict[int, dict[int, int]] = {}
+    for start in starts:
+        low, high = max(start, first), min(next_bucket(start, unit, tz), stop)
+        query = (
+            sa.select(s.bin, sa.func.sum(s.count)).where(mine, s.hour >= low, s.hour < high).group_by(s.bin)
+        )
+        found = {int(index): int(count) for index, count in conn.execute(query).all()}
+        if found:
+            bins[start] = found
+    return bins
+
+
 def _quantiles(counts: dict[int, int], fractions: Sequence[float]) -> list[float]:
     """``percentile_cont`` over the bins: interpolate between the representatives of the two ranks."""
-    ordered = sorted(counts.items())
-    total = sum(count for _index, count in ordered)
+    indexes = sorted(counts)
+    # Ranks below each bin's end: a rank's bin is found by bisection, not by a walk of every bin.
+    ends = list(itertools.accumulate(counts[index] for index in indexes))
+    total = ends[-1]
+
+    def value_at(rank: int) -> float:
+        return representative(indexes[min(bisect.bisect_right(ends, rank), len(indexes) - 1)])
+
     answers = []
     for q in fractions:
         position = (total - 1) * q
         low = math.floor(position)
-        low_value = _value_at(ordered, low)
-        high_value = _value_at(ordered, min(low + 1, total - 1))
+        low_value = value_at(low)
+        high_value = value_at(min(low + 1, total - 1))
         answers.append(low_value + (high_value - low_value) * (position - low))
     return answers
-
-
-def _value_at(ordered: list[tuple[int, int]], rank: int) -> float:
-    seen = 0
-    for index, count in ordered:
-        seen += count
-        if rank < seen:
-            return representative(index)
-    return representative(ordered[-1][0])

@@ -124,6 +124,10 @@ def rate_limited_counts(
     if not user_ids:
         return {}
     refused = _rate_limited_requests(organization_id)
+    # Most organizations have no refused request: two seeks of the property index tell, where the
+    # count below walks every request of the page's users (a month of the busiest ten: 30 ms).
+    if not conn.execute(sa.select(refused.exists())).scalar_one():
+        return {}
     query = (
         sa.select(requests.c.user_id, sa.func.count())
         .where(where, requests.c.user_id.in_(list(user_ids)), requests.c.seq.in_(refused))
