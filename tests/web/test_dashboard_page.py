@@ -4,7 +4,6 @@ chart), every chart has a data table, and the numbers equal the API's for the sa
 from __future__ import annotations
 
 import re
-from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +14,7 @@ from heliograph.web.dashboard_charts import increment_for, pivot_chart, time_cha
 from heliograph.web.dashboard_panels import PANELS
 from heliograph.web.time_range import TimeRange
 from support.http import auth
-from web.conftest import VIEWPORT, UiServer, look
+from web.conftest import VIEWPORT, UiServer, look, ui_client
 
 CHART_PANELS = [name for name, spec in PANELS.items() if not spec.card]
 
@@ -196,16 +195,8 @@ def test_without_javascript_panels_are_links(browser: Any, key_session: Any, ui_
     context.close()
 
 
-def _signed_in(ui_server: UiServer) -> httpx.Client:
-    client = httpx.Client(base_url=ui_server.url)
-    client.get("/ui/sign-in")
-    data = {"api_key": ui_server.key, "csrf_token": client.cookies.get("heliograph_csrf", "")}
-    assert client.post("/ui/sign-in", data=data, headers={"Origin": ui_server.url}).status_code == 303
-    return client
-
-
 def test_panels_answer_pages_fragments_and_clear_errors(ui_server: UiServer) -> None:
-    with closing(_signed_in(ui_server)) as client:
+    with ui_client(ui_server) as client:
         whole = client.get("/ui/dashboard/panels/cost?range=24h")
         assert whole.status_code == 200
         assert "<html" in whole.text

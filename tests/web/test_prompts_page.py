@@ -5,11 +5,7 @@ the inputs; a viewer who cannot promote; bad ids."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +13,7 @@ import httpx
 import pytest
 
 from support.http import auth
-from web.conftest import UiServer, look
+from web.conftest import UiServer, create_key, csrf_token, look, ui_client
 
 XSS = '<img src=x onerror="window.__pwned = 5">'
 TEMPLATE = {
@@ -159,32 +155,9 @@ def test_versions_diff_promote_and_compile(page: Any, ui_server: UiServer, made:
     assert version["metadata"]["isProduction"] is True
 
 
-def _read_only_key(ui_server: UiServer) -> str:
-    directory = ui_server.server.log_path.parent
-    database = f"sqlite:///{directory / 'ui.db'}"
-    command = ["keys", "create", "--org", "default", "--name", "ui-reader", "--permissions", "r"]
-    created = subprocess.run(
-        [sys.executable, "-m", "heliograph.cli.main", *command, "--database-url", database],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return created.stdout.strip()
-
-
-@contextmanager
-def _signed_in(ui_server: UiServer, key: str) -> Iterator[tuple[httpx.Client, str]]:
-    """A client signed in to the UI with ``key``, and its CSRF token."""
-    with httpx.Client(base_url=ui_server.url, headers={"Origin": ui_server.url}) as client:
-        client.get("/ui/sign-in")
-        token = client.cookies.get("heliograph_csrf") or ""
-        signed = client.post("/ui/sign-in", data={"api_key": key, "csrf_token": token})
-        assert signed.status_code == 303, signed.text
-        yield client, token
-
-
 def test_a_viewer_sees_no_promote_and_is_refused(ui_server: UiServer, made: MadePrompt) -> None:
-    with _signed_in(ui_server, _read_only_key(ui_server)) as (client, token):
+    with ui_client(ui_server, key=create_key(ui_server, "r")) as client:
+        token = csrf_token(client)
         shown = client.get(f"/ui/prompts/{made.prompt_id}")
         assert shown.status_code == 200
         assert "Promote" not in shown.text
@@ -211,7 +184,7 @@ def test_a_viewer_sees_no_promote_and_is_refused(ui_server: UiServer, made: Made
 def test_bad_ids_answer_4xx_pages(
     ui_server: UiServer, made: MadePrompt, path: str, status: int, fragment: str
 ) -> None:
-    with _signed_in(ui_server, ui_server.key) as (client, _):
+    with ui_client(ui_server) as client:
         answer = client.get("/ui" + path.format(prompt=made.prompt_id, first=made.first))
     assert answer.status_code == status, answer.text
     assert fragment in answer.text
@@ -219,7 +192,8 @@ def test_bad_ids_answer_4xx_pages(
 
 
 def test_promote_checks_the_prompt_and_the_form(ui_server: UiServer, made: MadePrompt) -> None:
-    with _signed_in(ui_server, ui_server.key) as (client, token):
+    with ui_client(ui_server) as client:
+        token = csrf_token(client)
         other_prompt = client.post(
             f"/ui/prompts/{uuid.uuid4()}/versions/{made.first}/promote", data={"csrf_token": token}
         )

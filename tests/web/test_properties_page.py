@@ -4,18 +4,21 @@ them) linking to their requests, hiding and restoring a key, and a viewer who ma
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-import uuid
-from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 
 from support.http import auth
-from web.conftest import VIEWPORT, UiServer, look
+from web.conftest import (
+    VIEWPORT,
+    UiServer,
+    create_member,
+    csrf_token,
+    look,
+    sign_in_with_password,
+    ui_client,
+)
 
 HIDDEN_KEY = "link"  # the seeded request's hostile property, which no other page test filters by
 
@@ -80,60 +83,17 @@ def test_hide_and_restore_a_key(page: Any, ui_server: UiServer) -> None:
         )
 
 
-@pytest.fixture(scope="module")
-def viewer(ui_server: UiServer) -> tuple[str, str]:
-    """A viewer member's email and password."""
-    email, password = f"viewer-{uuid.uuid4().hex[:8]}@example.com", "viewer password 1234"
-    directory = ui_server.server.log_path.parent
-    created = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "heliograph.cli.main",
-            "users",
-            "create",
-            "--org",
-            "default",
-            "--email",
-            email,
-            "--role",
-            "viewer",
-            "--password",
-            password,
-            "--database-url",
-            f"sqlite:///{directory / 'ui.db'}",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert created.returncode == 0, created.stderr
-    return email, password
-
-
-def test_a_viewer_sees_no_buttons_and_is_refused(
-    browser: Any, ui_server: UiServer, viewer: tuple[str, str]
-) -> None:
-    email, password = viewer
+def test_a_viewer_sees_no_buttons_and_is_refused(browser: Any, ui_server: UiServer) -> None:
+    viewer = create_member(ui_server, "viewer")
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
-    page.goto(ui_server.ui("/sign-in?next=/ui/properties"))
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    page.wait_for_url(re.compile(r"/ui/properties"))
+    sign_in_with_password(page, ui_server, viewer, next_path="/ui/properties")
     assert page.get_by_role("link", name="environment", exact=True).is_visible()
     assert page.locator(".property-keys button, .property-keys form").count() == 0
     context.close()
-    with closing(httpx.Client(base_url=ui_server.url)) as client:
-        client.get("/ui/sign-in")
-        token = client.cookies.get("heliograph_csrf", "")
-        data = {"email": email, "password": password, "csrf_token": token}
-        assert client.post("/ui/sign-in", data=data, headers={"Origin": ui_server.url}).status_code == 303
+    with ui_client(ui_server, member=viewer) as client:
         refused = client.post(
-            "/ui/properties/hide",
-            data={"key": "environment", "csrf_token": token},
-            headers={"Origin": ui_server.url},
+            "/ui/properties/hide", data={"key": "environment", "csrf_token": csrf_token(client)}
         )
         assert refused.status_code == 403
         assert "may only read" in refused.text

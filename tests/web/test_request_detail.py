@@ -5,11 +5,8 @@ viewer, logged markup shown as text, and Prev/Next through the list's filter and
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+import uuid
 from html import unescape
 from typing import Any
 
@@ -19,13 +16,23 @@ import pytest
 from playwright.sync_api import expect
 
 from heliograph.services.errors import InvalidInput
+from heliograph.web.conversation import conversation_of
 from heliograph.web.request_detail import MAX_RAW_CHARS, parameters, raw_json, score_value
 from support.http import auth
 from support.ui_data import XSS_PROMPT
-from web.conftest import VIEWPORT, UiServer, look
+from web.conftest import (
+    VIEWPORT,
+    UiServer,
+    create_key,
+    create_member,
+    csrf_token,
+    log_chat_call,
+    look,
+    page_csrf_token,
+    sign_in_with_password,
+    ui_client,
+)
 
-VIEWER_EMAIL = "viewer.detail@example.com"
-VIEWER_PASSWORD = "read only please"
 _ROW_ID = re.compile(r'<tr data-request-id="([0-9a-f-]{36})"')
 _NAV = re.compile(r'data-nav="(prev|next)" rel="(?:prev|next)" href="([^"]+)"')
 
@@ -35,21 +42,6 @@ def api_request(ui_server: UiServer, request_id: str) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     found: dict[str, Any] = response.json()["data"]
     return found
-
-
-@contextmanager
-def signed_in_client(ui_server: UiServer) -> Iterator[httpx.Client]:
-    """An HTTP client signed in with the admin key through the sign-in form."""
-    with httpx.Client(base_url=ui_server.url) as client:
-        client.get("/ui/sign-in")
-        token = client.cookies.get("heliograph_csrf")
-        signed = client.post(
-            "/ui/sign-in",
-            data={"api_key": ui_server.key, "csrf_token": token},
-            headers={"Origin": ui_server.url},
-        )
-        assert signed.status_code == 303, signed.text
-        yield client
 
 
 def test_page_shows_the_conversation_and_raw_json(page: Any, ui_server: UiServer) -> None:
@@ -163,20 +155,17 @@ def test_member_adds_a_property_a_score_and_feedback(page: Any, ui_server: UiSer
 
 def test_bad_score_is_a_clear_400(ui_server: UiServer) -> None:
     request_id = ui_server.seeded.request_ids[3]
-    with signed_in_client(ui_server) as client:
-        token = client.cookies.get("heliograph_csrf")
-        headers = {"Origin": ui_server.url}
+    with ui_client(ui_server) as client:
+        token = csrf_token(client)
         bad = client.post(
             f"/ui/requests/{request_id}/scores",
             data={"name": "x", "value": "2.5", "csrf_token": token},
-            headers=headers,
         )
         assert bad.status_code == 400
         assert "whole number" in bad.text
         unknown = client.post(
             "/ui/requests/00000000-0000-0000-0000-000000000001/feedback",
             data={"rating": "up", "csrf_token": token},
-            headers=headers,
         )
         assert unknown.status_code == 404
         assert client.get("/ui/requests/not-a-uuid").status_code == 400
@@ -185,48 +174,20 @@ def test_bad_score_is_a_clear_400(ui_server: UiServer) -> None:
 
 
 def test_viewer_sees_no_controls_and_is_refused(browser: Any, ui_server: UiServer) -> None:
-    database = ui_server.server.log_path.parent / "ui.db"
-    created = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "heliograph.cli.main",
-            "users",
-            "create",
-            "--org",
-            "default",
-            "--email",
-            VIEWER_EMAIL,
-            "--role",
-            "viewer",
-            "--password",
-            VIEWER_PASSWORD,
-            "--database-url",
-            f"sqlite:///{database}",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert created.returncode == 0, created.stderr
+    viewer = create_member(ui_server, "viewer")
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     try:
-        page.goto(ui_server.ui("/sign-in"))
-        page.get_by_label("Email").fill(VIEWER_EMAIL)
-        page.get_by_label("Password").fill(VIEWER_PASSWORD)
-        page.get_by_role("button", name="Sign in", exact=True).click()
-        page.wait_for_url(re.compile(r"/ui/requests"))
+        sign_in_with_password(page, ui_server, viewer)
         request_id = ui_server.seeded.request_ids[2]
         page.goto(ui_server.ui(f"/requests/{request_id}"))
         expect(page.locator("article.message").first).to_be_visible()
         assert page.locator("form[method=post][action*='/ui/requests/']").count() == 0
         expect(page.get_by_role("button", name="Add property")).to_have_count(0)
         expect(page.get_by_role("button", name="Thumbs up")).to_have_count(0)
-        token = next(c["value"] for c in context.cookies() if c["name"] == "heliograph_csrf")
         refused = page.request.post(
             ui_server.ui(f"/requests/{request_id}/properties"),
-            form={"key": "sneaky", "value": "1", "csrf_token": token},
+            form={"key": "sneaky", "value": "1", "csrf_token": page_csrf_token(page)},
             headers={"Origin": ui_server.url},
         )
         assert refused.status == 403
@@ -273,7 +234,7 @@ def _walk(client: httpx.Client, start: str, params: str, rel: str) -> list[str]:
     "params", ["?range=all", "?range=all&sort=latency&dir=asc", "?range=all&sort=prop:environment&dir=desc"]
 )
 def test_previous_and_next_walk_the_list_in_its_order(ui_server: UiServer, params: str) -> None:
-    with signed_in_client(ui_server) as client:
+    with ui_client(ui_server) as client:
         listed = _ROW_ID.findall(client.get(f"/ui/requests{params}&limit=500").text)
         assert len(listed) >= 10
         assert _walk(client, listed[0], params, "next") == listed
@@ -398,3 +359,25 @@ def test_parameters_raw_json_and_score_values() -> None:
     for bad in ("2.5", "nan", "inf", "", "yes"):
         with pytest.raises(InvalidInput):
             score_value(bad)
+
+
+def test_a_body_whose_tool_calls_is_not_a_list_still_shows(ui_server: UiServer) -> None:
+    """Review regression: a message whose ``tool_calls`` was not a list (a client's mistake, logged as
+    sent) made the request's page, its drawer and its session's conversation a 500."""
+    key = create_key(ui_server, organization=f"odd-bodies-{uuid.uuid4().hex[:6]}")
+    messages = [
+        {"role": "user", "content": "hello"},
+        {"role": "assistant", "content": "calling a tool", "tool_calls": True},
+    ]
+    body = {"model": "gpt-4o-mini", "messages": messages}
+    assert [message.role for message in conversation_of(body, None)] == ["user", "assistant"]
+    request_id = log_chat_call(ui_server, key, body, **{"Helicone-Session-Id": "odd-tool-calls"})
+    with ui_client(ui_server, key=key) as client:
+        shown = client.get(f"/ui/requests/{request_id}")
+        assert shown.status_code == 200, shown.text
+        assert "calling a tool" in shown.text
+        drawer = {"HX-Request": "true", "HX-Target": "drawer"}
+        assert client.get(f"/ui/requests/{request_id}", headers=drawer).status_code == 200
+        conversation = client.get("/ui/sessions/odd-tool-calls?view=conversation")
+        assert conversation.status_code == 200
+        assert "calling a tool" in conversation.text

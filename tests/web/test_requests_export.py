@@ -7,8 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +15,7 @@ import httpx
 import pytest
 
 from heliograph.web.request_export import CSV_COLUMNS, all_rows, csv_chunks, jsonl_chunks, safe_cell
-from web.conftest import UiServer
+from web.conftest import UiServer, create_key, csrf_token, ui_client
 from web.test_requests_page import send
 
 
@@ -34,23 +32,10 @@ def logged(ui_server: UiServer, request_id: str) -> str:
         time.sleep(0.05)
 
 
-def sign_in(ui_server: UiServer, key: str) -> httpx.Client:
-    client = httpx.Client(base_url=ui_server.url)
-    client.get("/ui/sign-in")
-    answer = client.post(
-        "/ui/sign-in",
-        data={"api_key": key, "csrf_token": client.cookies["heliograph_csrf"]},
-        headers={"Origin": ui_server.url},
-    )
-    assert answer.status_code == 303, answer.text
-    return client
-
-
 @pytest.fixture
 def ui(ui_server: UiServer) -> Iterator[httpx.Client]:
-    client = sign_in(ui_server, ui_server.key)
-    yield client
-    client.close()
+    with ui_client(ui_server) as client:
+        yield client
 
 
 def test_csv_cells_never_start_a_formula() -> None:
@@ -150,7 +135,7 @@ def test_live_and_export_refuse_bad_input(ui: httpx.Client) -> None:
 
 def test_selection_export_checks_the_form(ui: httpx.Client, ui_server: UiServer) -> None:
     ids = ui_server.seeded.request_ids[:2]
-    token = ui.cookies["heliograph_csrf"]
+    token = csrf_token(ui)
     origin = {"Origin": ui_server.url}
     assert ui.post("/ui/requests/export-selected", data={"selected": ids}, headers=origin).status_code == 403
     foreign = {"Origin": "http://evil.example"}
@@ -170,26 +155,8 @@ def test_selection_export_checks_the_form(ui: httpx.Client, ui_server: UiServer)
 
 
 def test_empty_organization_is_told_how_to_send_traffic(ui_server: UiServer) -> None:
-    directory = ui_server.server.log_path.parent
-    created = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "heliograph.cli.main",
-            "keys",
-            "create",
-            "--org",
-            "empty-requests-page",
-            "--database-url",
-            f"sqlite:///{directory / 'ui.db'}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    client = sign_in(ui_server, created.stdout.strip())
-    page = client.get("/ui/requests").text
-    client.close()
+    with ui_client(ui_server, key=create_key(ui_server, organization="empty-requests-page")) as client:
+        page = client.get("/ui/requests").text
     assert "No requests yet" in page
     assert f"{ui_server.url}/v1/gateway/oai/v1" in page
     assert "Helicone-Auth" in page

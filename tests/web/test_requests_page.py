@@ -15,8 +15,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import openai
+import pytest
 from playwright.sync_api import expect
 
+from heliograph.services.errors import InvalidInput
+from heliograph.web.filter_builder import Condition, filter_tree
 from heliograph.web.request_export import safe_cell
 from support.http import auth
 from web.conftest import VIEWPORT, UiServer, look
@@ -214,6 +217,19 @@ def test_live_tail_shows_a_new_request_without_reload(page: Any, ui_server: UiSe
     look(page, "requests-live")
 
 
+def test_closing_the_drawer_of_a_live_list_keeps_it_live_in_the_url(page: Any, ui_server: UiServer) -> None:
+    """Review regression: a request's link left the live tail out, so closing its drawer put a URL
+    without ``live=1`` in the address bar while the page went on tailing (a reload stopped it)."""
+    page.goto(ui_server.ui("/requests?range=all&live=1"))
+    expect(page.locator("#live-tail")).to_have_count(1)
+    page.locator("#rows tr").first.locator("a.request-link").click()
+    expect(page.locator("#drawer .drawer-panel")).to_have_count(1)
+    expect(page).to_have_url(re.compile(r"/ui/requests/[0-9a-f-]{36}\?range=all&live=1$"))
+    page.keyboard.press("Escape")
+    expect(page).to_have_url(re.compile(r"/ui/requests\?range=all&live=1$"))
+    expect(page.locator("#live-tail")).to_have_count(1)
+
+
 def test_exports_equal_the_api_rows(page: Any, ui_server: UiServer) -> None:
     node = model_is("gpt-4o-mini")
     expected = api_rows(ui_server, node)
@@ -304,3 +320,37 @@ def test_read_path_works_without_javascript(browser: Any, key_session: Path, ui_
         assert "fv=bob" in href
     finally:
         context.close()
+
+
+def test_an_error_shows_wherever_scrolled_and_goes_once_a_request_succeeds(
+    page: Any, ui_server: UiServer, errors: Any
+) -> None:
+    """Review regression: the error of a refused filter stayed above the results of the corrected one
+    (nothing cleared #flash), and an error answering the drawer's forms, far down, was out of sight."""
+    page.goto(ui_server.ui("/requests"))
+    page.select_option("#ff1", "cost")
+    page.fill("#fv1", "lots")
+    page.get_by_role("button", name="Apply").click()
+    flash = page.locator("#flash")
+    expect(flash).to_contain_text("must be a number")
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    assert flash.evaluate("(element) => getComputedStyle(element).position") == "sticky"
+    box = flash.bounding_box()
+    assert box is not None
+    assert 0 <= box["y"] < VIEWPORT["height"]
+    page.select_option("#ff1", "model")
+    page.fill("#fv1", "gpt-4o-mini")
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url(re.compile(r"fv=gpt-4o-mini"))
+    expect(flash).to_be_empty()
+    errors.messages.clear()  # the browser logs the 400 answer as a failed load
+
+
+def test_a_number_too_large_to_be_finite_is_refused() -> None:
+    """Review regression: "inf" was refused but "1e999", which parses as infinity, was taken."""
+    for text in ("1e999", "-1e999", "inf", "nan"):
+        with pytest.raises(InvalidInput, match="must be a number"):
+            filter_tree([Condition("cost", "gte", text)])
+    assert filter_tree([Condition("cost", "gte", "1e3")]) == {
+        "request_response_rmt": {"cost": {"gte": 1000.0}}
+    }

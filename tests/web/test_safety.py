@@ -6,17 +6,18 @@ host (a crawl of every page and fragment link reachable from the requests page).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 import pytest
+from fastapi import APIRouter, FastAPI
+from fastapi.testclient import TestClient
 
+from heliograph.web.routing import UiRoute
 from support.ui_data import SESSION_ID, XSS_LINK, XSS_PROMPT, XSS_PROPERTY
-from web.conftest import UiServer
+from web.conftest import CSRF_COOKIE, UiServer, csrf_token, ui_client
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -70,19 +71,6 @@ def _pages(ui: UiServer) -> list[str]:
     ]
 
 
-@contextmanager
-def signed_in_client(ui: UiServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=ui.url, timeout=30) as client:
-        client.get("/ui/sign-in")
-        response = client.post(
-            "/ui/sign-in",
-            data={"api_key": ui.key, "csrf_token": client.cookies.get("heliograph_csrf", "")},
-            headers={"Origin": ui.url},
-        )
-        assert response.status_code == 303, response.text
-        yield client
-
-
 def test_hostile_values_render_as_text_and_run_nothing(page: Any, ui_server: UiServer) -> None:
     for path in _pages(ui_server):
         page.goto(ui_server.ui(path))
@@ -106,7 +94,7 @@ def test_every_page_has_the_strict_policy_and_refuses_framing(ui_server: UiServe
     anonymous = httpx.get(ui_server.ui("/sign-in"))
     assert anonymous.headers["x-frame-options"] == "DENY"
     assert "script-src 'self'" in anonymous.headers["content-security-policy"]
-    with signed_in_client(ui_server) as client:
+    with ui_client(ui_server) as client:
         for path in _pages(ui_server):
             response = client.get(f"/ui{path}")
             assert response.status_code == 200, (path, response.status_code)
@@ -127,7 +115,7 @@ def test_no_page_references_another_host(ui_server: UiServer) -> None:
     own = urlsplit(ui_server.url).netloc
     seen: set[str] = set()
     queue = [ui_server.ui(path) for path in _pages(ui_server)]
-    with signed_in_client(ui_server) as client:
+    with ui_client(ui_server) as client:
         while queue and len(seen) < 150:
             url = queue.pop()
             if url in seen:
@@ -148,3 +136,57 @@ def test_no_page_references_another_host(ui_server: UiServer) -> None:
                 if path.startswith("/ui/") and "export" not in path and "sign-" not in path:
                     queue.append(target.partition("#")[0])
     assert len(seen) > len(_pages(ui_server))
+
+
+def test_a_nul_character_is_a_400_not_a_server_error(ui_server: UiServer) -> None:
+    """Review regression: PostgreSQL's text cannot hold a NUL; one in the sign-in email or the users
+    search reached the services and failed there, a 500, before anyone was signed in."""
+    with httpx.Client(base_url=ui_server.url, headers={"Origin": ui_server.url}) as anonymous:
+        anonymous.get("/ui/sign-in")
+        form = {"email": "a\x00@example.com", "password": "x" * 10, "csrf_token": csrf_token(anonymous)}
+        answer = anonymous.post("/ui/sign-in", data=form)
+        assert answer.status_code == 400
+        assert "NUL" in answer.text
+    request_id = ui_server.seeded.request_ids[0]
+    with ui_client(ui_server) as client:
+        for path in ("/ui/users?q=a%00", "/ui/requests?ff=model&fo=equals&fv=a%00", "/ui/sessions?q=%00"):
+            answer = client.get(path)
+            assert answer.status_code == 400, path
+            assert "text/html" in answer.headers["content-type"], path
+        form = {"key": "k\x00", "value": "v", "csrf_token": csrf_token(client)}
+        assert client.post(f"/ui/requests/{request_id}/properties", data=form).status_code == 400
+
+
+def test_a_form_too_large_is_refused_with_a_page(ui_server: UiServer) -> None:
+    """Review regression: a form over the body limit was answered in the API's JSON, about API keys."""
+    request_id = ui_server.seeded.request_ids[0]
+    with ui_client(ui_server) as client:
+        form = {"key": "k", "value": "x" * (2 * 1024 * 1024), "csrf_token": csrf_token(client)}
+        answer = client.post(f"/ui/requests/{request_id}/properties", data=form)
+    assert answer.status_code == 413
+    assert "text/html" in answer.headers["content-type"]
+    assert "too large" in answer.text
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+
+
+def test_an_unexpected_error_is_a_page_and_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    """Review regression: an exception no page expected answered the API's JSON 500, which an htmx
+    swap showed as nothing at all."""
+    router = APIRouter(route_class=UiRoute)
+
+    @router.get("/ui/boom")
+    def boom() -> None:
+        raise RuntimeError("the bug")
+
+    app = FastAPI()
+    app.include_router(router)
+    with TestClient(app) as client:
+        client.cookies.set(CSRF_COOKIE, "a" * 32)  # a valid token: no cookie to set on the answer
+        page = client.get("/ui/boom")
+        fragment = client.get("/ui/boom", headers={"HX-Request": "true"})
+    assert page.status_code == 500
+    assert "<h1>Error 500</h1>" in page.text
+    assert "the bug" not in page.text
+    assert fragment.status_code == 500
+    assert fragment.headers["HX-Retarget"] == "#flash"
+    assert "RuntimeError: the bug" in caplog.text

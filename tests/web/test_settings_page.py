@@ -5,8 +5,6 @@ settings; and what non-admins see."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,36 +15,24 @@ import httpx
 import pytest
 
 from support.http import auth
-from web.conftest import VIEWPORT, PageErrors, UiServer, look
-
-
-def _cli(ui_server: UiServer, *args: str) -> str:
-    directory = ui_server.server.log_path.parent
-    # The server's database and data directory (whose secret key signs the one-time links).
-    where = ["--database-url", f"sqlite:///{directory / 'ui.db'}", "--data-dir", str(directory / "data")]
-    done = subprocess.run(
-        [sys.executable, "-m", "heliograph.cli.main", *args, *where],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+from web.conftest import (
+    VIEWPORT,
+    Member,
+    PageErrors,
+    UiServer,
+    cli,
+    csrf_token,
+    look,
+    page_csrf_token,
+    sign_in_with_password,
+)
 
 
 @pytest.fixture(scope="module")
 def admin_email(ui_server: UiServer) -> str:
     email = f"ops-{uuid.uuid4().hex[:6]}@example.com"
-    _cli(ui_server, "users", "create", "--org", "default", "--email", email, "--role", "admin")
+    cli(ui_server, "users", "create", "--org", "default", "--email", email, "--role", "admin")
     return email
-
-
-def _sign_in(page: Any, ui_server: UiServer, email: str, password: str) -> None:
-    page.goto(ui_server.ui("/sign-in"))
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    page.wait_for_url(re.compile(r"/ui/requests"))
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +43,7 @@ def admin_state(
     member at most, never as an admin)."""
     context = browser.new_context(viewport=VIEWPORT)
     opened = context.new_page()
-    output = _cli(ui_server, "users", "sign-in-link", "--email", admin_email)
+    output = cli(ui_server, "users", "sign-in-link", "--email", admin_email)
     link = re.search(r"(http://\S+/ui/sign-in/link\?token=\S+)", output)
     assert link, output
     # The link names the server's configured address; the test server listens on another port.
@@ -81,10 +67,9 @@ def admin_page(browser: Any, admin_state: Path, errors: PageErrors) -> Iterator[
 
 def _post_form(page: Any, ui_server: UiServer, path: str, form: dict[str, str]) -> Any:
     """POST a form as the page's session would (its cookies, its CSRF token, this server's Origin)."""
-    token = next(c["value"] for c in page.context.cookies() if c["name"] == "heliograph_csrf")
     return page.request.post(
         ui_server.ui(path),
-        form={**form, "csrf_token": token},
+        form={**form, "csrf_token": page_csrf_token(page)},
         headers={"Origin": ui_server.url},
         max_redirects=0,
     )
@@ -190,25 +175,7 @@ def test_a_viewer_added_with_a_link_is_refused_writes_and_sets_a_password(
         )
         assert refused.status == 403
 
-        # No password yet: none is asked for; the viewer stays signed in after setting one.
-        assert viewer.get_by_label("Current password").count() == 0
-        viewer.get_by_label("New password", exact=True).fill("a new password 1")
-        viewer.get_by_label("New password again").fill("a new password 1")
-        viewer.get_by_role("button", name="Change password").click()
-        viewer.wait_for_url(re.compile(r"notice=password-changed"))
-        assert email in viewer.locator("header").inner_text()
-
-        # Changing it again needs the current one.
-        viewer.get_by_label("Current password").fill("not the password")
-        viewer.get_by_label("New password", exact=True).fill("a newer password 2")
-        viewer.get_by_label("New password again").fill("a newer password 2")
-        viewer.get_by_role("button", name="Change password").click()
-        assert "current password is wrong" in viewer.get_by_role("alert").inner_text()
-
-        viewer.get_by_role("button", name="Sign out").click()
-        viewer.wait_for_url(re.compile(r"/ui/sign-in"))
-        _sign_in(viewer, ui_server, email, "a new password 1")
-        assert email in viewer.locator("header").inner_text()
+        _sets_a_password_and_signs_in_with_it(viewer, ui_server, email)
     finally:
         context.close()
 
@@ -219,6 +186,28 @@ def test_a_viewer_added_with_a_link_is_refused_writes_and_sets_a_password(
     row.get_by_role("button", name=f"Remove {email}").click()
     admin_page.wait_for_url(re.compile(r"notice=member-removed"))
     assert email not in admin_page.locator("table.members").inner_text()
+
+
+def _sets_a_password_and_signs_in_with_it(page: Any, ui_server: UiServer, email: str) -> None:
+    # No password yet: none is asked for; the member stays signed in after setting one.
+    assert page.get_by_label("Current password").count() == 0
+    page.get_by_label("New password", exact=True).fill("a new password 1")
+    page.get_by_label("New password again").fill("a new password 1")
+    page.get_by_role("button", name="Change password").click()
+    page.wait_for_url(re.compile(r"notice=password-changed"))
+    assert email in page.locator("header").inner_text()
+
+    # Changing it again needs the current one.
+    page.get_by_label("Current password").fill("not the password")
+    page.get_by_label("New password", exact=True).fill("a newer password 2")
+    page.get_by_label("New password again").fill("a newer password 2")
+    page.get_by_role("button", name="Change password").click()
+    assert "current password is wrong" in page.get_by_role("alert").inner_text()
+
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(re.compile(r"/ui/sign-in"))
+    sign_in_with_password(page, ui_server, Member(email, "a new password 1"))
+    assert email in page.locator("header").inner_text()
 
 
 def test_a_key_session_sees_no_admin_controls(page: Any, ui_server: UiServer) -> None:
@@ -252,16 +241,16 @@ def test_admins_act_only_in_their_organization_and_keep_one_admin(
 ) -> None:
     lone = f"lone-{uuid.uuid4().hex[:6]}@example.com"
     organization = f"solo-{uuid.uuid4().hex[:6]}"
-    _cli(ui_server, "users", "create", "--org", organization, "--email", lone, "--role", "admin")
-    _cli(ui_server, "users", "create", "--org", organization, "--email", "x" + lone, "--role", "viewer")
-    _cli(ui_server, "users", "create", "--org", "default", "--email", "d" + lone, "--role", "viewer")
-    output = _cli(ui_server, "users", "sign-in-link", "--email", lone)
+    cli(ui_server, "users", "create", "--org", organization, "--email", lone, "--role", "admin")
+    cli(ui_server, "users", "create", "--org", organization, "--email", "x" + lone, "--role", "viewer")
+    cli(ui_server, "users", "create", "--org", "default", "--email", "d" + lone, "--role", "viewer")
+    output = cli(ui_server, "users", "sign-in-link", "--email", lone)
     link = re.search(r"/ui/sign-in/link\?token=\S+", output)
     assert link, output
     with httpx.Client(base_url=ui_server.url, headers={"Origin": ui_server.url}) as client:
         assert client.get(link.group(0)).status_code == 303
         page = client.get("/ui/settings")
-        token = client.cookies.get("heliograph_csrf") or ""
+        token = csrf_token(client)
         assert lone in page.text
         assert admin_email not in page.text  # another organization's members are not listed
         own_ids = [int(found) for found in re.findall(r"/ui/settings/members/(\d+)/remove", page.text)]

@@ -4,13 +4,22 @@ search, sort and paging state in the URL, and each user leading to their request
 from __future__ import annotations
 
 import re
-from contextlib import closing
+import uuid
 from typing import Any
 
 import httpx
+from playwright.sync_api import expect
 
 from support.http import auth
-from web.conftest import VIEWPORT, UiServer, look
+from web.conftest import (
+    VIEWPORT,
+    UiServer,
+    create_key,
+    log_chat_call,
+    look,
+    sign_in_with_key,
+    ui_client,
+)
 
 
 def _api_users(ui_server: UiServer) -> dict[str, dict[str, Any]]:
@@ -103,10 +112,7 @@ def test_without_javascript_latencies_are_a_link(browser: Any, key_session: Any,
 
 
 def test_bad_state_is_a_clear_400(ui_server: UiServer) -> None:
-    with closing(httpx.Client(base_url=ui_server.url)) as client:
-        client.get("/ui/sign-in")
-        data = {"api_key": ui_server.key, "csrf_token": client.cookies.get("heliograph_csrf", "")}
-        client.post("/ui/sign-in", data=data, headers={"Origin": ui_server.url})
+    with ui_client(ui_server) as client:
         for query, message in [
             ("sort=rate_limited_count", "sort must be one of"),
             ("dir=sideways", "dir must be asc or desc"),
@@ -123,3 +129,32 @@ def test_bad_state_is_a_clear_400(ui_server: UiServer) -> None:
         too_many = "&".join(f"u=user-{n}" for n in range(51))
         response = client.get(f"/ui/users/latencies?{too_many}", headers={"HX-Request": "true"})
         assert response.status_code == 400
+
+
+def test_a_long_user_id_wraps_instead_of_widening_the_page(browser: Any, ui_server: UiServer) -> None:
+    """Review regression: a long user id (a row header, which never wrapped) pushed the table past the
+    window, and the table's visually hidden sort hints past its scroll box, widening the whole page."""
+    key = create_key(ui_server, organization=f"wide-users-{uuid.uuid4().hex[:6]}")
+    long_id = "a-very-long-user-id-" * 8
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    request_id = log_chat_call(
+        ui_server, key, body, **{"Helicone-User-Id": long_id, "Helicone-Property-" + "k" * 60: "v"}
+    )
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    try:
+        sign_in_with_key(page, ui_server, key)
+        for path in ("/users", f"/requests/{request_id}"):
+            page.goto(ui_server.ui(path))
+            expect(page.get_by_text(long_id[:40]).first).to_be_visible()
+            assert page.evaluate("document.documentElement.scrollWidth") <= VIEWPORT["width"], path
+        # On the request's page, the long property key stays within its column.
+        facts = page.locator(
+            ".detail-section", has=page.get_by_role("heading", name="Properties", exact=True)
+        )
+        section, table = facts.bounding_box(), facts.locator("table").bounding_box()
+        assert section is not None
+        assert table is not None
+        assert table["x"] + table["width"] <= section["x"] + section["width"] + 1
+    finally:
+        context.close()

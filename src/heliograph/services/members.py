@@ -68,7 +68,7 @@ class Principal:
 
 def normal_email(email: str) -> str:
     text = email.strip().lower()
-    if len(text) > EMAIL_MAX_CHARS or not _EMAIL.fullmatch(text):
+    if len(text) > EMAIL_MAX_CHARS or "\x00" in text or not _EMAIL.fullmatch(text):
         raise InvalidInput(f"not an email address: {email[:80]!r}")
     return text
 
@@ -125,7 +125,7 @@ class MemberService:
             address = ""
         with self._engine.connect() as conn:
             row = member_repo.find_by_email(conn, address) if address else None
-        if len(password) > PASSWORD_MAX_CHARS:
+        if len(password) > PASSWORD_MAX_CHARS or "\x00" in password:
             return None
         try:
             _HASHER.verify(row.password_hash if row and row.password_hash else _DUMMY_HASH, password)
@@ -172,6 +172,13 @@ class MemberService:
                     return None
                 return _key_principal(key)
         return None
+
+    def end_sessions(self, principal: Principal) -> None:
+        """Sign a member out everywhere: every session cookie they hold stops working (a key's
+        sessions end when the key is revoked)."""
+        if principal.member_id is not None:
+            with self._engine.begin() as conn:
+                member_repo.update_member(conn, principal.member_id)
 
     def session_token(self, principal: Principal) -> str:
         """The signed value of a session cookie: the principal's claims, valid SESSION_SECONDS."""

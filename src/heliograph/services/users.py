@@ -130,6 +130,9 @@ class UserService:
             raise InvalidInput(f"Limit cannot be greater than {MOST_LIMIT}")
         if query.timezone_difference is not None:
             tz_minutes(query.timezone_difference, "timeZoneDifferenceMinutes")
+        if "\x00" in query.search:
+            # PostgreSQL text cannot hold NUL, and no stored user id has one: one answer on both.
+            raise InvalidInput("search must not contain NUL characters")
         order = sort_order(query.sort)
         grouped = grouped_filter(query.filter, self._dialect, USER)
         conditions = [user_repo.with_users(auth.organization_id), grouped.where]

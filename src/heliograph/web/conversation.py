@@ -290,7 +290,7 @@ def _message(item: Any, default_role: str, *, reply: bool = False) -> list[Messa
     else:
         _add_content(parts, item.get("content"))
     parts.text(item.get("refusal"))
-    for call in item.get("tool_calls") or ():
+    for call in _list(item.get("tool_calls")):
         if isinstance(call, dict):
             nested = call.get("function")
             function: dict[str, Any] = nested if isinstance(nested, dict) else call

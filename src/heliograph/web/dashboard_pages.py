@@ -14,7 +14,7 @@ from heliograph.api.context import app_context
 from heliograph.services.errors import NotFound
 from heliograph.web.dashboard_charts import increment_for
 from heliograph.web.dashboard_panels import PANELS, Inputs
-from heliograph.web.identity import Reader
+from heliograph.web.identity import Reader, url_root
 from heliograph.web.request_scope import request_scope, toolbar_context
 from heliograph.web.routing import UiRoute
 from heliograph.web.templating import render
@@ -48,8 +48,7 @@ def dashboard_panel(
     if spec is None:
         raise NotFound(f"the dashboard has no panel {name!r}: one of {', '.join(PANELS)}")
     scope = request_scope(request)
-    root = request.scope.get("root_path", "").rstrip("/")
-    panel = spec.build(Inputs(principal.auth, app_context(request), scope, root))
+    panel = spec.build(Inputs(principal.auth, app_context(request), scope, url_root(request)))
     return render(
         request,
         "dashboard/panel_page.html",

@@ -14,13 +14,13 @@ from heliograph.services.keys import AuthContext
 from heliograph.services.metrics import Series
 from heliograph.services.users import UserMetricsQuery
 from heliograph.web.dashboard_charts import Chart, bar_chart, increment_for, pivot_chart, time_chart
+from heliograph.web.filter_builder import BOOLEAN_SCORE_SUFFIX
 from heliograph.web.request_scope import RequestScope
 from heliograph.web.templating import query_string
 
 TOP = 10
 #: The percentiles the latency chart draws.
 LATENCY_LEVELS = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
-BOOLEAN_SCORE_SUFFIX = "-hcone-bool"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,13 +78,6 @@ class Inputs:
     def series(self) -> Series:
         # The UI shows UTC times (tables and axes), so buckets are UTC: no time-zone offset.
         return Series(self.node, self.start, self.end, self.increment, 0)
-
-    def seconds(self) -> tuple[float | None, float | None]:
-        """The window as the User API takes it (None: all time, which reads the rollups whole)."""
-        time_range = self.scope.time_range
-        if time_range.start is None:
-            return None, None
-        return time_range.start.timestamp(), time_range.end.timestamp()
 
     def requests_link(self, name: str, value: str) -> str:
         """The Requests page, in this scope, narrowed to ``name`` equal to ``value``."""
@@ -239,7 +232,7 @@ def _top_users(name: str, title: str, sort: str, unit: str, line: str) -> Builde
     each, since a window's ragged days are read from the rows."""
 
     def build(inputs: Inputs) -> Panel:
-        start, end = inputs.seconds()
+        start, end = inputs.scope.time_range.epoch_seconds()
         query = UserMetricsQuery(
             filter=inputs.node, offset=0, limit=TOP, start_seconds=start, end_seconds=end, sort={sort: "desc"}
         )

@@ -10,6 +10,7 @@ API share one parser: the filter translator in ``storage/request_filters.py``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,12 @@ from heliograph.services.errors import InvalidInput
 
 PROPERTY_PREFIX = "prop:"
 SCORE_PREFIX = "score:"
+#: Helicone's session headers, stored as properties of the request.
+SESSION_ID = "Helicone-Session-Id"
+SESSION_NAME = "Helicone-Session-Name"
+SESSION_PATH = "Helicone-Session-Path"
+#: A boolean score is stored as 0/1 under its name with this suffix (the Request API's rule).
+BOOLEAN_SCORE_SUFFIX = "-hcone-bool"
 MAX_CONDITIONS = 20
 
 TEXT_OPERATORS = {"equals": "is", "not-equals": "is not", "contains": "contains", "not-contains": "lacks"}
@@ -55,9 +62,9 @@ FIELDS: dict[str, FieldSpec] = {
     "provider": FieldSpec("Provider", "text", _rmt("provider")),
     "status": FieldSpec("Status", "number", _rmt("status")),
     "user": FieldSpec("User", "text", _rmt("user_id")),
-    "session": FieldSpec("Session id", "text", _property("Helicone-Session-Id")),
-    "session_name": FieldSpec("Session name", "text", _property("Helicone-Session-Name")),
-    "session_path": FieldSpec("Session path", "text", _property("Helicone-Session-Path")),
+    "session": FieldSpec("Session id", "text", _property(SESSION_ID)),
+    "session_name": FieldSpec("Session name", "text", _property(SESSION_NAME)),
+    "session_path": FieldSpec("Session path", "text", _property(SESSION_PATH)),
     "path": FieldSpec("URL path", "text", _table("request", "path")),
     "prompt": FieldSpec("Prompt id", "text", _rmt("prompt_id")),
     "prompt_version": FieldSpec("Prompt version", "text", _rmt("prompt_version")),
@@ -126,9 +133,13 @@ def parse_conditions(fields: Sequence[str], ops: Sequence[str], values: Sequence
 def _typed(spec: FieldSpec, value: str) -> Any:
     if spec.kind == "number":
         try:
-            return float(value) if any(c in value for c in ".eE") else int(value)
+            number = float(value) if any(c in value for c in ".eE") else int(value)
         except ValueError:
-            raise InvalidInput(f"{spec.label} must be a number, not {value[:40]!r}") from None
+            number = math.nan
+        # "1e999" parses as infinity: no stored value is one, and "inf" itself is refused.
+        if not math.isfinite(number):
+            raise InvalidInput(f"{spec.label} must be a number, not {value[:40]!r}")
+        return number
     if spec.kind == "boolean":
         if value.lower() not in ("true", "false"):
             raise InvalidInput(f"{spec.label} must be true or false, not {value[:40]!r}")

@@ -50,9 +50,14 @@ class BadForm(Exception):
         self.message = message
 
 
+def url_root(request: Request) -> str:
+    """The prefix of every link and asset: whatever ``root_path`` a reverse proxy gave the app."""
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
 def ui_path(request: Request, path: str = "") -> str:
-    """A URL path under ``/ui``, behind whatever ``root_path`` a reverse proxy gave the app."""
-    return f"{request.scope.get('root_path', '').rstrip('/')}/ui{path}"
+    """A URL path under ``/ui``, behind that prefix."""
+    return f"{url_root(request)}/ui{path}"
 
 
 def csrf_token(request: Request) -> str:

@@ -15,22 +15,15 @@ from heliograph.api.context import app_context
 from heliograph.services.keys import AuthContext
 from heliograph.web.dashboard_charts import Chart, increment_for, pivot_chart
 from heliograph.web.identity import FormCheck, Reader, Writer, ui_path
+from heliograph.web.request_scope import time_range_of
 from heliograph.web.routing import UiRoute
 from heliograph.web.templating import query_string, render
-from heliograph.web.time_range import PRESETS, TimeRange, parse_time_range
+from heliograph.web.time_range import PRESETS, TimeRange
 
 router = APIRouter(prefix="/ui", route_class=UiRoute, include_in_schema=False)
 #: The Property API's "Other": the rest of the requests that have the key, not a value of it.
 OTHER = "Other"
 MAX_KEY = 1000
-
-
-def _time_range(request: Request) -> TimeRange:
-    query = request.query_params
-    clock = app_context(request).clock
-    return parse_time_range(
-        query.get("range"), query.get("start"), query.get("end"), clock=clock, default="7d"
-    )
 
 
 def _details(request: Request, auth: AuthContext, key: str, time_range: TimeRange) -> dict[str, Any]:
@@ -63,17 +56,16 @@ def _details(request: Request, auth: AuthContext, key: str, time_range: TimeRang
 def properties_page(
     request: Request, principal: Reader, key: Annotated[str, Query(max_length=MAX_KEY)] = ""
 ) -> HTMLResponse:
-    time_range = _time_range(request)
+    time_range = time_range_of(request, default="7d")
     service = app_context(request).properties
     keys = [item["property"] for item in service.keys(principal.auth)]
     hidden = [item["property"] for item in service.hidden(principal.auth)]
     details = _details(request, principal.auth, key, time_range) if key else None
-    root = request.scope.get("root_path", "").rstrip("/")
     params = {**time_range.params(), "key": key or None}
 
     def value_link(value: str) -> str:
         found = {**time_range.params(), "ff": f"prop:{key}", "fo": "equals", "fv": value}
-        return f"{root}/ui/requests{query_string(found)}"
+        return ui_path(request, "/requests") + query_string(found)
 
     return render(
         request,

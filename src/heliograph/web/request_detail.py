@@ -24,17 +24,17 @@ from heliograph.services.request_view import FEEDBACK_SCORE, ZERO_UUID
 from heliograph.services.requests import parse_request_id
 from heliograph.storage.stored_json import dumps
 from heliograph.web.conversation import conversation_of
+from heliograph.web.filter_builder import BOOLEAN_SCORE_SUFFIX, SESSION_ID
 from heliograph.web.identity import FormCheck, Reader, Writer, ui_path
 from heliograph.web.request_list import DEFAULT_SORT, SESSION_KEYS, ListState, list_state
 from heliograph.web.routing import UiRoute
-from heliograph.web.templating import is_fragment_request, query_string, render
+from heliograph.web.templating import is_fragment_request, query_string, render, targets
 
 router = APIRouter(prefix="/ui", route_class=UiRoute, include_in_schema=False)
 PAGE = "requests/detail.html"
 PARTIALS = {"drawer": "requests/_drawer.html"}
 #: The raw JSON view shows at most this much of each body (a note says when it is cut).
 MAX_RAW_CHARS = 100_000
-_BOOL_SUFFIX = "-hcone-bool"
 _NOTICES = {
     "property": "Property saved.",
     "score": "Score saved.",
@@ -141,8 +141,8 @@ def score_rows(scores: dict[str, int]) -> list[tuple[str, str]]:
     for key, value in sorted(scores.items()):
         if key == FEEDBACK_SCORE:
             continue
-        if key.endswith(_BOOL_SUFFIX):
-            shown.append((key[: -len(_BOOL_SUFFIX)], "true" if value else "false"))
+        if key.endswith(BOOLEAN_SCORE_SUFFIX):
+            shown.append((key[: -len(BOOLEAN_SCORE_SUFFIX)], "true" if value else "false"))
         else:
             shown.append((key, f"{value:,}"))
     return shown
@@ -174,7 +174,7 @@ def _links(request: Request, row: dict[str, Any], state: ListState) -> dict[str,
     """Where the request's user, session, prompt and trace are shown (the lists keep the time range)."""
     times = state.scope.time_range.params()
     user, prompt_id = row["request_user_id"], row["prompt_id"]
-    session = row["properties"].get("Helicone-Session-Id")
+    session = row["properties"].get(SESSION_ID)
     trace = row["trace_id"]
     return {
         "user": user and _href(request, "/requests", times, ff="user", fo="equals", fv=user),
@@ -217,7 +217,7 @@ def detail_context(
     properties = row["properties"]
     raw_request, request_cut = raw_json(row["request_body"])
     raw_response, response_cut = raw_json(row["response_body"])
-    drawer = is_fragment_request(request) and request.headers.get("hx-target") == "drawer"
+    drawer = targets(request, "drawer")
     feedback = row["scores"].get(FEEDBACK_SCORE)
     return {
         "row": row,

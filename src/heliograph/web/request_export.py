@@ -17,8 +17,9 @@ from typing import Any
 import orjson
 from starlette.responses import StreamingResponse
 
+from heliograph.web.filter_builder import SESSION_ID
+
 EXPORT_PAGE_ROWS = 1000
-SESSION_ID = "Helicone-Session-Id"
 CSV_COLUMNS = [
     "id",
     "created_at",

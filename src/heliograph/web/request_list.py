@@ -18,7 +18,7 @@ from fastapi import Request
 from heliograph.services.errors import InvalidInput
 from heliograph.services.request_view import ZERO_UUID
 from heliograph.services.requests import RequestQuery
-from heliograph.web.filter_builder import PROPERTY_PREFIX
+from heliograph.web.filter_builder import PROPERTY_PREFIX, SESSION_ID, SESSION_NAME, SESSION_PATH
 from heliograph.web.request_scope import RequestScope, request_scope
 from heliograph.web.templating import query_string
 
@@ -41,7 +41,7 @@ PAGE_SIZES = (10, 25, 50, 100, 200)
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 #: Shown in their own column, so left out of the short properties.
-SESSION_KEYS = ("Helicone-Session-Id", "Helicone-Session-Name", "Helicone-Session-Path")
+SESSION_KEYS = (SESSION_ID, SESSION_NAME, SESSION_PATH)
 _SHORT_PROPERTIES = 3
 _SHORT_VALUE_CHARS = 40
 _MAX_PARAM_CHARS = 2000
@@ -222,7 +222,7 @@ def display_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         shown.append(
             {
                 **row,
-                "session": properties.get("Helicone-Session-Id"),
+                "session": properties.get(SESSION_ID),
                 "short_properties": [(_shorten(k), _shorten(str(v)), f"{k}: {v}") for k, v in others][
                     :_SHORT_PROPERTIES
                 ],

@@ -35,16 +35,12 @@ from heliograph.web.request_list import (
 )
 from heliograph.web.request_scope import toolbar_context
 from heliograph.web.routing import UiRoute
-from heliograph.web.templating import is_fragment_request, query_string, render
+from heliograph.web.templating import query_string, render, targets
 
 router = APIRouter(prefix="/ui", route_class=UiRoute, include_in_schema=False)
 RESULTS = "requests/_results.html"
 MAX_SELECTED = 1000
 LIVE_ROWS = 200
-
-
-def _wants_results_only(request: Request) -> bool:
-    return is_fragment_request(request) and request.headers.get("hx-target") == "results"
 
 
 def gateway_url(request: Request) -> str:
@@ -71,8 +67,9 @@ def results_context(request: Request, principal: Principal, state: ListState) ->
     return {
         "state": state,
         "params": params,
-        # A request's link keeps the list's state (not the live tail), for its page's way back.
-        "row_params": {name: value for name, value in params.items() if name != "live"},
+        # A request's link keeps the list's whole state, the live tail too: closing the drawer puts
+        # the list's URL back in the address bar, which must still say what the page is doing.
+        "row_params": params,
         "rows": display_rows(rows),
         "header_cells": header_links(state),
         "sort_label": describe_sort(state),
@@ -89,7 +86,7 @@ def results_context(request: Request, principal: Principal, state: ListState) ->
 def requests_page(request: Request, principal: Reader) -> Response:
     state = list_state(request)
     context = results_context(request, principal, state)
-    if not _wants_results_only(request):
+    if not targets(request, "results"):
         context.update(toolbar_context(principal.auth, request, state.scope))
     return render(request, "requests/page.html", partials={"results": RESULTS}, **context)
 
@@ -107,7 +104,8 @@ def live_rows(
     rows = app_context(request).requests.newer_than(principal.auth, query, after or None, limit=LIVE_ROWS)
     if not rows:
         return Response(status_code=204)
-    params = {name: value for name, value in state.params().items() if name not in ("live", "cursor")}
+    # The rows join a live list's first page (the poll's own URL leaves ``live`` out).
+    params = {**{name: value for name, value in state.params().items() if name != "cursor"}, "live": "1"}
     return render(request, "requests/_live.html", rows=display_rows(rows), row_params=params)
 
 

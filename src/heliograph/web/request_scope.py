@@ -47,16 +47,20 @@ def _texts(request: Request, name: str) -> list[str]:
     return [value[:_MAX_PARAM_CHARS] for value in request.query_params.getlist(name)]
 
 
+def time_range_of(request: Request, *, default: str = "24h") -> TimeRange:
+    """The time range the request's URL names (``range``, ``start``, ``end``); bad ones raise
+    ``InvalidInput``."""
+    query = request.query_params
+    clock = app_context(request).clock
+    return parse_time_range(
+        query.get("range"), query.get("start"), query.get("end"), clock=clock, default=default
+    )
+
+
 def request_scope(request: Request, *, default_range: str = "24h") -> RequestScope:
     """The scope named by the request's URL; bad parameters raise ``InvalidInput`` (a 400 page)."""
     query = request.query_params
-    time_range = parse_time_range(
-        query.get("range"),
-        query.get("start"),
-        query.get("end"),
-        clock=app_context(request).clock,
-        default=default_range,
-    )
+    time_range = time_range_of(request, default=default_range)
     conditions = parse_conditions(_texts(request, "ff"), _texts(request, "fo"), _texts(request, "fv"))
     join = query.get("join") or "and"
     scope = RequestScope(time_range, conditions, join)

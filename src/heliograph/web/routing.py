@@ -6,6 +6,7 @@ gets a page (or, for htmx, a message swapped into the page's ``#flash`` region) 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -14,6 +15,7 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 from starlette.responses import RedirectResponse, Response
 
 from heliograph.services.errors import Conflict, InvalidInput, NotFound, ServiceError
@@ -43,6 +45,15 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 _SERVICE_STATUS: dict[type[ServiceError], int] = {NotFound: 404, InvalidInput: 400, Conflict: 409}
+# What a refusal raised while the body is read (``api/body_limit.py``) means to a person at a form:
+# its own text speaks of API keys in headers, which a browser form never sends.
+_REFUSED_BODY = {
+    408: "the form took too long to arrive: try again",
+    413: "the form is too large to be accepted",
+    503: "the server is busy receiving other data: try again in a moment",
+}
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+log = logging.getLogger(__name__)
 
 
 def error_page(request: Request, status: int, message: str) -> Response:
@@ -66,6 +77,22 @@ def sign_in_redirect(request: Request) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
+async def holds_nul(request: Request) -> bool:
+    """Whether the path, a query parameter or a form field holds a NUL character. PostgreSQL's text
+    cannot hold one, so a service handed one fails deep down (a 500) instead of saying no."""
+    if "\x00" in request.url.path:
+        return True
+    if any("\x00" in key or "\x00" in value for key, value in request.query_params.multi_items()):
+        return True
+    kind = request.headers.get("content-type", "")
+    if request.method != "POST" or not kind.startswith(_FORM_TYPES):
+        return False
+    form = await request.form()  # kept by Starlette: the route's own form parameters read it again
+    return any(
+        "\x00" in key or (isinstance(value, str) and "\x00" in value) for key, value in form.multi_items()
+    )
+
+
 def validation_message(exc: RequestValidationError) -> str:
     parts = []
     for error in exc.errors():
@@ -82,6 +109,10 @@ class UiRoute(APIRoute):
             started = time.perf_counter()
             request.state.csrf_token = csrf_token(request)
             try:
+                if await holds_nul(request):
+                    raise InvalidInput(
+                        "the address or the form holds a NUL character, which no field may hold"
+                    )
                 response = await handler(request)
             except SignInRequired:
                 response = sign_in_redirect(request)
@@ -92,6 +123,15 @@ class UiRoute(APIRoute):
                 response = error_page(request, status, exc.message)
             except RequestValidationError as exc:
                 response = error_page(request, 400, validation_message(exc))
+            except HTTPException as exc:
+                message = _REFUSED_BODY.get(exc.status_code, str(exc.detail))
+                response = error_page(request, exc.status_code, message)
+                response.headers.update(exc.headers or {})
+            except Exception:
+                # A page that fails still answers as a page (the API's JSON envelope means nothing in
+                # a browser, and an htmx swap of it would show nothing); the traceback goes to the log.
+                log.exception("unhandled error on %s %s", request.method, request.url.path)
+                response = error_page(request, 500, "something went wrong on the server: it was logged")
             for name, value in SECURITY_HEADERS.items():
                 response.headers.setdefault(name, value)
             # The server's own time for the page (to the handler's return; a streamed export's body

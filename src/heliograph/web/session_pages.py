@@ -12,7 +12,6 @@ the session id property), a page at a time; the tree and timeline lay out one pa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -24,11 +23,12 @@ from heliograph.api.path_text import ANY_TEXT
 from heliograph.services.errors import InvalidInput, NotFound
 from heliograph.services.members import Principal
 from heliograph.services.sessions import MAX_LIST_OFFSET, SessionQuery, session_key
-from heliograph.web.identity import Reader
+from heliograph.web.filter_builder import SESSION_ID
+from heliograph.web.identity import Reader, url_root
 from heliograph.web.request_scope import RequestScope, request_scope, toolbar_context
 from heliograph.web.routing import UiRoute
-from heliograph.web.session_views import SESSION_ID, VIEWS, session_view
-from heliograph.web.templating import is_fragment_request, query_string, render
+from heliograph.web.session_views import VIEWS, iso_ms, session_view
+from heliograph.web.templating import query_string, render, targets
 
 router = APIRouter(prefix="/ui", route_class=UiRoute, include_in_schema=False)
 RESULTS = "sessions/_results.html"
@@ -113,10 +113,6 @@ def session_href(root: str, session_id: str) -> str:
     return f"{root}/ui/sessions/{quote(session_id, safe='')}"
 
 
-def _root(request: Request) -> str:
-    return str(request.scope.get("root_path", "")).rstrip("/")
-
-
 def _headers(state: ListState) -> list[dict[str, Any]]:
     cells = []
     for name, column in COLUMNS.items():
@@ -145,7 +141,7 @@ def _results(request: Request, principal: Principal, state: ListState) -> dict[s
     rows, more = service.list_page(
         principal.auth, state.query(), sort=COLUMNS[state.sort].sort, descending=state.descending
     )
-    root = _root(request)
+    root = url_root(request)
     for row in rows:
         row["href"] = session_href(root, row["session_id"])
     return {
@@ -164,7 +160,7 @@ def _results(request: Request, principal: Principal, state: ListState) -> dict[s
 def sessions_page(request: Request, principal: Reader) -> Response:
     state = list_state(request)
     context = _results(request, principal, state)
-    if not (is_fragment_request(request) and request.headers.get("hx-target") == "results"):
+    if not targets(request, "results"):
         context.update(toolbar_context(principal.auth, request, state.scope))
     return render(request, "sessions/page.html", partials={"results": RESULTS}, **context)
 
@@ -193,13 +189,9 @@ def _session_totals(request: Request, principal: Principal, key: str) -> dict[st
         "errors": sum(row["errors"] for row in rows),
         "created_at": first["created_at"],
         "latest_request_created_at": last["latest_request_created_at"],
-        "duration_ms": _ms(last["latest_request_created_at"]) - _ms(first["created_at"]),
+        "duration_ms": iso_ms(last["latest_request_created_at"]) - iso_ms(first["created_at"]),
         "users": sorted({user for row in rows for user in row["user_ids"]}),
     }
-
-
-def _ms(iso: str) -> int:
-    return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
 
 
 @router.get("/sessions/{session_id:" + ANY_TEXT + "}")
@@ -217,7 +209,7 @@ def session_page(
     if view not in VIEWS:
         raise InvalidInput(f"view must be one of {', '.join(VIEWS)}, not {view[:20]!r}")
     key = session_key(session_id)
-    base = session_href(_root(request), key)
+    base = session_href(url_root(request), key)
     shown = session_view(request, principal, key, view, cursor, base, node=node, offset=offset)
     if node is not None:
         return render(

@@ -22,6 +22,8 @@ from heliograph.services.errors import NotFound
 from heliograph.services.members import Principal
 from heliograph.services.requests import RequestQuery
 from heliograph.web.conversation import conversation_of
+from heliograph.web.filter_builder import SESSION_ID, SESSION_PATH
+from heliograph.web.identity import url_root
 from heliograph.web.span_tree import (
     ITEM,
     ROOTS,
@@ -36,8 +38,6 @@ from heliograph.web.span_tree import (
 )
 from heliograph.web.templating import query_string
 
-SESSION_ID = "Helicone-Session-Id"
-SESSION_PATH = "Helicone-Session-Path"
 VIEWS = {"tree": "Tree", "timeline": "Timeline", "conversation": "Conversation"}
 #: Requests a page of the tree or timeline lays out, and a page of the conversation shows.
 LAYOUT_PAGE = 200
@@ -79,14 +79,15 @@ class Row:
     count: int = 0  # a group's requests
 
 
-def _ms(iso: str | None) -> int:
+def iso_ms(iso: str | None) -> int:
+    """Epoch milliseconds of an API row's ISO time (0 when it has none)."""
     if not iso:
         return 0
     return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
 
 
 def _item(row: dict[str, Any], root: str) -> Item:
-    start = _ms(row["request_created_at"])
+    start = iso_ms(row["request_created_at"])
     latency = row.get("delay_ms")
     end = start + int(latency) if isinstance(latency, int | float) and latency > 0 else start
     status = row.get("response_status")
@@ -201,7 +202,7 @@ def session_view(
     )
     if not found and cursor is None:
         raise NotFound(f"session {key[:80]!r} not found")
-    root = str(request.scope.get("root_path", "")).rstrip("/")
+    root = url_root(request)
     items = [_item(row, root) for row in found]
     page_params = {"view": view, "cursor": cursor}
     context: dict[str, Any] = {

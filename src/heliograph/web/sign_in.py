@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Query, Request
@@ -29,6 +30,9 @@ def safe_next(request: Request, target: str | None) -> str:
 def _signed_in(request: Request, principal: Principal, target: str | None) -> Response:
     response = RedirectResponse(safe_next(request, target), status_code=303)
     start_session(request, response, principal)
+    # A new CSRF token with the new session: a token planted or seen before signing in (cookies
+    # are shared by every port of a host) is worth nothing after it. The route class sets it.
+    request.state.new_csrf_token = secrets.token_urlsafe(24)
     return response
 
 
@@ -76,6 +80,11 @@ async def sign_in_link(request: Request, token: Annotated[str, Query(max_length=
 
 @router.post("/sign-out", dependencies=[FormCheck])
 async def sign_out(request: Request) -> Response:
+    """Sign out, and for a member end every session they hold on the server too: the cookie alone
+    would stay valid until it expires wherever a copy of it went."""
+    principal = current_principal(request)
+    if principal is not None:
+        app_context(request).members.end_sessions(principal)
     response = RedirectResponse(ui_path(request, "/sign-in"), status_code=303)
     end_session(request, response)
     return response

@@ -25,6 +25,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from heliograph import __version__
+from heliograph.web.identity import url_root
 
 #: What a table shows for a value that is unknown (an en dash).
 NONE = "\u2013"
@@ -53,6 +54,12 @@ def is_fragment_request(request: Request) -> bool:
     return headers.get("hx-request") == "true" and not headers.get("hx-history-restore-request")
 
 
+def targets(request: Request, element_id: str) -> bool:
+    """Whether this is an htmx request for the part of a page with id ``element_id`` alone (so the
+    page need not read what only its other parts show)."""
+    return is_fragment_request(request) and request.headers.get("hx-target") == element_id
+
+
 def render(
     request: Request,
     template: str,
@@ -77,7 +84,7 @@ def render(
         "layout": "fragment.html" if fragment else "layout.html",
         "principal": getattr(request.state, "principal", None),
         "csrf_token": getattr(request.state, "csrf_token", ""),
-        "root": request.scope.get("root_path", "").rstrip("/"),
+        "root": url_root(request),
         **context,
     }
     body = environment().get_template(name).render(values)

@@ -48,6 +48,13 @@ class TimeRange:
     def bounded_start(self) -> datetime:
         return self.start or _EPOCH
 
+    def epoch_seconds(self) -> tuple[float | None, float | None]:
+        """The window in seconds as the User API takes it; (None, None) for all time, which reads
+        the per-user rollups whole instead of adding up days."""
+        if self.start is None:
+            return None, None
+        return self.start.timestamp(), self.end.timestamp()
+
     def iso_start(self) -> str:
         return _iso(self.bounded_start)
 

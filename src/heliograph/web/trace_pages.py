@@ -18,7 +18,7 @@ from heliograph.api.context import app_context
 from heliograph.services.errors import InvalidInput, NotFound
 from heliograph.services.traces import TraceOutline
 from heliograph.storage.span_repo import SpanOutlineRow
-from heliograph.web.identity import Reader
+from heliograph.web.identity import Reader, url_root
 from heliograph.web.routing import UiRoute
 from heliograph.web.span_tree import (
     ITEM,
@@ -136,10 +136,6 @@ def layout(trace_id: str, outline: TraceOutline, parent: int, offset: int, limit
     return Layout(trace_id, steps, rows, scale, outline)
 
 
-def _root(request: Request) -> str:
-    return str(request.scope.get("root_path", "")).rstrip("/")
-
-
 @router.get("/traces/{trace_id}")
 def trace_page(request: Request, principal: Reader, trace_id: str) -> Response:
     key = trace_bytes(trace_id)
@@ -151,7 +147,7 @@ def trace_page(request: Request, principal: Reader, trace_id: str) -> Response:
         trace=outline.trace,
         wf=shown,
         shown=shown.shown,
-        more_href=lambda step: shown.more_href(_root(request), step),
+        more_href=lambda step: shown.more_href(url_root(request), step),
     )
 
 
@@ -184,7 +180,7 @@ def trace_children(
         trace=outline.trace,
         wf=shown,
         owner=owner,
-        more_href=lambda step: shown.more_href(_root(request), step),
+        more_href=lambda step: shown.more_href(url_root(request), step),
     )
 
 

@@ -23,9 +23,10 @@ from heliograph.api.context import app_context
 from heliograph.services.errors import InvalidInput
 from heliograph.services.users import UserMetricsQuery
 from heliograph.web.identity import Reader, ui_path
+from heliograph.web.request_scope import time_range_of
 from heliograph.web.routing import UiRoute
 from heliograph.web.templating import is_fragment_request, query_string, render
-from heliograph.web.time_range import PRESETS, TimeRange, parse_time_range
+from heliograph.web.time_range import PRESETS, TimeRange
 
 router = APIRouter(prefix="/ui", route_class=UiRoute, include_in_schema=False)
 
@@ -45,6 +46,7 @@ COLUMNS = {
     "last_active": "Last seen",
 }
 DEFAULT_SORT = ("last_active", "desc")
+DEFAULT_RANGE = "7d"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,29 +77,11 @@ class UserListState:
             params["page"] = None
         return params
 
-    def seconds(self) -> tuple[float | None, float | None]:
-        return _seconds(self.time_range)
-
-
-def _seconds(time_range: TimeRange) -> tuple[float | None, float | None]:
-    """The window as the User API takes it; None for all time (the rollups whole, no window)."""
-    if time_range.start is None:
-        return None, None
-    return time_range.start.timestamp(), time_range.end.timestamp()
-
-
-def _time_range(request: Request) -> TimeRange:
-    query = request.query_params
-    clock = app_context(request).clock
-    return parse_time_range(
-        query.get("range"), query.get("start"), query.get("end"), clock=clock, default="7d"
-    )
-
 
 def _state(
     request: Request, search: str, sort: str | None, direction: str | None, page: int, latency: bool
 ) -> UserListState:
-    time_range = _time_range(request)
+    time_range = time_range_of(request, default=DEFAULT_RANGE)
     chosen = sort or DEFAULT_SORT[0]
     if chosen not in COLUMNS:
         raise InvalidInput(f"sort must be one of {', '.join(COLUMNS)}, not {chosen[:40]!r}")
@@ -121,7 +105,7 @@ def users_page(
 ) -> HTMLResponse:
     state = _state(request, q, sort, dir, page, latency)
     service = app_context(request).users
-    start, end = state.seconds()
+    start, end = state.time_range.epoch_seconds()
     query = UserMetricsQuery(
         filter="all",
         offset=(state.page - 1) * PAGE_SIZE,
@@ -156,9 +140,8 @@ def users_page(
 
 
 def _requests_link(request: Request, state: UserListState, user: str) -> str:
-    root = request.scope.get("root_path", "").rstrip("/")
     params = {**state.time_range.params(), "ff": "user", "fo": "equals", "fv": user}
-    return f"{root}/ui/requests{query_string(params)}"
+    return ui_path(request, "/requests") + query_string(params)
 
 
 def cell_id(user: str) -> str:
@@ -175,13 +158,13 @@ def user_latencies(
     request: Request, principal: Reader, u: Annotated[list[str] | None, Query(max_length=PAGE_SIZE)] = None
 ) -> Response:
     """The mean latency of one page's users, as cells that replace theirs by id (htmx out-of-band)."""
-    time_range = _time_range(request)
+    time_range = time_range_of(request, default=DEFAULT_RANGE)
     if not is_fragment_request(request):
         # Opened as a page: the users page with its latencies.
         page = ui_path(request, "/users") + query_string({**time_range.params(), "latency": 1})
         return RedirectResponse(page, status_code=303)
     users = [user[:1000] for user in u or []]
-    start, end = _seconds(time_range)
+    start, end = time_range.epoch_seconds()
     latencies = app_context(request).users.average_latencies(principal.auth, users, start, end)
     return render(
         request,
