@@ -46,6 +46,7 @@ from server import BenchServer, bench_server
 TARGET_MS = 100.0
 WARMUPS = 2
 _TIMING = re.compile(r"app;dur=([0-9.]+)")
+_CURSOR = re.compile(r"""href="[^"]*[?&](?:amp;)?cursor=([^"&]+)""")
 _LAZY = re.compile(r"""<[^>]*hx-get="([^"]+)"[^>]*hx-trigger="[^"]*load[^"]*"[^>]*>""")
 _LAZY_REVERSED = re.compile(r"""<[^>]*hx-trigger="[^"]*load[^"]*"[^>]*hx-get="([^"]+)"[^>]*>""")
 
@@ -154,7 +155,11 @@ def rows_for(ids: dict[str, str]) -> list[Row]:
             "requests, by property", f"/ui/requests?{week}&ff=prop:customer-tier&fo=equals&fv=pro", "results"
         ),
         Row("requests, by user", f"/ui/requests?ff=user&fo=equals&fv={ids.get('user', '')}", "results"),
-        Row("requests, by latency", f"/ui/requests?{week}&sort=latency&dir=desc", "results"),
+        Row("requests, by latency, 7d", f"/ui/requests?{week}&sort=latency&dir=desc", "results"),
+        Row("requests, by latency, all time", "/ui/requests?sort=latency&dir=desc", "results"),
+        Row("requests, by cost, 24h", "/ui/requests?range=24h&sort=cost&dir=desc", "results"),
+        Row("requests, live tail poll", f"/ui/requests/live?after={ids['request']}", "rows"),
+        Row("requests, next page", "/ui/requests?cursor=NEXT", "results"),
         Row("request detail", f"/ui/requests/{ids['request']}"),
         Row("request drawer", f"/ui/requests/{ids['request']}", "drawer"),
         Row("trace (500 spans)", f"/ui/traces/{ids['trace']}"),
@@ -222,7 +227,12 @@ def measure(server: BenchServer, repeat: int, only: str | None) -> list[Row]:
     )
     with httpx.Client(base_url=server.url, timeout=120, follow_redirects=False) as http:
         sign_in(http, server.key)
+        found = _CURSOR.search(http.get("/ui/requests").text)
         for row in rows_for(ids):
+            if "cursor=NEXT" in row.path:
+                if found is None:
+                    continue
+                row.path = row.path.replace("NEXT", unescape(found.group(1)))
             if only and only not in row.name and only not in row.path:
                 continue
             for item in [row, *lazy_panels(http, row)]:
