@@ -459,16 +459,12 @@ def request_order_by(sort: object, *, dialect: str) -> list[sa.ColumnElement[Any
         raise FilterError(f"invalid sort value {random!r} for 'random': expected a boolean")
     if random:
         return [random_order(dialect)]
-    for key, factory in _SORT_KEYS.items():
-        value = leaf.get(key)
-        if value is None:
-            continue
-        descending = _direction(value, key)
-        if factory is None:
-            return [_created_at(descending)]
-        return _non_date_order(factory(dialect), descending)
-    if leaf.get("properties"):
-        return _property_order(leaf["properties"])
+    key = _sort_key(leaf, dialect)
+    if key is not None:
+        if key.expr is None:
+            return [_created_at(key.descending)]
+        ordered = key.expr.desc() if key.descending else key.expr.asc()
+        return [ordered.nulls_last(), requests.c.created_at.desc()]
     values = leaf.get("values")
     if values:
         # Legacy prompt-input values have no stored order of their own; Helicone sorts them by time.
@@ -481,22 +477,10 @@ def _created_at(descending: bool) -> sa.ColumnElement[Any]:
     return requests.c.created_at.desc() if descending else requests.c.created_at.asc()
 
 
-def _property_order(properties: object) -> list[sa.ColumnElement[Any]]:
-    key, value = next(iter(_mapping(properties, "properties sort").items()))
-    if not isinstance(key, str) or not _PROPERTY_SORT_KEY.fullmatch(key):
-        raise FilterError(f"invalid property sort key {key!r}: use letters, digits, '_' and '-'")
-    return _non_date_order(property_value(key), _direction(value, f"properties.{key}"))
-
-
 def _direction(value: object, key: str) -> bool:
     if value not in ("asc", "desc"):
         raise FilterError(f"invalid sort direction {value!r} for {key!r}: expected 'asc' or 'desc'")
     return value == "desc"
-
-
-def _non_date_order(expr: sa.ColumnElement[Any], descending: bool) -> list[sa.ColumnElement[Any]]:
-    ordered = expr.desc() if descending else expr.asc()
-    return [ordered.nulls_last(), requests.c.created_at.desc()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -507,21 +491,28 @@ class SortKey:
     descending: bool
 
 
-def request_sort_key(sort: object, *, dialect: str) -> SortKey:
-    """The sort leaf as one expression and a direction (for keyset paging, which cannot page a random
-    order); raises ``FilterError``."""
-    _check_dialect(dialect)
-    leaf = _mapping({} if sort is None else sort, "sort")
+def _sort_key(leaf: Mapping[str, Any], dialect: str) -> SortKey | None:
+    """The column or property a sort leaf names, and its direction (None: it names neither)."""
     for key, factory in _SORT_KEYS.items():
         value = leaf.get(key)
         if value is not None:
-            descending = _direction(value, key)
-            return SortKey(None if factory is None else factory(dialect), descending)
+            return SortKey(None if factory is None else factory(dialect), _direction(value, key))
     if leaf.get("properties"):
         key, value = next(iter(_mapping(leaf["properties"], "properties sort").items()))
         if not isinstance(key, str) or not _PROPERTY_SORT_KEY.fullmatch(key):
             raise FilterError(f"invalid property sort key {key!r}: use letters, digits, '_' and '-'")
         return SortKey(property_value(key), _direction(value, f"properties.{key}"))
+    return None
+
+
+def request_sort_key(sort: object, *, dialect: str) -> SortKey:
+    """The sort leaf as one expression and a direction (for keyset paging, which cannot page a random
+    order); raises ``FilterError``."""
+    _check_dialect(dialect)
+    leaf = _mapping({} if sort is None else sort, "sort")
+    key = _sort_key(leaf, dialect)
+    if key is not None:
+        return key
     if leaf.get("random"):
         raise FilterError("a random order cannot be paged")
     return SortKey(None, True)
