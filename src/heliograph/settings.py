@@ -26,6 +26,7 @@ DEFAULT_PORT = 8585
 SQLITE_FILE_NAME = "heliograph.db"
 INITIAL_KEY_FILE_NAME = "initial-api-key"
 PROVIDER_URL_PREFIX = "HELIOGRAPH_PROVIDER_URL_"
+PROVIDER_KEY_PREFIX = "HELIOGRAPH_PROVIDER_KEY_"
 
 
 class Settings(BaseSettings):
@@ -141,6 +142,30 @@ class Settings(BaseSettings):
         description="Provider base URL overrides, from HELIOGRAPH_PROVIDER_URL_<NAME> (e.g. _OPENAI).",
     )
 
+    provider_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="Provider API keys the server itself uses for its own LLM calls (LLM-as-judge "
+        "evaluators, experiments), from HELIOGRAPH_PROVIDER_KEY_<NAME> (e.g. _OPENAI, _ANTHROPIC).",
+    )
+    python_eval_timeout_seconds: float = Field(
+        10.0, gt=0, le=600, description="Wall-clock limit of one Python evaluator run."
+    )
+    python_eval_memory_mb: int = Field(
+        512, ge=32, description="Address-space limit of one Python evaluator process, in MiB."
+    )
+    python_eval_cpu_seconds: int = Field(
+        10, gt=0, description="CPU-time limit of one Python evaluator process, in seconds."
+    )
+    python_eval_max_output_bytes: int = Field(
+        64 * 1024, gt=0, description="Most bytes of output.txt, stdout and stderr kept from one Python run."
+    )
+    evaluation_workers: int = Field(
+        4, ge=0, le=64, description="Background jobs (online evaluations) run at once; 0 runs none."
+    )
+    job_max_attempts: int = Field(
+        5, ge=1, le=50, description="Tries of a background job before it is kept as failed."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -150,7 +175,12 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _ProviderUrlSource(settings_cls))
+        return (
+            init_settings,
+            env_settings,
+            _ProviderUrlSource(settings_cls),
+            _ProviderKeySource(settings_cls),
+        )
 
     @field_validator("gateway_allowed_hosts", mode="before")
     @classmethod
@@ -245,6 +275,8 @@ class Settings(BaseSettings):
                 value = mask_url(value.get_secret_value()) if value is not None else None
             elif name == "secret_key":
                 value = None if value is None else "***"
+            elif name == "provider_keys":
+                value = {provider: "***" for provider in value}
             elif isinstance(value, Path):
                 value = str(value)
             shown[name] = value
@@ -265,6 +297,21 @@ class _ProviderUrlSource(PydanticBaseSettingsSource):
             if name.upper().startswith(PROVIDER_URL_PREFIX) and value.strip()
         }
         return {"provider_urls": urls} if urls else {}
+
+
+class _ProviderKeySource(PydanticBaseSettingsSource):
+    """Collects ``HELIOGRAPH_PROVIDER_KEY_<NAME>`` variables into ``provider_keys``, as the URLs above."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        keys = {
+            name[len(PROVIDER_KEY_PREFIX) :].lower(): value.strip()
+            for name, value in os.environ.items()
+            if name.upper().startswith(PROVIDER_KEY_PREFIX) and value.strip()
+        }
+        return {"provider_keys": keys} if keys else {}
 
 
 def mask_url(url: str) -> str:

@@ -443,3 +443,7 @@ country_rollups = sa.Table(
     # Upserted for every batch: a WITHOUT ROWID table is one B-tree to search and update, not two.
     sqlite_with_rowid=False,
 )
+
+# Evaluators, experiments and the job queue live in their own module on this metadata; imported last
+# because it imports ``metadata`` from here.
+from heliograph.storage import evaluation_tables as _evaluation_tables  # noqa: E402,F401
