@@ -276,7 +276,7 @@ class Settings(BaseSettings):
             elif name == "secret_key":
                 value = None if value is None else "***"
             elif name == "provider_keys":
-                value = {provider: "***" for provider in value}
+                value = dict.fromkeys(value, "***")
             elif isinstance(value, Path):
                 value = str(value)
             shown[name] = value
