@@ -23,6 +23,18 @@ listing, and Anthropic messages (JSON and SSE), with any API key. Its answer is 
   ``data: [DONE]``) reach the gateway in one read;
 * ``x-fake-sized``: frame a stream with ``content-length`` rather than by closing the connection.
 
+A request with ``tools`` (OpenAI chat or Anthropic messages) is answered with a call to the tool that
+``tool_choice`` forces, else the first tool, streamed or not, so LLM-as-judge evaluators can be tested.
+The arguments give the tool's single required property (else its first property) a value:
+
+* ``fake-score: <JSON value>`` anywhere in the request's message texts (the first one found) sets it,
+  e.g. ``fake-score: 7`` or ``fake-score: false``; a bare word that is not JSON is passed as a string;
+* ``fake-score: none`` answers in plain text, without calling the tool;
+* ``fake-score: garbage`` calls the tool with arguments that are not JSON (Anthropic: an ``input``
+  that is a string, not an object);
+* otherwise a default from the property's schema: ``true`` for a boolean; for an integer the first
+  ``oneOf`` const, else the minimum, else 1; for a number the maximum, else 1; ``"fake"`` otherwise.
+
 Tests read every request (method, path, headers, body) from ``FakeProvider.requests``; the command
 records nothing.
 """
@@ -31,6 +43,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import threading
 import time
 from collections import Counter
@@ -41,6 +54,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 REPLY = "The answer is 4."
+NO_TOOL_REPLY = "I think the answer looks fine, but I will not call a tool."
 USAGE = {"prompt_tokens": 21, "completion_tokens": 6, "total_tokens": 27}
 ANTHROPIC_USAGE = {"input_tokens": 17, "output_tokens": 9}
 
@@ -98,13 +112,17 @@ def anthropic_message(model: str, reply: str = REPLY) -> dict[str, Any]:
     }
 
 
-def _chat_chunks(model: str, include_usage: bool, reply: str) -> Iterator[dict[str, Any]]:
-    base = {
+def _chunk_base(model: str) -> dict[str, Any]:
+    return {
         "id": "chatcmpl-test",
         "object": "chat.completion.chunk",
         "created": 1_750_000_000,
         "model": model,
     }
+
+
+def _chat_chunks(model: str, include_usage: bool, reply: str) -> Iterator[dict[str, Any]]:
+    base = _chunk_base(model)
     yield {
         **base,
         "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
@@ -147,6 +165,153 @@ def _text(content: Any) -> str:
     return ""
 
 
+_DIRECTIVE = re.compile(r"fake-score:\s*")
+# A bare word ends at the first character a JSON text could put after it: judges see the directive
+# inside the logged request's JSON (``...fake-score: none"}]...``).
+_WORD = re.compile(r"[A-Za-z_][\w-]*")
+_NO_DIRECTIVE = object()
+
+
+@dataclass(frozen=True, slots=True)
+class ToolAnswer:
+    """The tool call to answer with: the tool's name and its arguments as JSON text (None: no call)."""
+
+    name: str
+    arguments: str | None
+
+
+def _schema_default(schema: Any) -> Any:
+    schema = schema if isinstance(schema, dict) else {}
+    kind = schema.get("type")
+    if kind == "boolean":
+        return True
+    if kind == "integer":
+        choices = [c["const"] for c in schema.get("oneOf") or [] if isinstance(c, dict) and "const" in c]
+        return choices[0] if choices else schema.get("minimum", 1)
+    if kind == "number":
+        return schema.get("maximum", 1)
+    return "fake"
+
+
+def _message_texts(body: dict[str, Any]) -> Iterator[str]:
+    yield _text(body.get("system"))  # Anthropic's system prompt
+    for message in body.get("messages") or []:
+        if isinstance(message, dict):
+            yield _text(message.get("content"))
+
+
+def _score_directive(body: dict[str, Any]) -> Any:
+    """The first ``fake-score:`` value in the messages: a JSON value, ``none``, ``garbage``, a bare word."""
+    for text in _message_texts(body):
+        match = _DIRECTIVE.search(text)
+        if match is None:
+            continue
+        rest = text[match.end() :]
+        try:
+            return json.JSONDecoder().raw_decode(rest)[0]
+        except json.JSONDecodeError:
+            word = _WORD.match(rest)
+            return word[0] if word else ""
+    return _NO_DIRECTIVE
+
+
+def _forced_tool(choice: Any) -> Any:
+    """The name a ``tool_choice`` forces: OpenAI's {function: {name}}, or Anthropic's {name}."""
+    if not isinstance(choice, dict):
+        return None
+    function = choice.get("function")
+    return function.get("name") if isinstance(function, dict) else choice.get("name")
+
+
+def tool_answer(body: dict[str, Any], anthropic: bool) -> ToolAnswer | None:
+    """The call a request with ``tools`` gets, per the rules in the module docstring; None without tools."""
+    tools = [tool for tool in body.get("tools") or [] if isinstance(tool, dict)]
+    if not tools:
+        return None
+    # OpenAI nests the function ({type, function: {name, parameters}}); Anthropic does not.
+    functions = [tool if anthropic else tool.get("function", tool) for tool in tools]
+    functions = [function for function in functions if isinstance(function, dict)] or [{}]
+    forced = _forced_tool(body.get("tool_choice"))
+    function = next((f for f in functions if f.get("name") == forced), functions[0])
+    schema = function.get("input_schema" if anthropic else "parameters")
+    schema = schema if isinstance(schema, dict) else {}
+    properties = schema.get("properties") or {}
+    required = schema.get("required") or list(properties) or ["score"]
+    name, prop = str(function.get("name", "tool")), required[0]
+    value = _score_directive(body)
+    if value == "none":
+        return ToolAnswer(name, None)
+    if value == "garbage":
+        return ToolAnswer(name, f'{{"{prop}": ')
+    if value is _NO_DIRECTIVE:
+        value = _schema_default(properties.get(prop))
+    return ToolAnswer(name, json.dumps({prop: value}))
+
+
+def _call(answer: ToolAnswer, arguments: str) -> dict[str, Any]:
+    return {
+        "id": "call_fake_1",
+        "type": "function",
+        "function": {"name": answer.name, "arguments": arguments},
+    }
+
+
+def chat_tool_completion(model: str, answer: ToolAnswer) -> dict[str, Any]:
+    if answer.arguments is None:
+        return chat_completion(model, NO_TOOL_REPLY)
+    completion = chat_completion(model)
+    message = {"role": "assistant", "content": None, "tool_calls": [_call(answer, answer.arguments)]}
+    completion["choices"][0].update(message=message, finish_reason="tool_calls")
+    return completion
+
+
+def _anthropic_input(arguments: str) -> Any:
+    try:
+        return json.loads(arguments)
+    except json.JSONDecodeError:
+        return arguments  # garbage: a string where Anthropic always sends an object
+
+
+def anthropic_tool_message(model: str, answer: ToolAnswer) -> dict[str, Any]:
+    if answer.arguments is None:
+        return anthropic_message(model, NO_TOOL_REPLY)
+    block: dict[str, Any] = {"type": "tool_use", "id": "toolu_fake_1", "name": answer.name}
+    block["input"] = _anthropic_input(answer.arguments)
+    return {**anthropic_message(model), "content": [block], "stop_reason": "tool_use"}
+
+
+def _halves(text: str) -> list[str]:
+    """A tool call's arguments in two pieces, as providers stream them in fragments."""
+    middle = len(text) // 2
+    return [text[:middle], text[middle:]]
+
+
+def _chat_tool_chunks(model: str, include_usage: bool, answer: ToolAnswer) -> Iterator[dict[str, Any]]:
+    base = _chunk_base(model)
+    delta = {"role": "assistant", "content": None, "tool_calls": [{"index": 0, **_call(answer, "")}]}
+    yield {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+    for piece in _halves(answer.arguments or ""):
+        delta = {"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}
+        yield {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+    yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}
+    if include_usage:
+        yield {**base, "choices": [], "usage": USAGE}
+
+
+def _anthropic_tool_events(model: str, answer: ToolAnswer) -> Iterator[tuple[str, dict[str, Any]]]:
+    message = {**anthropic_message(model), "content": [], "usage": {"input_tokens": 17, "output_tokens": 1}}
+    yield "message_start", {"type": "message_start", "message": message}
+    block = {"type": "tool_use", "id": "toolu_fake_1", "name": answer.name, "input": {}}
+    yield "content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}
+    for piece in _halves(answer.arguments or ""):
+        delta = {"type": "input_json_delta", "partial_json": piece}
+        yield "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
+    yield "content_block_stop", {"type": "content_block_stop", "index": 0}
+    stop = {"stop_reason": "tool_use", "stop_sequence": None}
+    yield "message_delta", {"type": "message_delta", "delta": stop, "usage": {"output_tokens": 9}}
+    yield "message_stop", {"type": "message_stop"}
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     fake: FakeProvider
@@ -184,6 +349,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(200, payload)
         elif body.get("stream"):
             self._stream(model, body, anthropic)
+        elif (answer := tool_answer(body, anthropic)) is not None:
+            reply_body = anthropic_tool_message if anthropic else chat_tool_completion
+            self._json(200, reply_body(model, answer))
         else:
             reply = self._reply(body)
             self._json(200, anthropic_message(model, reply) if anthropic else chat_completion(model, reply))
@@ -240,18 +408,20 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _stream(self, model: str, body: dict[str, Any], anthropic: bool) -> None:
+    def _stream_events(self, model: str, body: dict[str, Any], anthropic: bool) -> list[str]:
+        answer = tool_answer(body, anthropic)
+        call = answer if answer is not None and answer.arguments is not None else None
+        reply = NO_TOOL_REPLY if answer is not None else self._reply(body)
         if anthropic:
-            events = [
-                f"event: {name}\ndata: {json.dumps(data)}\n\n"
-                for name, data in _anthropic_events(model, self._reply(body))
-            ]
-        else:
-            include = bool((body.get("stream_options") or {}).get("include_usage"))
-            include = include and "x-fake-no-usage" not in self.headers
-            chunks = _chat_chunks(model, include, self._reply(body))
-            events = [f"data: {json.dumps(chunk)}\n\n" for chunk in chunks]
-            events.append("data: [DONE]\n\n")
+            named = _anthropic_tool_events(model, call) if call else _anthropic_events(model, reply)
+            return [f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in named]
+        include = bool((body.get("stream_options") or {}).get("include_usage"))
+        include = include and "x-fake-no-usage" not in self.headers
+        chunks = _chat_tool_chunks(model, include, call) if call else _chat_chunks(model, include, reply)
+        return [*(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks), "data: [DONE]\n\n"]
+
+    def _stream(self, model: str, body: dict[str, Any], anthropic: bool) -> None:
+        events = self._stream_events(model, body, anthropic)
         if "x-fake-one-write" in self.headers:
             events = ["".join(events)]
         self.send_response(200)

@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from heliograph.services.stream_bodies import assembled_body
 from heliograph.storage.stored_json import dumps
-from heliograph.web.conversation_streams import assembled_body
 
 ROLES = ("system", "user", "assistant", "tool")
 _ROLE_ALIASES = {"developer": "system", "function": "tool", "model": "assistant", "ai": "assistant"}

@@ -11,6 +11,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
+
+from heliograph.services.errors import InvalidInput
+
 Score = bool | int | float
 
 
@@ -60,3 +64,17 @@ def score_name(evaluator_name: str) -> str:
     """Helicone's score key of an evaluator (reference §7.3): lower-cased, the first space made ``_``,
     then every run of characters outside [a-z0-9] made ``_`` ("Is Helpful?" -> "is_helpful_")."""
     return re.sub(r"[^a-z0-9]+", "_", evaluator_name.lower().replace(" ", "_", 1))
+
+
+def config_object(value: object, field: str, expected: str) -> dict[str, Any]:
+    """An evaluator definition (a template, a config) given as an object or as its JSON text, as both
+    arrive (Helicone's test endpoints send templates as text); InvalidInput naming ``field`` otherwise,
+    with ``expected`` saying what it should be."""
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError as error:
+            raise InvalidInput(f"{field}: not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{field}: must be {expected}, got {type(value).__name__}")
+    return value
