@@ -19,6 +19,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,9 +98,19 @@ def _count(server: BenchServer) -> int:
     return count
 
 
-def run_once(backend: str, fmt: str, bodies: list[bytes], spans: int, clients: int) -> Result:
+def run_once(
+    backend: str,
+    fmt: str,
+    bodies: list[bytes],
+    spans: int,
+    clients: int,
+    setup: Callable[[BenchServer], object] | None = None,
+) -> Result:
+    """``setup`` prepares the fresh server before the load starts (bench/online_evaluation.py)."""
     content_type = "application/json" if fmt == "json" else "application/x-protobuf"
     with bench_server(backend) as server:
+        if setup is not None:
+            setup(server)
         disk_before = server.disk_bytes()
         cpu_before = server.cpu_seconds()
         self_before = time.process_time()

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from heliograph import __version__
 from heliograph.api import (
     evals,
+    evaluators,
     feedback,
     health,
     log_routes,
@@ -41,10 +42,17 @@ from heliograph.api.openapi import install_openapi
 from heliograph.clock import Clock, IdFactory, random_ids, system_clock
 from heliograph.gateway.asgi import Receive, Scope, Send
 from heliograph.gateway.assembly import Gateway, build_gateway
+from heliograph.gateway.internal_calls import GatewayCaller
 from heliograph.gateway.replies import send_error
 from heliograph.gateway.routing import GATEWAY_PREFIX
+from heliograph.jobs.pool import WorkerPool
+from heliograph.jobs.queue import JobQueue
 from heliograph.pricing.prices import PriceTable
 from heliograph.services.evals import EvalService
+from heliograph.services.evaluators.online import ONLINE_KIND, OnlineMatcher
+from heliograph.services.evaluators.runner import EvaluatorRunner
+from heliograph.services.evaluators.sandbox import SandboxLimits
+from heliograph.services.evaluators.service import EvaluatorService
 from heliograph.services.ingestion import IngestionService
 from heliograph.services.keys import KeyVerifier
 from heliograph.services.members import MemberService
@@ -138,39 +146,39 @@ def create_app(
     owns_engine = db is None
     engine = db if db is not None else create_engine(settings.resolved_database_url)
     prices = PriceTable.default()
-    context = _app_context(settings, engine, prices, clock, ids)
-    gateway = (
-        None
-        if settings.only == "api"
-        else build_gateway(
-            settings,
-            writer=context.writer,
-            verifier=context.verifier,
-            prices=prices,
-            clock=clock,
-            ids=ids,
-            feedback=context.requests.feedback,
-        )
+    matcher = OnlineMatcher(max_attempts=settings.job_max_attempts)
+    context = _app_context(settings, engine, prices, clock, ids, matcher)
+    # Built in every mode: server-side LLM calls (judges, experiments) go through it in process; only
+    # its public routes are left out of an API-only server.
+    gateway = build_gateway(
+        settings,
+        writer=context.writer,
+        verifier=context.verifier,
+        prices=prices,
+        clock=clock,
+        ids=ids,
+        feedback=context.requests.feedback,
     )
+    pool = _evaluations(context, gateway, matcher)
     app = HeliographApp(
         title="Heliograph",
         version=__version__,
         description="LLM observability platform and gateway speaking Helicone's public API.",
         default_response_class=JSONBody,
-        lifespan=_lifespan(context.writer, gateway, engine, owns_engine=owns_engine),
+        lifespan=_lifespan(context.writer, gateway, pool, engine, owns_engine=owns_engine),
         # Served by docs_pages from vendored files: FastAPI's own pages load from a CDN.
         docs_url=None,
         redoc_url=None,
     )
     app.state.heliograph = context
-    app.gateway = gateway
+    app.gateway = gateway if settings.only != "api" else None
     install_error_handlers(app)
     routers = [health.router, feedback.router]
     if settings.only != "gateway":
         routers += [trace.router, requests.router, prompts.router, log_routes.router, signed_bodies.router]
         routers += [metrics.router, trace_read.router]
         routers += [sessions.router, users.router]
-        routers += [properties.router, evals.router, settings_route.router]
+        routers += [properties.router, evals.router, settings_route.router, evaluators.router]
     for router in routers:
         app.include_router(router)
     if settings.only != "gateway":
@@ -181,10 +189,31 @@ def create_app(
     return app
 
 
+def _evaluations(context: AppContext, gateway: Gateway, matcher: OnlineMatcher) -> WorkerPool:
+    """The evaluator service (its judges call through ``gateway``) and the worker pool that runs the
+    online evaluations the writer queues."""
+    settings = context.settings
+    queue = JobQueue(context.engine, clock=context.clock)
+    runner = EvaluatorRunner(
+        GatewayCaller(gateway.app, settings.provider_keys), SandboxLimits.from_settings(settings)
+    )
+    service = EvaluatorService(context.engine, runner, matcher, queue, clock=context.clock, ids=context.ids)
+    context.evaluators = service
+    pool = WorkerPool(queue, {ONLINE_KIND: service.run_online_job}, concurrency=settings.evaluation_workers)
+    context.writer.on_planned = pool.wake
+    return pool
+
+
 def _app_context(
-    settings: Settings, engine: sa.Engine, prices: PriceTable, clock: Clock, ids: IdFactory
+    settings: Settings,
+    engine: sa.Engine,
+    prices: PriceTable,
+    clock: Clock,
+    ids: IdFactory,
+    matcher: OnlineMatcher,
 ) -> AppContext:
-    """The writer, key verifier and services the routes (and the gateway) share."""
+    """The writer, key verifier and services the routes (and the gateway) share; the evaluator service
+    is added once the gateway it calls through exists (``_evaluations``)."""
     signer = UrlSigner(server_secret(settings), clock=clock)
     writer = BatchingWriter(
         engine,
@@ -192,6 +221,7 @@ def _app_context(
         max_batch=settings.writer_max_batch,
         clock=clock,
         after_insert=PromptTracker(ids),
+        planner=matcher,
     )
     return AppContext(
         settings=settings,
@@ -215,21 +245,22 @@ def _app_context(
 
 
 def _lifespan(
-    writer: BatchingWriter, gateway: Gateway | None, engine: sa.Engine, *, owns_engine: bool
+    writer: BatchingWriter, gateway: Gateway, pool: WorkerPool, engine: sa.Engine, *, owns_engine: bool
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
-    """Start the writer (and gateway) with the server; on shutdown the gateway's pending logs go to the
+    """Start the writer, gateway and job workers with the server. On shutdown the workers stop first
+    (a job cut short is taken up again after its lease), then the gateway's pending logs go to the
     writer before it drains and closes."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         writer.start()
-        if gateway is not None:
-            gateway.start()
+        gateway.start()
+        pool.start()
         try:
             yield
         finally:
-            if gateway is not None:
-                await gateway.close()
+            await pool.close()
+            await gateway.close()
             writer.close()
             checkpoint(engine)
             if owns_engine:

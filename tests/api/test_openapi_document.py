@@ -150,7 +150,8 @@ def test_components_bear_helicone_names(document: dict[str, Any]) -> None:
             body = operation["requestBody"]["content"]["application/json"]["schema"]
             assert body == {"$ref": "#/components/schemas/" + helicone["requestBody"]}, where
             compared += 1
-        if "success" in helicone:
+        # Where Helicone answers 204 (its JSON body is dropped on the wire), the route declares 204.
+        if "success" in helicone and "204" not in operation["responses"]:
             answer = next(a for status, a in operation["responses"].items() if status.startswith("2"))
             schema = answer["content"]["application/json"]["schema"]
             assert schema == {"$ref": "#/components/schemas/" + helicone["success"]}, where

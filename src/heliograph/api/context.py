@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from fastapi import Request
 
 from heliograph.clock import Clock, IdFactory
 from heliograph.services.evals import EvalService
+from heliograph.services.evaluators.service import EvaluatorService
 from heliograph.services.ingestion import IngestionService
 from heliograph.services.keys import KeyVerifier
 from heliograph.services.members import MemberService
@@ -43,6 +44,8 @@ class AppContext:
     signed_bodies: SignedBodies
     clock: Clock
     ids: IdFactory
+    # Set by create_app once the gateway its judges call through is built.
+    evaluators: EvaluatorService = field(init=False)
 
 
 def app_context(request: Request) -> AppContext:

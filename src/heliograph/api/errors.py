@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from heliograph.api.envelope import JSONBody
-from heliograph.services.errors import Conflict, InvalidInput, NotFound, ServiceError
+from heliograph.services.errors import Conflict, InvalidInput, NotFound, ServiceError, Unprocessable
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,12 @@ def validation_response(errors: list[Any]) -> JSONBody:
     )
 
 
-_SERVICE_STATUS: dict[type[ServiceError], int] = {NotFound: 404, InvalidInput: 400, Conflict: 409}
+_SERVICE_STATUS: dict[type[ServiceError], int] = {
+    NotFound: 404,
+    InvalidInput: 400,
+    Conflict: 409,
+    Unprocessable: 422,
+}
 
 
 def install_error_handlers(app: FastAPI) -> None:

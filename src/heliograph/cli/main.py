@@ -89,6 +89,7 @@ def serve(
         )
     if settings.only != "gateway":
         _announce_ui(settings, engine, first_start=initial_key is not None)
+    _announce_sandbox()
     app = create_app(settings, db=engine)
     _tune_interpreter()
     try:
@@ -109,6 +110,21 @@ def serve(
     finally:
         # Closing every connection lets SQLite fold its WAL back into the database file.
         engine.dispose()
+
+
+def _announce_sandbox() -> None:
+    """Checked at start: whether Python evaluators run without network (docs/evaluators.md)."""
+    from heliograph.services.evaluators.sandbox_probe import describe_network_isolation
+
+    isolation = describe_network_isolation()
+    if isolation == "namespace":
+        click.echo("Python evaluators: sandboxed with no network (namespaces available)")
+    else:
+        click.echo(
+            f"Python evaluators: network isolation {isolation}; evaluator code can reach the network "
+            "(see docs/evaluators.md)",
+            err=True,
+        )
 
 
 def _ui_url(settings: Settings) -> str:
@@ -165,9 +181,14 @@ def config() -> None:
 @config.command("show")
 @storage_options
 def config_show(database_url: str | None, data_dir: Path | None) -> None:
-    """Print the resolved settings, secrets masked."""
+    """Print the resolved settings, secrets masked, and whether Python evaluators get no network."""
+    from heliograph.services.evaluators.sandbox_probe import describe_network_isolation
+
     settings = _settings(database_url=database_url, data_dir=data_dir)
-    click.echo(json.dumps(settings.masked(), indent=2))
+    # Found by trying (not a setting): "namespace", or "unavailable (<why>)". Kept inside the JSON
+    # object so the output stays one parseable document.
+    shown = {**settings.masked(), "python_eval_network_isolation": describe_network_isolation()}
+    click.echo(json.dumps(shown, indent=2))
 
 
 @cli.group()

@@ -13,6 +13,9 @@ from heliograph.gateway.replies import Headers
 from heliograph.gateway.routing import GatewayPath, Target
 from heliograph.services.keys import AuthContext
 
+#: The ASGI scope key of a server-side call made in process (internal_calls.InternalCall).
+INTERNAL_SCOPE_KEY = "heliograph.internal_call"
+
 
 @dataclass(slots=True)
 class Call:
@@ -31,6 +34,8 @@ class Call:
     request_id: uuid.UUID
     created_at: int
     start: float
+    # Properties a server-side call logs under their exact names (internal_calls.py).
+    extra_properties: dict[str, str] = field(default_factory=dict)
     reply_headers: Headers = field(default_factory=list)
     finished: bool = False
     client_gone: bool = False
@@ -40,9 +45,10 @@ def call_exchange(call: Call, target: Target | None = None) -> Exchange:
     """A fresh capture record for (one attempt of) ``call``."""
     target = target or call.target
     organization_id = call.auth.organization_id if call.auth is not None else 0
-    return Exchange(
+    exchange = Exchange(
         organization_id=organization_id,
-        api_key_id=call.auth.key_id if call.auth is not None else None,
+        # 0: a server-side call, made with no key (internal_calls.py).
+        api_key_id=call.auth.key_id if call.auth is not None and call.auth.key_id else None,
         request_id=call.request_id,
         options=call.options,
         provider=target.provider,
@@ -55,3 +61,5 @@ def call_exchange(call: Call, target: Target | None = None) -> Exchange:
         created_at=call.created_at,
         start=call.start,
     )
+    exchange.extra_properties.update(call.extra_properties)
+    return exchange

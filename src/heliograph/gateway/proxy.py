@@ -20,7 +20,7 @@ from heliograph.clock import Clock, IdFactory
 from heliograph.gateway.asgi import Receive, Scope, Send
 from heliograph.gateway.body_rewrite import parse_body, rewrite
 from heliograph.gateway.cache import CacheStore, cache_keys, key_headers_from, lookup
-from heliograph.gateway.call import Call, call_exchange
+from heliograph.gateway.call import INTERNAL_SCOPE_KEY, Call, call_exchange
 from heliograph.gateway.feedback import FeedbackDesk, FeedbackError, is_feedback, json_body
 from heliograph.gateway.forwarding import Charge, Forwarder, UpstreamBroken
 from heliograph.gateway.log_sink import LogSink
@@ -123,8 +123,13 @@ class GatewayApp:
         except RouteError as exc:
             raise _Refused(exc.status, str(exc), "Not found") from None
         helicone, forward, cache_control = _split_headers(scope["headers"])
-        # The key first: a caller without one must not make the gateway read its body.
-        auth = self._authenticate(helicone, forward, route.path_key)
+        # A server-side call made in process (internal_calls.py) names its organization in the scope,
+        # which no client can set. Otherwise the key first: a caller without one must not make the
+        # gateway read its body.
+        internal = scope.get(INTERNAL_SCOPE_KEY)
+        auth = (
+            internal.auth if internal is not None else self._authenticate(helicone, forward, route.path_key)
+        )
         raw = await _read_body(receive, self._config.max_body_bytes)
         if is_feedback(scope["method"], route.rest):
             await self._answer_feedback(send, auth, raw)
@@ -156,6 +161,7 @@ class GatewayApp:
             request_id=options.request_id or self._ids(),
             created_at=created_at,
             start=start,
+            extra_properties=dict(internal.properties) if internal is not None else {},
         )
 
     async def _answer_feedback(self, send: Send, auth: AuthContext | None, raw: bytes) -> None:

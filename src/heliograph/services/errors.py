@@ -19,3 +19,8 @@ class InvalidInput(ServiceError):
 
 class Conflict(ServiceError):
     """The change collides with the current state (a name taken, a version changed meanwhile) (409)."""
+
+
+class Unprocessable(ServiceError):
+    """The input is valid but the work it asks for produced no result (an evaluator that gave no
+    score) (422)."""

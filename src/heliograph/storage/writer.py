@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
@@ -51,6 +51,13 @@ log = logging.getLogger(__name__)
 AfterInsert = Callable[[sa.Connection, list[RequestRecord], int], None]
 
 
+class InsertPlanner(Protocol):
+    """Queues background work for the requests a write inserted, in the same transaction, so the work
+    is durable exactly when the logs are (services/evaluators/online.py). Returns how many jobs."""
+
+    def plan(self, conn: sa.Connection, records: list[RequestRecord], now: int) -> int: ...
+
+
 class WriterOverloaded(Exception):
     """The queue is full; the caller should retry after ``retry_after`` seconds."""
 
@@ -79,9 +86,13 @@ class BatchingWriter:
         max_batch: int,
         clock: Clock,
         after_insert: AfterInsert | None = None,
+        planner: InsertPlanner | None = None,
     ) -> None:
         self._engine = engine
         self._after_insert = after_insert
+        self._planner = planner
+        #: Called on the writer thread after a commit that queued jobs (the worker pool's wake-up).
+        self.on_planned: Callable[[], None] | None = None
         self._dialect = engine.dialect.name
         self._max_pending = max_pending
         self._max_batch = max_batch
@@ -221,7 +232,18 @@ class BatchingWriter:
                 inserted = [r for r in prepared.prompt_uses if (r.organization_id, r.id) in seqs]
                 if inserted:
                     self._after_insert(conn, inserted, now)
+            planned = self._plan(conn, prepared, seqs, now)
         self._known_resources.update(prepared.new_resource_ids)
+        if planned and self.on_planned is not None:
+            self.on_planned()
+
+    def _plan(self, conn: sa.Connection, prepared: PreparedBatch, seqs: Seqs, now: int) -> int:
+        if self._planner is None:
+            return 0
+        records = [item.record for item in prepared.requests]
+        if len(seqs) != len(records):
+            records = [r for r in records if (r.organization_id, r.id) in seqs]
+        return self._planner.plan(conn, records, now)
 
 
 def _inserted_rows(prepared: PreparedBatch, seqs: Seqs) -> list[tuple[Any, ...]]:
