@@ -65,6 +65,8 @@ def ui_server(tmp_path_factory: pytest.TempPathFactory, fake_provider: FakeProvi
     env = {
         "HELIOGRAPH_PROVIDER_URL_OPENAI": fake_provider.url,
         "HELIOGRAPH_PROVIDER_URL_ANTHROPIC": fake_provider.url,
+        # The server's own key for its judges' calls (the fake provider takes any).
+        "HELIOGRAPH_PROVIDER_KEY_OPENAI": "sk-fake-judge",
     }
     with serve(f"sqlite:///{directory / 'ui.db'}", directory / "data", extra_env=env) as running:
         found = _LINK.search(running.log_path.read_text())

@@ -7,6 +7,7 @@ from starlette.responses import RedirectResponse
 
 from heliograph.web import (
     dashboard_pages,
+    evaluator_pages,
     prompt_pages,
     property_pages,
     request_detail,
@@ -32,6 +33,7 @@ ROUTERS = [
     property_pages.router,
     trace_pages.router,
     session_pages.router,
+    evaluator_pages.router,
 ]
 
 
