@@ -118,5 +118,6 @@ def test_the_quickstart_works_as_pasted(dialect: str, database_url: str, tmp_pat
     assert output.count("HTTP/1.1 201 Created") == 2  # the query and the prompt
     assert '"request_user_id":"user-42"' in output
     assert "{'role': 'user', 'content': 'Write about owls.'}" in output
+    assert "{'polite-hcone-bool': 1}" in output  # scored online, in the background
     assert "You said: Write about owls." in output
     assert "heliograph: database " in result.stderr  # keys create named the server's database
