@@ -269,10 +269,13 @@ def schema_server() -> Iterator[tuple[str, list[str]]]:
 
 
 def test_a_remote_schema_reference_is_never_fetched(schema_server: tuple[str, list[str]]) -> None:
+    """Refused when saved (it could never pass), and never fetched on the way."""
     url, hits = schema_server
-    config = parse_check_config({"_type": "json_schema", "schema": {"$ref": url}})
-    with pytest.raises(EvaluationFailed, match="cannot be resolved"):
-        run_check(config, call("5"))
+    with pytest.raises(InvalidInput, match=r"check_config\.schema: \$ref .* points outside the schema"):
+        parse_check_config({"_type": "json_schema", "schema": {"$ref": url}})
+    nested = {"type": "object", "properties": {"a": {"$ref": url}}}
+    with pytest.raises(InvalidInput, match="points outside"):
+        parse_check_config({"_type": "json_schema", "schema": nested})
     assert hits == []
 
 

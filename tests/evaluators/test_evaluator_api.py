@@ -299,3 +299,49 @@ def test_check_test(client: TestClient, key: str) -> None:
         status=400,
     )
     assert "value" in refused
+
+
+def test_another_organizations_delete_touches_nothing(
+    client: TestClient, key: str, make_key: Callable[..., str]
+) -> None:
+    evaluator_id = _judge(client, key)["id"]
+    path = f"/v1/evaluator/{evaluator_id}/onlineEvaluators"
+    call(client, key, "POST", path, {"config": {}})
+    call(client, make_key(org="other"), "DELETE", f"/v1/evaluator/{evaluator_id}", status=404)
+    assert len(call(client, key, "GET", path)) == 1
+
+
+def test_names_whose_scores_would_collide_are_refused(client: TestClient, key: str) -> None:
+    _judge(client, key, name="Says Paris")
+    body = {"name": "says paris", "scoring_type": "PYTHON", "code_template": "pass"}
+    assert "says_paris" in call(client, key, "POST", "/v1/evaluator", body, status=409)
+
+
+def test_a_definition_takes_only_its_own_field(client: TestClient, key: str) -> None:
+    body = {
+        "name": "Both",
+        "scoring_type": "PYTHON",
+        "code_template": "pass",
+        "check_config": {"_type": "json_valid"},
+    }
+    assert "check_config" in call(client, key, "POST", "/v1/evaluator", body, status=400)
+    remote = {"_type": "json_schema", "schema": {"$ref": "https://example.com/s.json"}}
+    body = {"name": "Remote", "scoring_type": "CHECK", "check_config": remote}
+    assert "$ref" in call(client, key, "POST", "/v1/evaluator", body, status=400)
+    # Changing the scoring type to one that needs another definition needs that definition.
+    evaluator_id = _judge(client, key, name="Switch")["id"]
+    call(client, key, "PUT", f"/v1/evaluator/{evaluator_id}", {"scoring_type": "PYTHON"}, status=400)
+    switched = call(
+        client,
+        key,
+        "PUT",
+        f"/v1/evaluator/{evaluator_id}",
+        {"scoring_type": "PYTHON", "code_template": "pass"},
+    )
+    assert switched["scoring_type"] == "PYTHON"
+    assert switched["llm_template"] is None
+
+
+def test_a_check_that_cannot_run_is_a_422(client: TestClient, key: str) -> None:
+    body = {"config": {"_type": "equals", "inputKey": "expected"}, "testInput": TEST_INPUT}
+    assert "expected" in call(client, key, "POST", "/v1/evaluator/check/test", body, status=422)

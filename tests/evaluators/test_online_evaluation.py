@@ -182,3 +182,38 @@ def test_stats_from_the_stored_scores(client: TestClient, key: str, engine: sa.E
     assert stats["recentTrend"] == "stable"
     assert len(stats["timeSeriesData"]) == 1
     assert stats["timeSeriesData"][0]["value"] == 0.75
+
+
+def test_a_score_too_large_to_store_fails_once(client: TestClient, key: str) -> None:
+    huge = _evaluator(
+        client, key, "Huge", scoring_type="PYTHON", code_template="open('output.txt','w').write('1e300')"
+    )
+    _online(client, key, huge)
+    request_id = log_chat(client, key, "Paris")
+    failed = wait_for(lambda: call(client, key, "GET", f"/v1/evaluator/{huge}/failures"))
+    assert failed[0]["attempts"] == 1
+    assert "out of range" in failed[0]["error"]
+    assert request_scores(client, key, request_id) == {}
+
+
+def test_an_evaluator_deleted_while_it_runs_stores_nothing(
+    client: TestClient, key: str, engine: sa.Engine
+) -> None:
+    slow = _evaluator(
+        client,
+        key,
+        "Slow",
+        scoring_type="PYTHON",
+        code_template="import time\ntime.sleep(1.5)\nopen('output.txt','w').write('true')\n",
+    )
+    _online(client, key, slow)
+    request_id = log_chat(client, key, "Paris")
+
+    def running() -> bool:
+        with engine.connect() as conn:
+            return bool(conn.execute(sa.select(jobs.c.id).where(jobs.c.status == "running")).first())
+
+    wait_for(running)
+    call(client, key, "DELETE", f"/v1/evaluator/{slow}", status=204)
+    time.sleep(2.5)  # the run finishes meanwhile
+    assert request_scores(client, key, request_id) == {}

@@ -44,6 +44,14 @@ def find_many(conn: sa.Connection, organization_id: int, evaluator_ids: Sequence
     return [dict(row._mapping) for row in found]
 
 
+def names(conn: sa.Connection, organization_id: int) -> list[tuple[str, str]]:
+    """(id, name) of every evaluator of the organization."""
+    found = conn.execute(
+        sa.select(evaluators.c.id, evaluators.c.name).where(evaluators.c.organization_id == organization_id)
+    )
+    return [(str(evaluator_id), str(name)) for evaluator_id, name in found]
+
+
 def list_all(conn: sa.Connection, organization_id: int) -> list[Row]:
     found = conn.execute(
         sa.select(evaluators)
@@ -64,7 +72,10 @@ def update(conn: sa.Connection, organization_id: int, evaluator_id: str, values:
 
 def delete(conn: sa.Connection, organization_id: int, evaluator_id: str) -> bool:
     """The evaluator, its online configurations, its experiment links and its queued or failed jobs.
-    Deleted explicitly: SQLite enforces no foreign keys unless asked on every connection."""
+    Deleted explicitly: SQLite enforces no foreign keys unless asked on every connection. Nothing is
+    touched unless the evaluator is the organization's."""
+    if find(conn, organization_id, evaluator_id) is None:
+        return False
     conn.execute(online_evaluators.delete().where(online_evaluators.c.evaluator_id == evaluator_id))
     conn.execute(evaluator_experiments.delete().where(evaluator_experiments.c.evaluator_id == evaluator_id))
     conn.execute(jobs.delete().where(jobs.c.organization_id == organization_id, jobs.c.ref == evaluator_id))

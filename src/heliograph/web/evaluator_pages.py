@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
 from heliograph.api.context import app_context
-from heliograph.services.errors import InvalidInput, NotFound, ServiceError
+from heliograph.services.errors import Conflict, InvalidInput, NotFound, ServiceError
 from heliograph.services.evaluators.service import EvaluatorService
 from heliograph.services.members import Principal
 from heliograph.services.requests import RequestQuery, parse_request_id
@@ -149,6 +149,8 @@ async def create_evaluator(request: Request, principal: Writer) -> Response:
         created = await run_in_threadpool(_service(request).create, principal.auth, params)
     except InvalidInput as exc:
         return _form_page(request, kind=kind, values=values, error=exc.message, status_code=400)
+    except Conflict as exc:  # the name's score key is another evaluator's
+        return _form_page(request, kind=kind, values=values, error=exc.message, status_code=409)
     return _back(request, f"/evaluators/{created['id']}", "created")
 
 

@@ -134,7 +134,22 @@ def _schema_fields(fields: _Fields) -> dict[str, Any]:
         validator_for(schema, default=Draft202012Validator).check_schema(schema)
     except SchemaError as error:
         fields.fail("schema", f"not a valid JSON schema at {error.json_path}: {error.message}")
+    outside = _outside_refs(schema)
+    if outside:
+        # Never fetched (see _json_schema): a check naming one could never pass, so it is refused now.
+        fields.fail("schema", f"$ref {outside[0]!r} points outside the schema; only '#...' references work")
     return {"schema": schema}
+
+
+def _outside_refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = (
+            [node["$ref"]] if isinstance(node.get("$ref"), str) and not node["$ref"].startswith("#") else []
+        )
+        return found + [ref for value in node.values() for ref in _outside_refs(value)]
+    if isinstance(node, list):
+        return [ref for item in node for ref in _outside_refs(item)]
+    return []
 
 
 def _regex_fields(fields: _Fields) -> dict[str, Any]:

@@ -84,10 +84,15 @@ def scoring_type_of(value: str | None) -> str:
     raise InvalidInput(f"scoring_type: {value!r} is not one of {', '.join(SCORING_TYPES)}")
 
 
+def needed_field(scoring_type: str) -> str:
+    """The definition field a scoring type runs from."""
+    return _NEEDS.get(scoring_type, "llm_template")
+
+
 def definition_values(name: str, scoring_type: str, params: EvaluatorParams) -> dict[str, str | None]:
     """The four definition columns (JSON text) for a create, or an update's full new definition:
-    exactly the field the scoring type needs must be given; the others are cleared."""
-    field = _NEEDS.get(scoring_type, "llm_template")
+    exactly the field the scoring type needs must be given, and no other; the others are cleared."""
+    field = needed_field(scoring_type)
     given = {
         "llm_template": params.llm_template,
         "code_template": params.code_template,
@@ -96,6 +101,10 @@ def definition_values(name: str, scoring_type: str, params: EvaluatorParams) -> 
     }
     if given[field] is None:
         raise InvalidInput(f"{field}: scoring_type {scoring_type} needs {field}")
+    extra = [name for name, value in given.items() if value is not None and name != field]
+    if extra:
+        # Dropping it silently would save something other than what the caller wrote.
+        raise InvalidInput(f"{extra[0]}: scoring_type {scoring_type} takes {field} only")
     values: dict[str, str | None] = dict.fromkeys(given)
     values[field] = _stored(field, name, scoring_type, given[field])
     return values

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import math
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -15,13 +16,14 @@ import sqlalchemy as sa
 
 from heliograph.clock import Clock, IdFactory
 from heliograph.jobs.queue import Job, JobError, JobQueue
-from heliograph.services.errors import InvalidInput, NotFound
+from heliograph.services.errors import Conflict, InvalidInput, NotFound
 from heliograph.services.evaluators import online_config
 from heliograph.services.evaluators.definitions import (
     EvaluatorParams,
     EvaluatorSpec,
     check_name,
     definition_values,
+    needed_field,
     result_of,
     scoring_type_of,
     spec_of,
@@ -88,6 +90,14 @@ class EvaluatorService:
             "updated_at": now,
         }
         with self._engine.begin() as conn:
+            taken = [other for _id, other in evaluator_repo.names(conn, auth.organization_id)]
+            clash = next((other for other in taken if score_name(other) == score_name(name)), None)
+            if clash is not None:
+                # Both would write the same score key: each would overwrite the other's scores.
+                raise Conflict(
+                    f"name: {name!r} stores its scores as {score_name(name)!r}, as the evaluator "
+                    f"{clash!r} does; choose another name"
+                )
             evaluator_repo.insert(conn, row)
         return result_of(row, auth.organization_uuid)
 
@@ -103,7 +113,7 @@ class EvaluatorService:
                 raise NotFound(f"no evaluator {evaluator_id}")
             spec = spec_of(row)
             scoring_type = scoring_type_of(params.scoring_type or spec.scoring_type)
-            merged = _merged(spec, params)
+            merged = _merged(spec, params, scoring_type)
             values: dict[str, Any] = {
                 "scoring_type": scoring_type,
                 **definition_values(spec.name, scoring_type, merged),
@@ -249,6 +259,8 @@ class EvaluatorService:
         are; judges' choices and ranges are parsed to integers as Helicone's parseInt does."""
         key, value = stored_score(spec, score)
         with self._engine.begin() as conn:
+            if evaluator_repo.find(conn, organization_id, spec.id) is None:
+                return  # deleted while it ran: its scores are not wanted
             if not request_repo.set_scores(conn, organization_id, request_id, {key: value}, self._clock()):
                 raise JobError(f"request {request_id} is gone", retry=False)
 
@@ -257,15 +269,20 @@ def stored_score(spec: EvaluatorSpec, score: Score) -> tuple[str, int]:
     name = score_name(spec.name)
     if isinstance(score, bool):
         return f"{name}-hcone-bool", int(score)
-    if isinstance(score, float) and not score.is_integer():
-        if spec.scoring_type in ("LLM-CHOICE", "LLM-RANGE"):
-            return name, int(score)
+    if isinstance(score, float) and not math.isfinite(score):
+        raise JobError(f"score {score} is not a number that can be stored", retry=False)
+    # A judge's choice or range is truncated as Helicone's parseInt; other fractions are refused.
+    fractional = isinstance(score, float) and not score.is_integer()
+    if fractional and spec.scoring_type not in ("LLM-CHOICE", "LLM-RANGE"):
         raise JobError(
             f"score {score} is not an integer: scores are stored as integers (as Helicone's); "
             "scale it in the evaluator, e.g. round(x * 100)",
             retry=False,
         )
-    return name, int(score)
+    value = int(score)
+    if not -(2**63) <= value < 2**63:
+        raise JobError(f"score {score} is out of range: scores are 64-bit integers", retry=False)
+    return name, value
 
 
 def _id(value: str) -> str:
@@ -276,17 +293,23 @@ def _id(value: str) -> str:
         raise NotFound(f"no evaluator or configuration {value!r}") from None
 
 
-def _merged(spec: EvaluatorSpec, params: EvaluatorParams) -> EvaluatorParams:
-    """An update's new definition: what it gives, else what the evaluator had."""
-
-    def pick(given: Any, stored: Any) -> Any:
-        return given if given is not None else stored
-
-    return EvaluatorParams(
-        name=spec.name,
-        scoring_type=params.scoring_type,
-        llm_template=pick(params.llm_template, spec.llm_template),
-        code_template=pick(params.code_template, spec.code_template),
-        last_mile_config=pick(params.last_mile_config, spec.last_mile_config),
-        check_config=pick(params.check_config, spec.check_config),
-    )
+def _merged(spec: EvaluatorSpec, params: EvaluatorParams, scoring_type: str) -> EvaluatorParams:
+    """An update's new definition: what it gives; the field the (new) scoring type needs, when not
+    given, is the evaluator's stored one (so changing LLM-BOOLEAN to LLM-RANGE may send a template,
+    and changing a template needs no scoring type)."""
+    stored = {
+        "llm_template": spec.llm_template,
+        "code_template": spec.code_template,
+        "last_mile_config": spec.last_mile_config,
+        "check_config": spec.check_config,
+    }
+    given = {
+        "llm_template": params.llm_template,
+        "code_template": params.code_template,
+        "last_mile_config": params.last_mile_config,
+        "check_config": params.check_config,
+    }
+    needed = needed_field(scoring_type)
+    if given[needed] is None:
+        given[needed] = stored[needed]
+    return EvaluatorParams(name=spec.name, scoring_type=scoring_type, **given)

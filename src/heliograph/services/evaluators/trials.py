@@ -8,7 +8,7 @@ from typing import Any
 from heliograph.services.errors import InvalidInput, Unprocessable
 from heliograph.services.evaluators.checks import parse_check_config, run_check
 from heliograph.services.evaluators.definitions import LLM_TYPES, EvaluatorSpec, check_name, scoring_type_of
-from heliograph.services.evaluators.inputs import EvaluationInput, Score
+from heliograph.services.evaluators.inputs import EvaluationFailed, EvaluationInput, Score
 from heliograph.services.evaluators.judge import validate_llm_template
 from heliograph.services.evaluators.lastmile import lastmile_texts, parse_lastmile_config
 from heliograph.services.evaluators.runner import EvaluatorRunner
@@ -72,5 +72,9 @@ async def lastmile_trial(
 
 
 def check_trial(config: Any, evaluation: EvaluationInput) -> dict[str, Any]:
-    result = run_check(parse_check_config(config, field="config"), evaluation)
+    parsed = parse_check_config(config, field="config")
+    try:
+        result = run_check(parsed, evaluation)
+    except EvaluationFailed as failed:  # a missing input, a regex past its timeout
+        raise Unprocessable(str(failed)) from None
     return {"score": result.passed, "detail": result.detail}
