@@ -9,10 +9,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from heliograph.services.evaluators.checks import run_check
 from heliograph.services.evaluators.definitions import EvaluatorSpec
-from heliograph.services.evaluators.inputs import EvaluationFailed, EvaluationInput, LlmCaller, Score
+from heliograph.services.evaluators.inputs import (
+    EvaluationFailed,
+    EvaluationInput,
+    LlmCaller,
+    LlmReply,
+    Score,
+)
 from heliograph.services.evaluators.judge import judge_route, read_score, run_judge, to_anthropic
 from heliograph.services.evaluators.lastmile import (
     lastmile_judge_body,
@@ -61,15 +68,16 @@ class EvaluatorRunner:
         self, organization_id: int, spec: EvaluatorSpec, evaluation: EvaluationInput
     ) -> EvaluationOutcome:
         assert spec.llm_template is not None
+        recorder = _Recorder(self._caller)
         score = await run_judge(
-            self._caller,
+            recorder,
             organization_id,
             evaluator_name=spec.name,
             scoring_type=spec.scoring_type,
             template=spec.llm_template,
             evaluation=evaluation,
         )
-        return EvaluationOutcome(score)
+        return EvaluationOutcome(score, request_id=recorder.request_id)
 
     async def _lastmile(
         self, organization_id: int, spec: EvaluatorSpec, evaluation: EvaluationInput
@@ -114,3 +122,26 @@ class EvaluatorRunner:
         # A regex check may take up to its timeout (about a second): off the event loop.
         result = await asyncio.to_thread(run_check, spec.check_config, evaluation)
         return EvaluationOutcome(result.passed, detail=result.detail)
+
+
+class _Recorder:
+    """Passes a judge's call on and keeps the id of its logged request (the UI links it)."""
+
+    def __init__(self, caller: LlmCaller) -> None:
+        self._caller = caller
+        self.request_id: str | None = None
+
+    async def call(
+        self,
+        organization_id: int,
+        *,
+        provider: str,
+        path: str,
+        body: dict[str, Any],
+        properties: dict[str, str],
+    ) -> LlmReply:
+        reply = await self._caller.call(
+            organization_id, provider=provider, path=path, body=body, properties=properties
+        )
+        self.request_id = reply.request_id
+        return reply
