@@ -166,6 +166,13 @@ class Settings(BaseSettings):
         5, ge=1, le=50, description="Tries of a background job before it is kept as failed."
     )
 
+    dataset_rows_per_day: int | None = Field(
+        None,
+        gt=0,
+        description="Most rows an organization may add to its datasets per UTC day (Helicone: 1000); "
+        "unset: no limit.",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

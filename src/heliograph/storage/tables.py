@@ -444,6 +444,7 @@ country_rollups = sa.Table(
     sqlite_with_rowid=False,
 )
 
-# Evaluators, experiments and the job queue live in their own module on this metadata; imported last
-# because it imports ``metadata`` from here.
+# Datasets, evaluators, experiments and the job queue live in modules of their own on this metadata;
+# imported last because they import ``metadata`` from here.
+from heliograph.storage import dataset_tables as _dataset_tables  # noqa: E402,F401
 from heliograph.storage import evaluation_tables as _evaluation_tables  # noqa: E402,F401
