@@ -13,8 +13,10 @@ from fastapi import FastAPI
 
 from heliograph import __version__
 from heliograph.api import (
+    datasets,
     evals,
     evaluators,
+    experiment_datasets,
     feedback,
     health,
     log_routes,
@@ -48,11 +50,13 @@ from heliograph.gateway.routing import GATEWAY_PREFIX
 from heliograph.jobs.pool import WorkerPool
 from heliograph.jobs.queue import JobQueue
 from heliograph.pricing.prices import PriceTable
+from heliograph.services.datasets import DatasetService
 from heliograph.services.evals import EvalService
 from heliograph.services.evaluators.online import ONLINE_KIND, OnlineMatcher
 from heliograph.services.evaluators.runner import EvaluatorRunner
 from heliograph.services.evaluators.sandbox import SandboxLimits
 from heliograph.services.evaluators.service import EvaluatorService
+from heliograph.services.experiment_datasets import ExperimentDatasetService
 from heliograph.services.ingestion import IngestionService
 from heliograph.services.keys import KeyVerifier
 from heliograph.services.members import MemberService
@@ -179,6 +183,7 @@ def create_app(
         routers += [metrics.router, trace_read.router]
         routers += [sessions.router, users.router]
         routers += [properties.router, evals.router, settings_route.router, evaluators.router]
+        routers += [datasets.router, experiment_datasets.router]
     for router in routers:
         app.include_router(router)
     if settings.only != "gateway":
@@ -239,6 +244,15 @@ def _app_context(
         evals=EvalService(engine, clock=clock),
         members=MemberService(engine, signer, clock=clock),
         signed_bodies=SignedBodies(engine, signer, ttl_seconds=settings.signed_url_seconds),
+        datasets=DatasetService(
+            engine,
+            signer,
+            ttl_seconds=settings.signed_url_seconds,
+            rows_per_day=settings.dataset_rows_per_day,
+            clock=clock,
+            ids=ids,
+        ),
+        experiment_datasets=ExperimentDatasetService(engine, clock=clock, ids=ids),
         clock=clock,
         ids=ids,
     )

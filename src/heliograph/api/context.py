@@ -8,8 +8,10 @@ import sqlalchemy as sa
 from fastapi import Request
 
 from heliograph.clock import Clock, IdFactory
+from heliograph.services.datasets import DatasetService
 from heliograph.services.evals import EvalService
 from heliograph.services.evaluators.service import EvaluatorService
+from heliograph.services.experiment_datasets import ExperimentDatasetService
 from heliograph.services.ingestion import IngestionService
 from heliograph.services.keys import KeyVerifier
 from heliograph.services.members import MemberService
@@ -42,6 +44,8 @@ class AppContext:
     evals: EvalService
     members: MemberService
     signed_bodies: SignedBodies
+    datasets: DatasetService
+    experiment_datasets: ExperimentDatasetService
     clock: Clock
     ids: IdFactory
     # Set by create_app once the gateway its judges call through is built.
