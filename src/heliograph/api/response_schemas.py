@@ -244,6 +244,9 @@ class PromptInputRecord(BaseModel):
     request_body: Any
     response_body: Any
     auto_prompt_inputs: list[Any]
+    dataset_row_id: UUID | None = Field(
+        None, description="The record's link in the dataset (experiment datasets' inputs/query only)."
+    )
 
 
 class VersionMetadata(BaseModel):
