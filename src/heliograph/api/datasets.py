@@ -29,6 +29,7 @@ from heliograph.api.errors import ApiError
 from heliograph.api.json_body import JsonBodyRoute
 from heliograph.api.openapi import error_response, errors
 from heliograph.api.response_schemas import ResultCount, ResultNull
+from heliograph.api.signed_bodies import link_base
 from heliograph.services.datasets import PATH_PREFIX, DatasetMeta, DatasetService, RateLimited
 from heliograph.services.signed_urls import InvalidToken
 
@@ -101,7 +102,7 @@ async def query_rows(
     """Rows newest first; each ``signed_url.data`` links to the row's ``{request, response}``."""
     context = app_context(request)
     rows = await run_in_threadpool(context.datasets.rows, auth, str(datasetId), body.offset, body.limit)
-    base = context.settings.public_url or str(request.base_url).rstrip("/")
+    base = link_base(request)
     for row in rows:
         row["signed_url"]["data"] = base + row["signed_url"]["data"]
     return ok(rows)

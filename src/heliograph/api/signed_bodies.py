@@ -39,11 +39,16 @@ async def signed_request_body(token: str, request: Request) -> JSONBody:
     return JSONBody(bodies)
 
 
+def link_base(request: Request) -> str:
+    """The start of the absolute links the server hands out: the URL the caller reached this server by,
+    or ``public_url`` when set (a server behind a proxy)."""
+    return app_context(request).settings.public_url or str(request.base_url).rstrip("/")
+
+
 def with_signed_urls(request: Request, auth: AuthContext, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """HeliconeRequest rows with ``signed_body_url`` set: an absolute link on the URL the caller
-    reached this server by (or ``public_url`` when set, for a server behind a proxy)."""
+    """HeliconeRequest rows with ``signed_body_url`` set (see :func:`link_base`)."""
     context = app_context(request)
-    base = context.settings.public_url or str(request.base_url).rstrip("/")
+    base = link_base(request)
     for row in rows:
         row["signed_body_url"] = base + context.signed_bodies.path(auth.organization_id, row["request_id"])
     return rows

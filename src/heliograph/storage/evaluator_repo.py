@@ -33,17 +33,6 @@ def find(conn: sa.Connection, organization_id: int, evaluator_id: str) -> Row | 
     return dict(found._mapping) if found is not None else None
 
 
-def find_many(conn: sa.Connection, organization_id: int, evaluator_ids: Sequence[str]) -> list[Row]:
-    if not evaluator_ids:
-        return []
-    found = conn.execute(
-        sa.select(evaluators).where(
-            evaluators.c.organization_id == organization_id, evaluators.c.id.in_(list(evaluator_ids))
-        )
-    )
-    return [dict(row._mapping) for row in found]
-
-
 def names(conn: sa.Connection, organization_id: int) -> list[tuple[str, str]]:
     """(id, name) of every evaluator of the organization."""
     found = conn.execute(

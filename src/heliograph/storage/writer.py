@@ -17,7 +17,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -55,7 +55,7 @@ class InsertPlanner(Protocol):
     """Queues background work for the requests a write inserted, in the same transaction, so the work
     is durable exactly when the logs are (services/evaluators/online.py). Returns how many jobs."""
 
-    def plan(self, conn: sa.Connection, records: list[RequestRecord], now: int) -> int: ...
+    def plan(self, conn: sa.Connection, records: Iterable[RequestRecord], now: int) -> int: ...
 
 
 class WriterOverloaded(Exception):
@@ -240,9 +240,13 @@ class BatchingWriter:
     def _plan(self, conn: sa.Connection, prepared: PreparedBatch, seqs: Seqs, now: int) -> int:
         if self._planner is None:
             return 0
-        records = [item.record for item in prepared.requests]
-        if len(seqs) != len(records):
-            records = [r for r in records if (r.organization_id, r.id) in seqs]
+        # Lazy: walked only when some organization has online evaluators.
+        every = len(seqs) == len(prepared.requests)
+        records = (
+            item.record
+            for item in prepared.requests
+            if every or (item.record.organization_id, item.record.id) in seqs
+        )
         return self._planner.plan(conn, records, now)
 
 

@@ -23,6 +23,7 @@ LLM_TYPES = ("LLM-BOOLEAN", "LLM-CHOICE", "LLM-RANGE")
 SCORING_TYPES = (*LLM_TYPES, "PYTHON", "LAST_MILE", "CHECK")
 # The field each scoring type needs.
 _NEEDS = {"PYTHON": "code_template", "LAST_MILE": "last_mile_config", "CHECK": "check_config"}
+DEFINITION_FIELDS = ("llm_template", "code_template", "last_mile_config", "check_config")
 MAX_NAME_CHARS = 200
 MAX_CODE_BYTES = 256 * 1024
 
@@ -89,16 +90,16 @@ def needed_field(scoring_type: str) -> str:
     return _NEEDS.get(scoring_type, "llm_template")
 
 
+def definitions_of(source: EvaluatorParams | EvaluatorSpec) -> dict[str, Any]:
+    """The four definition fields of a submitted or a stored evaluator, by name."""
+    return {field: getattr(source, field) for field in DEFINITION_FIELDS}
+
+
 def definition_values(name: str, scoring_type: str, params: EvaluatorParams) -> dict[str, str | None]:
     """The four definition columns (JSON text) for a create, or an update's full new definition:
     exactly the field the scoring type needs must be given, and no other; the others are cleared."""
     field = needed_field(scoring_type)
-    given = {
-        "llm_template": params.llm_template,
-        "code_template": params.code_template,
-        "last_mile_config": params.last_mile_config,
-        "check_config": params.check_config,
-    }
+    given = definitions_of(params)
     if given[field] is None:
         raise InvalidInput(f"{field}: scoring_type {scoring_type} needs {field}")
     extra = [name for name, value in given.items() if value is not None and name != field]

@@ -190,7 +190,7 @@ def _check_property(schema: object, scoring_type: str, where: str) -> dict[str, 
     return schema
 
 
-def _scorer_property(
+def scorer_property(
     template: dict[str, Any], *, scoring_type: str, evaluator_name: str, field: str
 ) -> tuple[str, dict[str, Any]]:
     """The scorer's property named after the evaluator, and its schema, after checking both."""
@@ -218,7 +218,7 @@ def validate_llm_template(
     parsed = _parse_template(template, field)
     _check_options(parsed, field)
     _check_messages(parsed.get("messages"), field)
-    _scorer_property(parsed, scoring_type=kind, evaluator_name=evaluator_name, field=field)
+    scorer_property(parsed, scoring_type=kind, evaluator_name=evaluator_name, field=field)
     return parsed
 
 
@@ -482,7 +482,7 @@ async def run_judge(
     try:
         kind = normalise_scoring_type(scoring_type)
         checked = validate_llm_template(template, scoring_type=kind, evaluator_name=evaluator_name)
-        name, schema = _scorer_property(
+        name, schema = scorer_property(
             checked, scoring_type=kind, evaluator_name=evaluator_name, field="llm_template"
         )
         body = fill_template(checked, evaluation)

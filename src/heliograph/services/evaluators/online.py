@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +69,7 @@ class OnlineMatcher:
         with self._lock:
             self._checked_at = None
 
-    def plan(self, conn: sa.Connection, records: list[RequestRecord], now: int) -> int:
+    def plan(self, conn: sa.Connection, records: Iterable[RequestRecord], now: int) -> int:
         """Queue the evaluations of ``records`` (just inserted) in the caller's transaction; returns how
         many were queued."""
         by_org = self._configs(conn, now)

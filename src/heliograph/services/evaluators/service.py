@@ -23,6 +23,7 @@ from heliograph.services.evaluators.definitions import (
     EvaluatorSpec,
     check_name,
     definition_values,
+    definitions_of,
     needed_field,
     result_of,
     scoring_type_of,
@@ -104,8 +105,7 @@ class EvaluatorService:
     def update(self, auth: AuthContext, evaluator_id: str, params: EvaluatorParams) -> dict[str, Any]:
         """Helicone's update: ``name`` is accepted and ignored (scores are stored under the name); with
         none of the scoring type and the four definitions given, "No fields to update"."""
-        given = (params.scoring_type, params.llm_template, params.code_template)
-        if all(v is None for v in (*given, params.last_mile_config, params.check_config)):
+        if params.scoring_type is None and all(v is None for v in definitions_of(params).values()):
             raise InvalidInput("No fields to update")
         with self._engine.begin() as conn:
             row = evaluator_repo.find(conn, auth.organization_id, _id(evaluator_id))
@@ -297,19 +297,8 @@ def _merged(spec: EvaluatorSpec, params: EvaluatorParams, scoring_type: str) -> 
     """An update's new definition: what it gives; the field the (new) scoring type needs, when not
     given, is the evaluator's stored one (so changing LLM-BOOLEAN to LLM-RANGE may send a template,
     and changing a template needs no scoring type)."""
-    stored = {
-        "llm_template": spec.llm_template,
-        "code_template": spec.code_template,
-        "last_mile_config": spec.last_mile_config,
-        "check_config": spec.check_config,
-    }
-    given = {
-        "llm_template": params.llm_template,
-        "code_template": params.code_template,
-        "last_mile_config": params.last_mile_config,
-        "check_config": params.check_config,
-    }
+    given = definitions_of(params)
     needed = needed_field(scoring_type)
     if given[needed] is None:
-        given[needed] = stored[needed]
+        given[needed] = definitions_of(spec)[needed]
     return EvaluatorParams(name=spec.name, scoring_type=scoring_type, **given)

@@ -13,8 +13,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from heliograph.services.errors import InvalidInput
 from heliograph.services.evaluators.definitions import EvaluatorSpec
 from heliograph.services.evaluators.inputs import score_name
+from heliograph.services.evaluators.judge import scorer_property
 from heliograph.storage import evaluator_repo
 
 DAY_MS = 86_400_000
@@ -78,15 +80,15 @@ def _scale(spec: EvaluatorSpec, counts: list[tuple[int, int]]) -> tuple[float, f
 
 def _score_property(spec: EvaluatorSpec) -> dict[str, Any] | None:
     """The JSON schema of the scorer tool's property, when the evaluator is a judge."""
-    template = spec.llm_template or {}
-    for tool in template.get("tools") or []:
-        function = tool.get("function") if isinstance(tool, dict) else None
-        properties = (function or {}).get("parameters", {}).get("properties", {})
-        if isinstance(properties, dict):
-            for value in properties.values():
-                if isinstance(value, dict):
-                    return value
-    return None
+    if spec.llm_template is None:
+        return None
+    try:
+        _name, schema = scorer_property(
+            spec.llm_template, scoring_type=spec.scoring_type, evaluator_name=spec.name, field="llm_template"
+        )
+    except InvalidInput:  # a template stored before its checks tightened: fall back to observed values
+        return None
+    return schema
 
 
 def _distribution(

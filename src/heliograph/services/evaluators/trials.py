@@ -7,7 +7,13 @@ from typing import Any
 
 from heliograph.services.errors import InvalidInput, Unprocessable
 from heliograph.services.evaluators.checks import parse_check_config, run_check
-from heliograph.services.evaluators.definitions import LLM_TYPES, EvaluatorSpec, check_name, scoring_type_of
+from heliograph.services.evaluators.definitions import (
+    DEFINITION_FIELDS,
+    LLM_TYPES,
+    EvaluatorSpec,
+    check_name,
+    scoring_type_of,
+)
 from heliograph.services.evaluators.inputs import EvaluationFailed, EvaluationInput, Score
 from heliograph.services.evaluators.judge import validate_llm_template
 from heliograph.services.evaluators.lastmile import lastmile_texts, parse_lastmile_config
@@ -18,8 +24,7 @@ _TRIAL_ID = "trial"
 
 
 def _spec(name: str, scoring_type: str, **definition: Any) -> EvaluatorSpec:
-    fields = {"llm_template": None, "code_template": None, "last_mile_config": None, "check_config": None}
-    fields.update(definition)
+    fields: dict[str, Any] = {**dict.fromkeys(DEFINITION_FIELDS), **definition}
     return EvaluatorSpec(id=_TRIAL_ID, name=name, scoring_type=scoring_type, **fields)
 
 
