@@ -3,6 +3,7 @@ built here from explicit settings, and torn down by the lifespan."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
@@ -17,6 +18,7 @@ from heliograph.api import (
     evals,
     evaluators,
     experiment_datasets,
+    experiments,
     feedback,
     health,
     log_routes,
@@ -57,6 +59,9 @@ from heliograph.services.evaluators.runner import EvaluatorRunner
 from heliograph.services.evaluators.sandbox import SandboxLimits
 from heliograph.services.evaluators.service import EvaluatorService
 from heliograph.services.experiment_datasets import ExperimentDatasetService
+from heliograph.services.experiments.cells import CellRunner
+from heliograph.services.experiments.runs import CELL_KIND, SCORE_KIND, ExperimentRuns
+from heliograph.services.experiments.service import ExperimentService
 from heliograph.services.ingestion import IngestionService
 from heliograph.services.keys import KeyVerifier
 from heliograph.services.members import MemberService
@@ -163,13 +168,13 @@ def create_app(
         ids=ids,
         feedback=context.requests.feedback,
     )
-    pool = _evaluations(context, gateway, matcher)
+    pools = _evaluations(context, gateway, matcher, prices)
     app = HeliographApp(
         title="Heliograph",
         version=__version__,
         description="LLM observability platform and gateway speaking Helicone's public API.",
         default_response_class=JSONBody,
-        lifespan=_lifespan(context.writer, gateway, pool, engine, owns_engine=owns_engine),
+        lifespan=_lifespan(context.writer, gateway, pools, engine, owns_engine=owns_engine),
         # Served by docs_pages from vendored files: FastAPI's own pages load from a CDN.
         docs_url=None,
         redoc_url=None,
@@ -184,6 +189,7 @@ def create_app(
         routers += [sessions.router, users.router]
         routers += [properties.router, evals.router, settings_route.router, evaluators.router]
         routers += [datasets.router, experiment_datasets.router]
+        routers += [experiments.router]
     for router in routers:
         app.include_router(router)
     if settings.only != "gateway":
@@ -194,19 +200,46 @@ def create_app(
     return app
 
 
-def _evaluations(context: AppContext, gateway: Gateway, matcher: OnlineMatcher) -> WorkerPool:
-    """The evaluator service (its judges call through ``gateway``) and the worker pool that runs the
-    online evaluations the writer queues."""
+def _evaluations(
+    context: AppContext, gateway: Gateway, matcher: OnlineMatcher, prices: PriceTable
+) -> list[WorkerPool]:
+    """The evaluator service and the experiment runs (their judges and cells call through ``gateway``),
+    and the worker pools that run the jobs they queue: online evaluations, and experiment cells with
+    their scorings, each pool with its own concurrency setting."""
     settings = context.settings
     queue = JobQueue(context.engine, clock=context.clock)
-    runner = EvaluatorRunner(
-        GatewayCaller(gateway.app, settings.provider_keys), SandboxLimits.from_settings(settings)
-    )
+    caller = GatewayCaller(gateway.app, settings.provider_keys, gateway.sink.written)
+    runner = EvaluatorRunner(caller, SandboxLimits.from_settings(settings))
     service = EvaluatorService(context.engine, runner, matcher, queue, clock=context.clock, ids=context.ids)
     context.evaluators = service
+    cells = CellRunner(
+        context.engine,
+        caller,
+        prices,
+        default_provider=settings.experiment_default_provider,
+        clock=context.clock,
+        ids=context.ids,
+    )
+    runs = ExperimentRuns(
+        context.engine,
+        cells,
+        service,
+        queue,
+        concurrency=settings.experiment_concurrency,
+        max_attempts=settings.job_max_attempts,
+        clock=context.clock,
+        ids=context.ids,
+    )
+    context.experiment_runs = runs
     pool = WorkerPool(queue, {ONLINE_KIND: service.run_online_job}, concurrency=settings.evaluation_workers)
     context.writer.on_planned = pool.wake
-    return pool
+    experiment_pool = WorkerPool(
+        queue,
+        {CELL_KIND: runs.run_cell_job, SCORE_KIND: runs.run_score_job},
+        concurrency=settings.experiment_concurrency,
+    )
+    runs.wake = experiment_pool.wake
+    return [pool, experiment_pool]
 
 
 def _app_context(
@@ -253,13 +286,14 @@ def _app_context(
             ids=ids,
         ),
         experiment_datasets=ExperimentDatasetService(engine, clock=clock, ids=ids),
+        experiments=ExperimentService(engine, clock=clock, ids=ids),
         clock=clock,
         ids=ids,
     )
 
 
 def _lifespan(
-    writer: BatchingWriter, gateway: Gateway, pool: WorkerPool, engine: sa.Engine, *, owns_engine: bool
+    writer: BatchingWriter, gateway: Gateway, pools: list[WorkerPool], engine: sa.Engine, *, owns_engine: bool
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """Start the writer, gateway and job workers with the server. On shutdown the workers stop first
     (a job cut short is taken up again after its lease), then the gateway's pending logs go to the
@@ -269,11 +303,12 @@ def _lifespan(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         writer.start()
         gateway.start()
-        pool.start()
+        for pool in pools:
+            pool.start()
         try:
             yield
         finally:
-            await pool.close()
+            await asyncio.gather(*(pool.close() for pool in pools))
             await gateway.close()
             writer.close()
             checkpoint(engine)

@@ -172,6 +172,24 @@ class Settings(BaseSettings):
         description="Most rows an organization may add to its datasets per UTC day (Helicone: 1000); "
         "unset: no limit.",
     )
+    experiment_concurrency: int = Field(
+        4, ge=0, le=64, description="Experiment cells (and their scorings) one server runs at once; 0 runs none."
+    )
+    experiment_default_provider: str = Field(
+        "openrouter",
+        description="Gateway route for an experiment cell whose model the price table does not know "
+        "(openai, anthropic, openrouter, groq, ...).",
+    )
+
+    @field_validator("experiment_default_provider")
+    @classmethod
+    def _known_chat_provider(cls, value: str) -> str:
+        from heliograph.services.evaluators.judge import CHAT_PATHS
+
+        route = value.strip().lower()
+        if route not in CHAT_PATHS:
+            raise ValueError(f"must be one of {', '.join(sorted(CHAT_PATHS))}, not {value!r}")
+        return route
 
     @classmethod
     def settings_customise_sources(

@@ -12,6 +12,8 @@ from heliograph.services.datasets import DatasetService
 from heliograph.services.evals import EvalService
 from heliograph.services.evaluators.service import EvaluatorService
 from heliograph.services.experiment_datasets import ExperimentDatasetService
+from heliograph.services.experiments.runs import ExperimentRuns
+from heliograph.services.experiments.service import ExperimentService
 from heliograph.services.ingestion import IngestionService
 from heliograph.services.keys import KeyVerifier
 from heliograph.services.members import MemberService
@@ -46,10 +48,12 @@ class AppContext:
     signed_bodies: SignedBodies
     datasets: DatasetService
     experiment_datasets: ExperimentDatasetService
+    experiments: ExperimentService
     clock: Clock
     ids: IdFactory
-    # Set by create_app once the gateway its judges call through is built.
+    # Set by create_app once the gateway their judges and cells call through is built.
     evaluators: EvaluatorService = field(init=False)
+    experiment_runs: ExperimentRuns = field(init=False)
 
 
 def app_context(request: Request) -> AppContext:

@@ -23,6 +23,10 @@ listing, and Anthropic messages (JSON and SSE), with any API key. Its answer is 
   ``data: [DONE]``) reach the gateway in one read;
 * ``x-fake-sized``: frame a stream with ``content-length`` rather than by closing the connection.
 
+Calls made by the server itself (experiment cells, judges) carry no headers of the caller's choosing, so
+two of these can also be written in the request's message texts: ``fake-status: 503`` and
+``fake-delay-ms: 300``.
+
 A request with ``tools`` (OpenAI chat or Anthropic messages) is answered with a call to the tool that
 ``tool_choice`` forces, else the first tool, streamed or not, so LLM-as-judge evaluators can be tested.
 The arguments give the tool's single required property (else its first property) a value:
@@ -200,6 +204,19 @@ def _message_texts(body: dict[str, Any]) -> Iterator[str]:
             yield _text(message.get("content"))
 
 
+_NUMBER_DIRECTIVE = re.compile(r"(fake-status|fake-delay-ms):\s*(\d{1,6})")
+
+
+def _body_directives(body: Any) -> dict[str, int]:
+    """``fake-status: N`` and ``fake-delay-ms: N`` written in the messages (the first of each)."""
+    found: dict[str, int] = {}
+    if isinstance(body, dict):
+        for text in _message_texts(body):
+            for name, value in _NUMBER_DIRECTIVE.findall(text):
+                found.setdefault(name, int(value))
+    return found
+
+
 def _score_directive(body: dict[str, Any]) -> Any:
     """The first ``fake-score:`` value in the messages: a JSON value, ``none``, ``garbage``, a bare word."""
     for text in _message_texts(body):
@@ -334,7 +351,7 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError:
             body = raw.decode("utf-8", "replace")
         self._record(body)
-        if self._steered():
+        if self._steered(body):
             return
         body = body if isinstance(body, dict) else {}
         model = self.headers.get("x-fake-response-model") or body.get("model", "gpt-4o-mini")
@@ -371,16 +388,18 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {name.lower(): value for name, value in self.headers.items()}
         self.fake.requests.append(Recorded(self.command, self.path, headers, body))
 
-    def _steered(self) -> bool:
-        """Apply the x-fake-* headers; True when the response has been sent."""
-        delay = int(self.headers.get("x-fake-delay-ms", "0"))
+    def _steered(self, body: Any = None) -> bool:
+        """Apply the x-fake-* headers (and the directives in the messages); True when the response has
+        been sent."""
+        written = _body_directives(body)
+        delay = int(self.headers.get("x-fake-delay-ms", "0")) or written.get("fake-delay-ms", 0)
         if delay:
             time.sleep(delay / 1000)
         if self.headers.get("x-fake-drop") == "before":
             self.close_connection = True
             self.connection.shutdown(2)
             return True
-        status = int(self.headers.get("x-fake-status", "0") or 0)
+        status = int(self.headers.get("x-fake-status", "0") or 0) or written.get("fake-status", 0)
         fail_times = int(self.headers.get("x-fake-fail-times", "0"))
         if fail_times:
             key = self.headers.get("x-fake-key", "default")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ from heliograph.gateway.call import INTERNAL_SCOPE_KEY
 from heliograph.gateway.providers import ROUTE_ALIASES, provider_for_route
 from heliograph.gateway.proxy import GatewayApp
 from heliograph.gateway.routing import GATEWAY_PREFIX
-from heliograph.services.evaluators.inputs import EvaluationFailed, LlmReply
+from heliograph.services.evaluators.inputs import EvaluationFailed, LlmReply, ProviderFailed
 from heliograph.services.keys import AuthContext
 from heliograph.settings import PROVIDER_KEY_PREFIX
 
@@ -49,9 +49,22 @@ def key_setting(route: str) -> str:
 class GatewayCaller:
     """The :class:`~heliograph.services.evaluators.inputs.LlmCaller` of the running server."""
 
-    def __init__(self, app: GatewayApp, provider_keys: Mapping[str, SecretStr]) -> None:
+    def __init__(
+        self,
+        app: GatewayApp,
+        provider_keys: Mapping[str, SecretStr],
+        log_written: Callable[[int, uuid.UUID, float], Awaitable[bool]] | None = None,
+    ) -> None:
         self._app = app
         self._keys = {name.lower(): key for name, key in provider_keys.items()}
+        self._log_written = log_written
+
+    async def logged(self, organization_id: int, request_id: str, timeout: float) -> bool:
+        """Wait until the log of a call made here is committed (LogSink.written), so what the caller
+        does next (store an experiment output, show the request) finds it; False after ``timeout``."""
+        if self._log_written is None:
+            return True
+        return await self._log_written(organization_id, uuid.UUID(request_id), timeout)
 
     def _key(self, route: str) -> str:
         aliases = [name for name, target in ROUTE_ALIASES.items() if target == route]
@@ -87,7 +100,7 @@ class GatewayCaller:
         status, raw = await self._send(
             route, path, headers, orjson.dumps(body), InternalCall(auth, properties)
         )
-        return LlmReply(_reply_json(status, raw, route), str(request_id))
+        return LlmReply(_reply_json(status, raw, route, str(request_id)), str(request_id))
 
     async def _send(
         self, route: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes, internal: InternalCall
@@ -134,14 +147,16 @@ async def _forever() -> None:
     await asyncio.Event().wait()
 
 
-def _reply_json(status: int, raw: bytes, route: str) -> dict[str, Any]:
+def _reply_json(status: int, raw: bytes, route: str, request_id: str) -> dict[str, Any]:
     try:
         parsed = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:
         parsed = None
     if status >= 400 or status == 0:
         shown = raw.decode("utf-8", "replace")[:_ERROR_TEXT_CHARS] if raw else "(no body)"
-        raise EvaluationFailed(f"the {route} provider answered {status}: {shown}")
+        raise ProviderFailed(
+            f"the {route} provider answered {status}: {shown}", status=status, request_id=request_id
+        )
     if not isinstance(parsed, dict):
         raise EvaluationFailed(
             f"the {route} provider answered {status} with a body that is not a JSON object"

@@ -330,6 +330,7 @@ def insert_input_record(
     inputs: dict[str, str],
     auto_inputs: list[Any],
     now: int,
+    experiment_id: str | None = None,
 ) -> None:
     conn.execute(
         prompt_inputs.insert().values(
@@ -339,6 +340,7 @@ def insert_input_record(
             request_id=request_id,
             inputs=dump(inputs),
             auto_inputs=dump(auto_inputs),
+            experiment_id=None if experiment_id is None else uuid.UUID(experiment_id),
             created_at=now,
         )
     )

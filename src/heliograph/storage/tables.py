@@ -448,3 +448,4 @@ country_rollups = sa.Table(
 # imported last because they import ``metadata`` from here.
 from heliograph.storage import dataset_tables as _dataset_tables  # noqa: E402,F401
 from heliograph.storage import evaluation_tables as _evaluation_tables  # noqa: E402,F401
+from heliograph.storage import experiment_tables as _experiment_tables  # noqa: E402,F401

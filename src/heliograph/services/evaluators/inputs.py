@@ -23,6 +23,16 @@ class EvaluationFailed(Exception):
     provider refusing the call, a missing provider key). The message names the cause for the user."""
 
 
+class ProviderFailed(EvaluationFailed):
+    """The provider answered a server-side call with an error status (the call is logged all the same,
+    as ``request_id``)."""
+
+    def __init__(self, message: str, *, status: int, request_id: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.request_id = request_id
+
+
 @dataclass(frozen=True, slots=True)
 class EvaluationInput:
     request_body: str  # JSON text of the request as logged (inputBody)

@@ -56,7 +56,7 @@ _PROPERTY_TYPES: Final = {
     "LLM-RANGE": ("number", "integer"),
 }
 # Chat-completions path per gateway route, for the OpenAI-compatible providers a judge can use.
-_CHAT_PATHS: Final = {
+CHAT_PATHS: Final = {
     "openai": "/v1/chat/completions",
     "openrouter": "/api/v1/chat/completions",
     "anthropic": "/v1/messages",
@@ -141,8 +141,8 @@ def _check_options(template: dict[str, Any], field: str) -> None:
         if limit is not None and not (isinstance(limit, int) and not isinstance(limit, bool) and limit > 0):
             raise InvalidInput(f"{field}.{name}: must be a positive integer")
     provider = template.get("provider")
-    if provider is not None and (not isinstance(provider, str) or provider not in _CHAT_PATHS):
-        raise InvalidInput(f"{field}.provider: must be one of {', '.join(sorted(_CHAT_PATHS))}")
+    if provider is not None and (not isinstance(provider, str) or provider not in CHAT_PATHS):
+        raise InvalidInput(f"{field}.provider: must be one of {', '.join(sorted(CHAT_PATHS))}")
 
 
 def _scorer_function(template: dict[str, Any], field: str) -> dict[str, Any]:
@@ -310,14 +310,14 @@ def fill_template(template: dict[str, Any], evaluation: EvaluationInput) -> dict
 def judge_route(model: str, *, provider: str | None = None) -> tuple[str, str]:
     """(gateway route, provider path) for the judge's model, or for an explicit ``provider``."""
     if provider is not None:
-        if provider not in _CHAT_PATHS:
-            raise InvalidInput(f"llm_template.provider: must be one of {', '.join(sorted(_CHAT_PATHS))}")
-        return provider, _CHAT_PATHS[provider]
+        if provider not in CHAT_PATHS:
+            raise InvalidInput(f"llm_template.provider: must be one of {', '.join(sorted(CHAT_PATHS))}")
+        return provider, CHAT_PATHS[provider]
     if "/" in model:
-        return "openrouter", _CHAT_PATHS["openrouter"]
+        return "openrouter", CHAT_PATHS["openrouter"]
     if model.strip().lower().startswith("claude"):
-        return "anthropic", _CHAT_PATHS["anthropic"]
-    return "openai", _CHAT_PATHS["openai"]
+        return "anthropic", CHAT_PATHS["anthropic"]
+    return "openai", CHAT_PATHS["openai"]
 
 
 def _plain_text(content: Any) -> str:
