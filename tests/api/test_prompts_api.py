@@ -199,8 +199,8 @@ def test_subversion_errors(api: Api, client: TestClient, make_key) -> None:  # t
     status, payload = api.call(
         "POST", path, {"newHeliconeTemplate": TEMPLATE, "experimentId": str(uuid.uuid4())}
     )
-    assert status == 400
-    assert "experiments are not available" in payload["error"]
+    assert status == 404
+    assert "experiment" in payload["error"]
     assert api.call("POST", path, {})[0] == 422
     missing = f"/v1/prompt/version/{uuid.uuid4()}/subversion"
     assert api.call("POST", missing, {"newHeliconeTemplate": TEMPLATE})[0] == 404
@@ -288,7 +288,7 @@ def test_edit_label_and_template(api: Api) -> None:
         f"/v1/prompt/version/{version}/edit-template",
         {"heliconeTemplate": {}, "experimentId": str(uuid.uuid4())},
     )
-    assert status == 400
+    assert status == 404
     assert "experiment" in payload["error"]
 
 

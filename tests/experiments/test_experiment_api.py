@@ -227,3 +227,35 @@ def test_cells_go_to_their_models_provider(client: TestClient, key: str, fake: F
     )
     assert _error(answer, 400) == "Request failed"
     assert "HELIOGRAPH_PROVIDER_KEY_OPENROUTER" in answer.json()["details"]["reason"]
+
+
+def test_prompt_api_versions_join_an_experiment(client: TestClient, key: str) -> None:
+    """``experimentId`` on the prompt API's subversion and edit-template ties the version to the
+    experiment and merges the template's input keys into it."""
+    experiment_id, copied = _empty(client, key)
+    template = {
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": '<helicone-prompt-input key="topic" />'}],
+    }
+    made = data(
+        client.post(
+            f"/v1/prompt/version/{copied}/subversion",
+            json={"newHeliconeTemplate": template, "experimentId": experiment_id},
+            headers=auth(key),
+        ),
+        201,
+    )
+    assert made["experiment_id"] == experiment_id
+    columns = data(client.get(f"{BASE}/{experiment_id}/prompt-versions", headers=auth(key)))
+    assert [c["id"] for c in columns] == [copied, made["id"]]
+    edited = {
+        "model": "gpt-4o",
+        "messages": [{"role": "user", "content": '<helicone-prompt-input key="tone" />'}],
+    }
+    response = client.post(
+        f"/v1/prompt/version/{made['id']}/edit-template",
+        json={"heliconeTemplate": edited, "experimentId": experiment_id},
+        headers=auth(key),
+    )
+    assert response.status_code == 201, response.text
+    assert data(client.get(f"{BASE}/{experiment_id}/input-keys", headers=auth(key))) == ["topic", "tone"]

@@ -38,7 +38,7 @@ from heliograph.services.prompt_view import (
     version_result,
 )
 from heliograph.services.request_view import iso_ms
-from heliograph.storage import prompt_repo, request_repo
+from heliograph.storage import experiment_repo, prompt_repo, request_repo
 from heliograph.storage.dialect import write_transaction_start
 from heliograph.storage.prompt_filters import FilterError, prompt_filter_clause, prompt_version_filter_clause
 from heliograph.storage.prompt_repo import Row, load
@@ -247,7 +247,6 @@ class PromptService:
     def edit_template(
         self, auth: AuthContext, version_id: str, template: Any, experiment_id: str | None
     ) -> None:
-        _refuse_experiment(experiment_id)
         document = storable(template, "heliconeTemplate")
         shape = template_shape_hash(template)
         now = self._clock()
@@ -262,11 +261,12 @@ class PromptService:
                 updated_at=now,
             )
             prompt_repo.replace_input_keys(conn, version["id"], template_input_keys(template), now)
+            if experiment_id is not None:
+                _join_experiment(conn, auth, experiment_id, template_input_keys(template))
 
     def create_subversion(
         self, auth: AuthContext, version_id: str, params: SubversionParams
     ) -> dict[str, Any]:
-        _refuse_experiment(params.experiment_id)
         storable(params.metadata, "metadata")
         new_id, now = self._ids(), self._clock()
         with self._write() as conn:
@@ -283,6 +283,11 @@ class PromptService:
                 parent_id=parent["id"],
                 what="newHeliconeTemplate",
             )
+            if params.experiment_id is not None:
+                experiment = _join_experiment(
+                    conn, auth, params.experiment_id, template_input_keys(params.template)
+                )
+                experiment_repo.set_version_experiment(conn, new_id, experiment)
             return version_result(self._version(conn, auth, str(new_id)))
 
     def _subversion_number(
@@ -473,10 +478,21 @@ def _expected_production(previous: uuid.UUID | None, production: uuid.UUID | Non
     return production
 
 
-def _refuse_experiment(experiment_id: str | None) -> None:
-    # Versions tied to an experiment (its input keys, its dating) need the experiments feature.
-    if experiment_id is not None:
-        raise InvalidInput("experimentId is not supported yet: experiments are not available in Heliograph")
+def _join_experiment(conn: sa.Connection, auth: AuthContext, experiment_id: str, keys: list[str]) -> str:
+    """The experiment a version is tied to (``experimentId`` of subversion and edit-template): it must
+    be the organization's; the template's input keys join the experiment's (Helicone's behaviour)."""
+    try:
+        parsed = str(uuid.UUID(experiment_id))
+    except ValueError:
+        raise NotFound(f"experiment {experiment_id} not found") from None
+    experiment = experiment_repo.find_experiment(conn, auth.organization_id, parsed)
+    if experiment is None:
+        raise NotFound(f"experiment {experiment_id} not found")
+    current = load(experiment["input_keys"], [])
+    merged = list(dict.fromkeys([*current, *keys]))
+    if merged != current:
+        experiment_repo.update_experiment(conn, parsed, input_keys=prompt_repo.dump(merged))
+    return parsed
 
 
 def _strict_message(missing: list[str], unused: list[str]) -> str:
