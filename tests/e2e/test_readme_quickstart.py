@@ -120,4 +120,8 @@ def test_the_quickstart_works_as_pasted(dialect: str, database_url: str, tmp_pat
     assert "{'role': 'user', 'content': 'Write about owls.'}" in output
     assert "{'polite-hcone-bool': 1}" in output  # scored online, in the background
     assert "You said: Write about owls." in output
+    # The experiment: four cells run in the background through the gateway, scored by the evaluator.
+    assert "done {'total': 4, 'done': 4, 'pending': 0, 'failed': 0}" in output
+    assert "You said: Write about tea." in output
+    assert "{'polite-hcone-bool': {'value': 1.0" in output
     assert "heliograph: database " in result.stderr  # keys create named the server's database
