@@ -1,6 +1,7 @@
 """A fast fake OpenAI-compatible provider for the gateway benchmark (aiohttp, one process).
 
-``python bench/fake_llm.py PORT``. ``x-bench-delay-ms`` sets the service time: for JSON calls the
+``python bench/fake_llm.py PORT [DELAY_MS]``. ``x-bench-delay-ms`` (else ``DELAY_MS``, for calls the
+server makes itself, which carry no header of the benchmark's choosing) sets the service time: for JSON calls the
 whole answer waits that long, for streams the first chunk does (the rest follow at once), so the
 benchmark sees both latency and time to first byte. Streams end with a usage chunk when
 ``stream_options.include_usage`` is set, as OpenAI's do.
@@ -34,12 +35,13 @@ CHUNKS = [
     json.dumps({**_BASE, "choices": [{"index": 0, "delta": {"content": word + " "}, "finish_reason": None}]})
     for word in ("The answer is 4. " * 8).split()
 ]
+DEFAULT_DELAY_MS = sys.argv[2] if len(sys.argv) > 2 else "0"
 USAGE_CHUNK = json.dumps({**_BASE, "choices": [], "usage": ANSWER["usage"]})
 
 
 async def chat(request: web.Request) -> web.StreamResponse:
     body = await request.json()
-    delay = int(request.headers.get("x-bench-delay-ms", "0")) / 1000
+    delay = int(request.headers.get("x-bench-delay-ms", DEFAULT_DELAY_MS)) / 1000
     if delay:
         await asyncio.sleep(delay)
     if not body.get("stream"):

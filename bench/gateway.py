@@ -54,10 +54,11 @@ class Samples:
 
 
 @contextmanager
-def fake_provider() -> Iterator[str]:
+def fake_provider(delay_ms: int = 0) -> Iterator[str]:
+    """The fake provider; ``delay_ms`` is its service time for calls without ``x-bench-delay-ms``."""
     port = _free_port()
     script = Path(__file__).resolve().parent / "fake_llm.py"
-    process = subprocess.Popen([sys.executable, str(script), str(port)])
+    process = subprocess.Popen([sys.executable, str(script), str(port), str(delay_ms)])
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):

@@ -90,14 +90,17 @@ def api_schema(server: RunningServer) -> BaseSchema:
 
 
 def _known_ids(server: RunningServer) -> dict[str, str]:
-    """Ids of a stored request and prompt, so the fuzzing also reaches the success answers of the routes
+    """Ids of a stored request, prompt and experiment, so the fuzzing also reaches the success answers of the routes
     that take an id (random UUIDs name nothing: 404)."""
     headers = auth(server.key)
     logged = httpx.post(f"{server.url}/custom/v1/log", json=ASYNC_LOG, headers=headers)
     assert logged.status_code == 200, logged.text
     created = httpx.post(f"{server.url}/v1/prompt/create", json=PROMPT, headers=headers)
     assert created.status_code == 201, created.text
+    experiment = httpx.post(f"{server.url}/v2/experiment/create/empty", headers=headers)
+    assert experiment.status_code == 200, experiment.text
     return {
+        "experimentId": experiment.json()["data"]["experimentId"],
         "requestId": logged.headers["Helicone-Id"],
         "promptId": created.json()["data"]["id"],
         "promptVersionId": created.json()["data"]["prompt_version_id"],

@@ -105,3 +105,18 @@ def scratch_database(dialect: str, directory: Path) -> Iterator[str]:
         with admin.connect() as connection:
             connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
+
+
+def stop_gracefully(server: RunningServer, timeout: float = 15.0) -> int:
+    """SIGTERM, as ``serve`` does when its block ends, but while the block still runs (a restart in the
+    middle of a test); the exit code. A server that did not stop within ``timeout`` is killed and the
+    test fails: its background work was cut short rather than wound down."""
+    server.process.terminate()
+    try:
+        return server.process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        server.process.wait(5)
+        raise AssertionError(
+            f"server did not stop within {timeout} s:\n{server.log_path.read_text()}"
+        ) from None

@@ -59,6 +59,8 @@ class LogSink:
         # request id); only the event loop's thread touches these two.
         self._in_flight: dict[LogKey, int] = {}
         self._waiters: dict[LogKey, list[asyncio.Future[None]]] = {}
+        # Set when someone waits for a log: the next flush goes at once instead of after the delay.
+        self._hurry = asyncio.Event()
 
     def add(self, exchange: Exchange) -> None:
         self._pending.append(exchange)
@@ -78,6 +80,9 @@ class LogSink:
         waiter = asyncio.get_running_loop().create_future()
         waiters = self._waiters.setdefault(key, [])
         waiters.append(waiter)
+        # Someone is blocked on this log (a rating, an experiment cell): gathering a bigger batch would
+        # only add the flush delay to their wait.
+        self._hurry.set()
         try:
             await asyncio.wait_for(waiter, timeout)
         except TimeoutError:
@@ -114,7 +119,9 @@ class LogSink:
             # Wait before every flush, also between back-to-back ones: flushing what piled up during
             # the previous flush at once would mean many tiny batches, each a thread hand-off.
             while True:
-                await asyncio.sleep(_FLUSH_DELAY_S)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._hurry.wait(), _FLUSH_DELAY_S)
+                self._hurry.clear()
                 if not (self._pending or self._unsent):
                     return
                 if not await self._flush():

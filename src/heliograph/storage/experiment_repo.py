@@ -208,6 +208,28 @@ def outputs_of(conn: sa.Connection, organization_id: int, experiment_id: str) ->
     )
 
 
+def cell_outputs(
+    conn: sa.Connection,
+    organization_id: int,
+    experiment_id: str,
+    *,
+    record_id: uuid.UUID | None = None,
+    version_id: uuid.UUID | None = None,
+    request_id: uuid.UUID | None = None,
+) -> list[Row]:
+    """The experiment's outputs of one cell, or of one request (newest first): one indexed lookup, where
+    a job that runs per cell must not read the whole experiment."""
+    o = experiment_outputs
+    query = sa.select(o).where(o.c.organization_id == organization_id, o.c.experiment_id == experiment_id)
+    if record_id is not None:
+        query = query.where(o.c.input_record_id == record_id)
+    if version_id is not None:
+        query = query.where(o.c.prompt_version_id == version_id)
+    if request_id is not None:
+        query = query.where(o.c.request_id == request_id)
+    return _rows(conn.execute(query.order_by(o.c.created_at.desc(), o.c.id)))
+
+
 def put_output(conn: sa.Connection, row: Mapping[str, Any]) -> None:
     """Insert or replace the output of a cell (Helicone upserts on experiment, record and version)."""
     o = experiment_outputs

@@ -203,11 +203,15 @@ class ExperimentRuns:
 
     def _filled(self, organization_id: int, experiment_id: str, record_id: str, version_id: str) -> bool:
         with self._engine.connect() as conn:
-            outputs = experiment_repo.outputs_of(conn, organization_id, experiment_id)
-        return any(
-            str(o["input_record_id"]) == record_id and str(o["prompt_version_id"]) == version_id
-            for o in outputs
-        )
+            return bool(
+                experiment_repo.cell_outputs(
+                    conn,
+                    organization_id,
+                    experiment_id,
+                    record_id=uuid.UUID(record_id),
+                    version_id=uuid.UUID(version_id),
+                )
+            )
 
     def _queue_scorings(
         self, organization_id: int, experiment_id: str, request_id: str, run_id: str | None
@@ -253,11 +257,9 @@ class ExperimentRuns:
     ) -> tuple[EvaluatorSpec, EvaluationInput] | None:
         with self._engine.connect() as conn:
             evaluator = evaluator_repo.find(conn, organization_id, evaluator_id)
-            outputs = [
-                o
-                for o in experiment_repo.outputs_of(conn, organization_id, experiment_id)
-                if str(o["request_id"]) == request_id
-            ]
+            outputs = experiment_repo.cell_outputs(
+                conn, organization_id, experiment_id, request_id=uuid.UUID(request_id)
+            )
             if evaluator is None or not outputs:
                 return None
             evaluation = cell_input(conn, organization_id, experiment_id, outputs[0])
