@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from heliograph import __version__
 from heliograph.api import (
+    dataset_files,
     datasets,
     evals,
     evaluators,
@@ -188,7 +189,7 @@ def create_app(
         routers += [metrics.router, trace_read.router]
         routers += [sessions.router, users.router]
         routers += [properties.router, evals.router, settings_route.router, evaluators.router]
-        routers += [datasets.router, experiment_datasets.router]
+        routers += [datasets.router, experiment_datasets.router, dataset_files.router]
         routers += [experiments.router]
     for router in routers:
         app.include_router(router)

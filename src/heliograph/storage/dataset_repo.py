@@ -160,3 +160,48 @@ def update_payload(
         .values(payload=payload)
     )
     return done.rowcount > 0
+
+
+#: The keyset position of a row in export order: (created_at, id).
+RowKey = tuple[int, str]
+
+
+def row_keys_page(
+    conn: sa.Connection, organization_id: int, dataset_id: str, *, after: RowKey | None, limit: int
+) -> list[RowKey]:
+    """The positions of up to ``limit`` rows of the dataset, oldest first, after ``after`` (None: from
+    the start). Keyset, not offset: a page starts on the ``(dataset_id, created_at)`` index. Keys only:
+    rows added by one call share their time, and sorting such a run by id reads no payload."""
+    query = (
+        sa.select(dataset_rows.c.created_at, dataset_rows.c.id)
+        .where(dataset_rows.c.organization_id == organization_id, dataset_rows.c.dataset_id == dataset_id)
+        .order_by(dataset_rows.c.created_at, dataset_rows.c.id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(sa.tuple_(dataset_rows.c.created_at, dataset_rows.c.id) > sa.tuple_(*after))
+    return [(int(created_at), str(row_id)) for created_at, row_id in conn.execute(query)]
+
+
+def rows_with_payloads(
+    conn: sa.Connection, organization_id: int, dataset_id: str, row_ids: Sequence[str]
+) -> list[Row]:
+    """The dataset's rows of ``row_ids`` with their payloads, in no particular order (a row deleted
+    meanwhile is missing). Looked up by primary key alone, the scope checked on the rows found: given
+    the organization too, SQLite's planner walks the organization's ``created_at`` index instead, every
+    row of the organization for each lookup."""
+    if not row_ids:
+        return []
+    query = sa.select(
+        dataset_rows.c.id,
+        dataset_rows.c.dataset_id,
+        dataset_rows.c.organization_id,
+        dataset_rows.c.origin_request_id,
+        dataset_rows.c.created_at,
+        dataset_rows.c.payload,
+    ).where(dataset_rows.c.id.in_(list(row_ids)))
+    return [
+        dict(row._mapping)
+        for row in conn.execute(query)
+        if row.organization_id == organization_id and row.dataset_id == dataset_id
+    ]

@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from heliograph.storage.bulk_insert import BulkInsert
 from heliograph.storage.dataset_tables import dataset_input_records, datasets
 from heliograph.storage.dialect import insert_ignoring_conflicts, random_order
 from heliograph.storage.prompt_filters import prompt_version_filter_clause
@@ -161,3 +162,86 @@ _LEAF_TRANSLATORS: dict[str, Callable[..., sa.ColumnElement[bool]]] = {
     "request": request_filter_clause,
     "prompts_versions": prompt_version_filter_clause,
 }
+
+
+# --- exports and imports ------------------------------------------------------------------------------
+
+
+def linked_records_page(
+    conn: sa.Connection,
+    organization_id: int,
+    dataset_id: str,
+    *,
+    after: uuid.UUID | None,
+    limit: int,
+    inputs_only: bool = False,
+) -> list[Row]:
+    """Up to ``limit`` input records linked into the dataset, in input record id order, after the
+    record ``after`` (None: from the start). That is the order of the unique (dataset, record) index,
+    so each page is a range scan of it, whatever the size of the dataset (ordering by link time would
+    sort every link of the dataset for each page). Rows hold the
+    record's ``id``, ``inputs``, ``auto_inputs``, ``request_id``, ``version_id`` and ``created_at``;
+    ``inputs_only`` reads just ``id`` and ``inputs``, for a pass that only collects input names."""
+    columns = [prompt_inputs.c.id, prompt_inputs.c.inputs]
+    if not inputs_only:
+        columns += [
+            prompt_inputs.c.auto_inputs,
+            prompt_inputs.c.request_id,
+            prompt_inputs.c.version_id,
+            prompt_inputs.c.created_at,
+        ]
+    record = dataset_input_records.c.input_record_id
+    query = (
+        sa.select(*columns)
+        .select_from(dataset_input_records)
+        .join(
+            prompt_inputs,
+            sa.and_(
+                prompt_inputs.c.id == record,
+                prompt_inputs.c.organization_id == dataset_input_records.c.organization_id,
+            ),
+        )
+        .where(
+            dataset_input_records.c.organization_id == organization_id,
+            dataset_input_records.c.dataset_id == dataset_id,
+        )
+        .order_by(record)
+        .limit(limit)
+    )
+    if after is not None:
+        # The join makes the two ids equal; the second bound lets PostgreSQL's merge join start the
+        # record index there too, instead of walking it from the first record on every page.
+        query = query.where(record > after, prompt_inputs.c.id > after)
+    return list(conn.execute(query).mappings())
+
+
+def _bulk_insert(
+    conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], *, ignore_conflicts: bool
+) -> None:
+    """``rows`` (all with the same keys) as multi-row INSERTs (``BulkInsert``), each value made the
+    driver's by its column type: an import holds up to tens of thousands of rows, where one execution
+    per row costs a statement each, and SQLAlchemy's multi-row ``values()`` recompiles every chunk."""
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    processors = [
+        table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for name in columns
+    ]
+    values = [
+        tuple(
+            value if process is None else process(value)
+            for process, value in zip(processors, (row[name] for name in columns), strict=True)
+        )
+        for row in rows
+    ]
+    BulkInsert(table, columns, conn.dialect.name, ignore_conflicts=ignore_conflicts).run(conn, values)
+
+
+def insert_input_records(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Many new input records: ``prompt_inputs`` rows, ``inputs`` and ``auto_inputs`` already JSON text."""
+    _bulk_insert(conn, prompt_inputs, rows, ignore_conflicts=False)
+
+
+def link_new_records(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """:func:`link_records` for many links at once (a record already linked stays linked once)."""
+    _bulk_insert(conn, dataset_input_records, rows, ignore_conflicts=True)
