@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -47,6 +47,11 @@ class CellCaller(Protocol):
     ) -> LlmReply: ...
 
     async def logged(self, organization_id: int, request_id: str, timeout: float) -> bool: ...
+
+
+#: Called in the transaction that stores a cell's output (organization, experiment, request id, the run
+#: it belongs to): the runs queue the output's scorings there, so an output and its scorings exist together.
+OutputHook = Callable[[sa.Connection, int, str, str, str | None], None]
 
 
 class CellFailed(Exception):
@@ -90,9 +95,19 @@ class CellRunner:
         self._default_provider = default_provider
         self._clock = clock
         self._ids = ids
+        self.on_output: OutputHook | None = None
 
-    def plan(self, organization_id: int, experiment_id: str, version_id: str, record_id: str) -> CellPlan:
-        """What a cell sends where; NotFound when the experiment, its row or its version is not there."""
+    def plan(
+        self,
+        organization_id: int,
+        experiment_id: str,
+        version_id: str,
+        record_id: str,
+        *,
+        missing_only: bool = False,
+    ) -> CellPlan | None:
+        """What a cell sends where; NotFound when the experiment, its row or its version is not there;
+        with ``missing_only``, None when the cell has an output already (a queued cell run twice)."""
         with self._engine.connect() as conn:
             experiment = experiment_repo.find_experiment(conn, organization_id, experiment_id)
             if experiment is None:
@@ -105,6 +120,10 @@ class CellRunner:
             version = prompt_repo.find_version(conn, organization_id, _uuid(version_id, "promptVersionId"))
             if version is None or str(version["experiment_id"]) != experiment_id:
                 raise NotFound(f"prompt version {version_id} is not a hypothesis of this experiment")
+            if missing_only and experiment_repo.cell_outputs(
+                conn, organization_id, experiment_id, record_id=record["id"], version_id=version["id"]
+            ):
+                return None
         inputs = prompt_repo.load(record["inputs"], {})
         compiled = compile_template(
             prompt_repo.load(version["template"]),
@@ -124,9 +143,23 @@ class CellRunner:
         route = price.provider.lower() if price is not None else ""
         return route if route in CHAT_PATHS else self._default_provider
 
-    async def run(self, organization_id: int, experiment_id: str, version_id: str, record_id: str) -> str:
-        """Run the cell and store its output; the logged request's id. Raises NotFound or CellFailed."""
-        plan = await asyncio.to_thread(self.plan, organization_id, experiment_id, version_id, record_id)
+    async def run(
+        self,
+        organization_id: int,
+        experiment_id: str,
+        version_id: str,
+        record_id: str,
+        *,
+        missing_only: bool = False,
+        run_id: str | None = None,
+    ) -> str | None:
+        """Run the cell and store its output; the logged request's id (None: ``missing_only`` and the
+        cell has an output). Raises NotFound or CellFailed."""
+        plan = await asyncio.to_thread(
+            self.plan, organization_id, experiment_id, version_id, record_id, missing_only=missing_only
+        )
+        if plan is None:
+            return None
         try:
             reply = await self._caller.call(
                 organization_id,
@@ -146,10 +179,10 @@ class CellRunner:
         except EvaluationFailed as failed:  # no key for the provider, a reply that is not JSON
             raise CellFailed(str(failed), status=400) from failed
         await self._caller.logged(organization_id, reply.request_id, LOG_WAIT_SECONDS)
-        await asyncio.to_thread(self._store, organization_id, plan, uuid.UUID(reply.request_id))
+        await asyncio.to_thread(self._store, organization_id, plan, uuid.UUID(reply.request_id), run_id)
         return reply.request_id
 
-    def _store(self, organization_id: int, plan: CellPlan, request_id: uuid.UUID) -> None:
+    def _store(self, organization_id: int, plan: CellPlan, request_id: uuid.UUID, run_id: str | None) -> None:
         with self._engine.begin() as conn:
             if experiment_repo.find_experiment(conn, organization_id, plan.experiment_id) is None:
                 return  # deleted while the cell ran
@@ -166,6 +199,8 @@ class CellRunner:
                     "created_at": self._clock(),
                 },
             )
+            if self.on_output is not None:
+                self.on_output(conn, organization_id, plan.experiment_id, str(request_id), run_id)
 
 
 def anthropic_body(body: Mapping[str, Any]) -> dict[str, Any]:

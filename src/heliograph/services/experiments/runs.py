@@ -64,6 +64,7 @@ class ExperimentRuns:
         self._ids = ids
         #: Set to the worker pool's wake once it exists: new jobs start at once, not at the next poll.
         self.wake: Callable[[], None] = lambda: None
+        cells.on_output = self._queue_scorings
 
     def _experiment(self, conn: sa.Connection, auth: AuthContext, experiment_id: str) -> dict[str, Any]:
         found = experiment_repo.find_experiment(conn, auth.organization_id, experiment_id_of(experiment_id))
@@ -79,9 +80,8 @@ class ExperimentRuns:
         request_id = await self.cells.run(
             auth.organization_id, experiment_id_of(experiment_id), version_id, record_id
         )
-        await asyncio.to_thread(
-            self._queue_scorings, auth.organization_id, experiment_id_of(experiment_id), request_id, None
-        )
+        assert request_id is not None  # only a run of missing cells skips one
+        self.wake()  # its scorings were queued with its output
         return request_id
 
     # --- background runs -----------------------------------------------------------------------------
@@ -188,10 +188,10 @@ class ExperimentRuns:
         """A queued cell: skipped when it has an output by now (a job may run twice), else run."""
         experiment_id = str(job.payload["experimentId"])
         record_id, version_id = str(job.payload["inputRecordId"]), str(job.payload["promptVersionId"])
-        if await asyncio.to_thread(self._filled, job.organization_id, experiment_id, record_id, version_id):
-            return
         try:
-            request_id = await self.cells.run(job.organization_id, experiment_id, version_id, record_id)
+            request_id = await self.cells.run(
+                job.organization_id, experiment_id, version_id, record_id, missing_only=True, run_id=job.ref
+            )
         except NotFound:
             return  # the experiment, row or hypothesis was removed since: nothing to do
         except CellFailed as failed:
@@ -199,38 +199,31 @@ class ExperimentRuns:
             if failed.request_id:
                 shown += f" [request {failed.request_id}]"
             raise JobError(shown, retry=failed.retry) from failed
-        await asyncio.to_thread(self._queue_scorings, job.organization_id, experiment_id, request_id, job.ref)
-
-    def _filled(self, organization_id: int, experiment_id: str, record_id: str, version_id: str) -> bool:
-        with self._engine.connect() as conn:
-            return bool(
-                experiment_repo.cell_outputs(
-                    conn,
-                    organization_id,
-                    experiment_id,
-                    record_id=uuid.UUID(record_id),
-                    version_id=uuid.UUID(version_id),
-                )
-            )
+        if request_id is not None:
+            self.wake()  # its scorings were queued with its output
 
     def _queue_scorings(
-        self, organization_id: int, experiment_id: str, request_id: str, run_id: str | None
+        self,
+        conn: sa.Connection,
+        organization_id: int,
+        experiment_id: str,
+        request_id: str,
+        run_id: str | None,
     ) -> None:
-        with self._engine.begin() as conn:
-            attached = experiment_repo.attached_evaluators(conn, organization_id, experiment_id)
-            new_jobs = [
-                NewJob(
-                    organization_id,
-                    SCORE_KIND,
-                    {"experimentId": experiment_id, "evaluatorId": evaluator["id"], "requestId": request_id},
-                    ref=run_id or experiment_id,
-                    subject=request_id,
-                )
-                for evaluator in attached
-            ]
-            enqueue(conn, new_jobs, self._clock(), max_attempts=self._max_attempts)
-        if new_jobs:
-            self.wake()
+        """One scoring job per attached evaluator of a new output, in the transaction that stores it (the
+        cell runner's hook); counted in the run's progress, or the experiment's for a single cell."""
+        attached = experiment_repo.attached_evaluators(conn, organization_id, experiment_id)
+        new_jobs = [
+            NewJob(
+                organization_id,
+                SCORE_KIND,
+                {"experimentId": experiment_id, "evaluatorId": evaluator["id"], "requestId": request_id},
+                ref=run_id or experiment_id,
+                subject=request_id,
+            )
+            for evaluator in attached
+        ]
+        enqueue(conn, new_jobs, self._clock(), max_attempts=self._max_attempts)
 
     async def run_score_job(self, job: Job) -> None:
         """Score one output with one evaluator; a deleted evaluator or output ends the job quietly."""
