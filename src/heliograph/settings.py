@@ -173,7 +173,10 @@ class Settings(BaseSettings):
         "unset: no limit.",
     )
     experiment_concurrency: int = Field(
-        4, ge=0, le=64, description="Experiment cells (and their scorings) one server runs at once; 0 runs none."
+        4,
+        ge=0,
+        le=64,
+        description="Experiment cells (and their scorings) one server runs at once; 0 runs none.",
     )
     experiment_default_provider: str = Field(
         "openrouter",

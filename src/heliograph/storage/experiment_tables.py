@@ -27,7 +27,11 @@ experiment_outputs = sa.Table(
     sa.Column("is_original", sa.Boolean(), nullable=False),
     sa.Column("created_at", sa.BigInteger(), nullable=False),
     sa.UniqueConstraint(
-        "experiment_id", "input_record_id", "prompt_version_id", "is_original", name="uq_experiment_outputs_cell"
+        "experiment_id",
+        "input_record_id",
+        "prompt_version_id",
+        "is_original",
+        name="uq_experiment_outputs_cell",
     ),
     sa.Index("ix_experiment_outputs_experiment_id_prompt_version_id", "experiment_id", "prompt_version_id"),
 )
