@@ -7,7 +7,10 @@ from starlette.responses import RedirectResponse
 
 from heliograph.web import (
     dashboard_pages,
+    dataset_pages,
     evaluator_pages,
+    experiment_forms,
+    experiment_pages,
     prompt_pages,
     property_pages,
     request_detail,
@@ -34,6 +37,9 @@ ROUTERS = [
     trace_pages.router,
     session_pages.router,
     evaluator_pages.router,
+    dataset_pages.router,
+    experiment_pages.router,
+    experiment_forms.router,
 ]
 
 

@@ -68,15 +68,16 @@
     }
   });
 
-  // Exporting nothing would only answer an error page: say so here instead.
+  // Exporting (or adding to a dataset) nothing would only answer an error page: say so here instead.
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (form instanceof HTMLFormElement && form.id === "selection" &&
         !boxes().some(function (box) { return box.checked; })) {
       event.preventDefault();
+      var adding = event.submitter && event.submitter.name === "add";
       var count = document.getElementById("selected-count");
       if (count) {
-        count.textContent = "Select requests to export first";
+        count.textContent = adding ? "Select requests to add first" : "Select requests to export first";
       }
     }
   });
