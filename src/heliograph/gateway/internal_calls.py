@@ -100,7 +100,9 @@ class GatewayCaller:
         status, raw = await self._send(
             route, path, headers, orjson.dumps(body), InternalCall(auth, properties)
         )
-        return LlmReply(_reply_json(status, raw, route, str(request_id)), str(request_id))
+        # Errors name the provider as the caller did ("openai"), not the gateway's route key ("oai").
+        shown = provider.lower()
+        return LlmReply(_reply_json(status, raw, shown, str(request_id)), str(request_id))
 
     async def _send(
         self, route: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes, internal: InternalCall
