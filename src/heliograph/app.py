@@ -61,7 +61,8 @@ from heliograph.services.evaluators.sandbox import SandboxLimits
 from heliograph.services.evaluators.service import EvaluatorService
 from heliograph.services.experiment_datasets import ExperimentDatasetService
 from heliograph.services.experiments.cells import CellRunner
-from heliograph.services.experiments.runs import CELL_KIND, SCORE_KIND, ExperimentRuns
+from heliograph.services.experiments.kinds import CELL_KIND, SCORE_KIND
+from heliograph.services.experiments.runs import ExperimentRuns
 from heliograph.services.experiments.service import ExperimentService
 from heliograph.services.ingestion import IngestionService
 from heliograph.services.keys import KeyVerifier
@@ -236,7 +237,8 @@ def _evaluations(
     context.writer.on_planned = pool.wake
     experiment_pool = WorkerPool(
         queue,
-        {CELL_KIND: runs.run_cell_job, SCORE_KIND: runs.run_score_job},
+        # Scorings first: an output's score shows up while the run's remaining cells wait their turn.
+        {SCORE_KIND: runs.run_score_job, CELL_KIND: runs.run_cell_job},
         concurrency=settings.experiment_concurrency,
     )
     runs.wake = experiment_pool.wake

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from evaluators.support import judge_template
 from heliograph.dev.fake_provider import REPLY, FakeProvider, running_fake_provider
-from heliograph.services.experiments.runs import CELL_KIND
+from heliograph.services.experiments.kinds import CELL_KIND
 from heliograph.storage.evaluation_tables import jobs
 from support.http import auth
 from support.server import RunningServer, serve, stop_gracefully

@@ -251,3 +251,18 @@ def test_concurrent_claimers_never_get_the_same_job(
     assert len(every) == total
     assert len(set(every)) == total
     assert _statuses(engine) == [("running", 1)] * total
+
+
+def test_kinds_given_in_order_are_served_in_that_order(
+    engine: sa.Engine, queue: JobQueue, clock: ManualClock
+) -> None:
+    """A pool lists its kinds by priority (an experiment's scorings before its remaining cells): a newer
+    job of an earlier kind is claimed before older jobs of a later one; within a kind, oldest first."""
+    _add(engine, clock, _job(1, kind="cell"), _job(2, kind="cell"))
+    clock.advance(1)
+    _add(engine, clock, _job(3, kind="score"))
+    assert [job.payload["n"] for job in queue.claim(2, ["score", "cell"])] == [3, 1]
+    assert [job.payload["n"] for job in queue.claim(5, ("score", "cell"))] == [2]
+    # A set has no order: its kinds are served alphabetically.
+    _add(engine, clock, _job(4, kind="score"), _job(5, kind="cell"))
+    assert [job.payload["n"] for job in queue.claim(1, {"score", "cell"})] == [5]

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from heliograph.api.response_schemas import result_success
-from heliograph.services.experiments.service import MAX_ROWS_PER_CALL
+from heliograph.services.experiments.base import MAX_ROWS_PER_CALL
 
 _ANY_JSON = WithJsonSchema({})
 _ID = Field(max_length=200)

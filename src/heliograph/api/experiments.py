@@ -39,8 +39,9 @@ from heliograph.api.openapi import error_response, errors
 from heliograph.api.property_schemas import ResultStrings
 from heliograph.api.response_schemas import ResultNull, ResultVersion
 from heliograph.services.experiments.cells import CellFailed
+from heliograph.services.experiments.rows import CopiedRow
 from heliograph.services.experiments.runs import ExperimentRuns
-from heliograph.services.experiments.service import CopiedRow, ExperimentService, HypothesisParams
+from heliograph.services.experiments.service import ExperimentService, HypothesisParams
 
 router = APIRouter(tags=["Experiment"], route_class=JsonBodyRoute)
 _BASE = "/v2/experiment"

@@ -53,7 +53,8 @@ class WorkerPool:
             raise ValueError(f"poll_seconds must be positive, not {poll_seconds}")
         self._queue = queue
         self._handlers = dict(handlers)
-        self._kinds = frozenset(self._handlers)
+        # In the handlers' order: the queue serves earlier kinds first.
+        self._kinds = tuple(self._handlers)
         self._concurrency = concurrency
         self._poll_seconds = poll_seconds
         self._handler_seconds = queue.lease_ms * _HANDLER_SHARE_OF_LEASE / 1000

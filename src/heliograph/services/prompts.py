@@ -485,7 +485,7 @@ def _join_experiment(conn: sa.Connection, auth: AuthContext, experiment_id: str,
         parsed = str(uuid.UUID(experiment_id))
     except ValueError:
         raise NotFound(f"experiment {experiment_id} not found") from None
-    experiment = experiment_repo.find_experiment(conn, auth.organization_id, parsed)
+    experiment = experiment_repo.find_experiment(conn, auth.organization_id, parsed, lock=True)
     if experiment is None:
         raise NotFound(f"experiment {experiment_id} not found")
     current = load(experiment["input_keys"], [])

@@ -100,7 +100,9 @@ jobs = sa.Table(
     sa.Column("created_at", sa.BigInteger(), nullable=False),
     sa.Column("updated_at", sa.BigInteger(), nullable=False),
     sa.CheckConstraint("status IN ('queued', 'running', 'failed')", name="status"),
-    # The claim query: due jobs in order.
+    # The claim queries: due jobs of one kind in order, queued ones and those whose lease ran out.
     sa.Index("ix_jobs_status_run_after", "status", "run_after"),
+    sa.Index("ix_jobs_kind_status_run_after", "kind", "status", "run_after"),
+    sa.Index("ix_jobs_kind_status_locked_until", "kind", "status", "locked_until"),
     sa.Index("ix_jobs_organization_id_kind_ref_status", "organization_id", "kind", "ref", "status"),
 )

@@ -43,7 +43,9 @@ def records_of_requests(
     found: list[tuple[uuid.UUID, uuid.UUID, int]] = []
     for chunk in _chunks(list(dict.fromkeys(request_ids))):
         query = sa.select(prompt_inputs.c.id, prompt_inputs.c.request_id, prompt_inputs.c.created_at).where(
-            prompt_inputs.c.organization_id == organization_id, prompt_inputs.c.request_id.in_(chunk)
+            prompt_inputs.c.organization_id == organization_id,
+            prompt_inputs.c.request_id.in_(chunk),
+            prompt_inputs.c.experiment_id.is_(None),  # a request's own records, not experiment rows' copies
         )
         found.extend((row[0], row[1], row[2]) for row in conn.execute(query))
     found.sort(key=lambda item: (item[2], str(item[0])))

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from heliograph.storage.dialect import insert_ignoring_conflicts
-from heliograph.storage.evaluation_tables import evaluator_experiments, evaluators, experiments
+from heliograph.storage.evaluation_tables import evaluator_experiments, evaluators, experiments, jobs
 from heliograph.storage.experiment_tables import experiment_outputs, experiment_runs
 from heliograph.storage.tables import prompt_inputs, prompt_versions, requests, scores
 
@@ -29,14 +29,15 @@ def insert_experiment(conn: sa.Connection, row: Mapping[str, Any]) -> None:
     conn.execute(experiments.insert().values(**row))
 
 
-def find_experiment(conn: sa.Connection, organization_id: int, experiment_id: str) -> Row | None:
-    found = conn.execute(
-        sa.select(experiments).where(
-            experiments.c.organization_id == organization_id,
-            experiments.c.id == experiment_id,
-            experiments.c.deleted.is_(False),
-        )
-    ).first()
+def find_experiment(
+    conn: sa.Connection, organization_id: int, experiment_id: str, *, lock: bool = False
+) -> Row | None:
+    query = sa.select(experiments).where(
+        experiments.c.organization_id == organization_id,
+        experiments.c.id == experiment_id,
+        experiments.c.deleted.is_(False),
+    )
+    found = conn.execute(query.with_for_update() if lock else query).first()
     return dict(found._mapping) if found is not None else None
 
 
@@ -48,6 +49,61 @@ def list_experiments(conn: sa.Connection, organization_id: int) -> list[Row]:
             .order_by(experiments.c.created_at.desc(), experiments.c.id)
         )
     )
+
+
+def listing_counts(conn: sa.Connection, organization_id: int) -> tuple[dict[str, int], dict[str, int]]:
+    """Rows and columns of every experiment of the organization (by experiment id), two grouped reads
+    for the whole list."""
+    rows = conn.execute(
+        sa.select(prompt_inputs.c.experiment_id, sa.func.count())
+        .where(prompt_inputs.c.organization_id == organization_id, prompt_inputs.c.experiment_id.is_not(None))
+        .group_by(prompt_inputs.c.experiment_id)
+    )
+    columns = conn.execute(
+        sa.select(prompt_versions.c.experiment_id, sa.func.count())
+        .where(
+            prompt_versions.c.organization_id == organization_id,
+            prompt_versions.c.experiment_id.is_not(None),
+            prompt_versions.c.deleted_at.is_(None),
+        )
+        .group_by(prompt_versions.c.experiment_id)
+    )
+    return {str(key): int(n) for key, n in rows}, {str(key): int(n) for key, n in columns}
+
+
+def prompts_of_versions(
+    conn: sa.Connection, organization_id: int, version_ids: Sequence[uuid.UUID]
+) -> dict[str, str]:
+    """The prompt id of each version (by version id)."""
+    if not version_ids:
+        return {}
+    found = conn.execute(
+        sa.select(prompt_versions.c.id, prompt_versions.c.prompt_id).where(
+            prompt_versions.c.organization_id == organization_id, prompt_versions.c.id.in_(list(version_ids))
+        )
+    )
+    return {str(version): str(prompt) for version, prompt in found}
+
+
+def drop_queued_jobs(
+    conn: sa.Connection, organization_id: int, experiment_id: str, kinds: Sequence[str]
+) -> int:
+    """Queued jobs of a deleted experiment: its cells (by subject) and scorings (by the ref of its runs or
+    itself). Running ones finish and find it gone; failed ones stay readable."""
+    run_ids = list(
+        conn.execute(
+            sa.select(experiment_runs.c.id).where(experiment_runs.c.experiment_id == experiment_id)
+        ).scalars()
+    )
+    done = conn.execute(
+        jobs.delete().where(
+            jobs.c.organization_id == organization_id,
+            jobs.c.kind.in_(list(kinds)),
+            jobs.c.status == "queued",
+            sa.or_(jobs.c.subject.like(f"{experiment_id}/%"), jobs.c.ref.in_([*run_ids, experiment_id])),
+        )
+    )
+    return done.rowcount
 
 
 def update_experiment(conn: sa.Connection, experiment_id: str, **values: Any) -> None:
@@ -194,15 +250,27 @@ def set_version_experiment(conn: sa.Connection, version_id: uuid.UUID, experimen
 # --- outputs -------------------------------------------------------------------------------------------
 
 
+def _current_cells(experiment_id: str) -> sa.ColumnElement[bool]:
+    """Outputs of the experiment's current rows and columns: a row or a version detached from it (or a
+    deleted version) takes its outputs out of the grid, the aggregates and the evaluator runs."""
+    o, experiment = experiment_outputs, _experiment_uuid(experiment_id)
+    row = sa.select(prompt_inputs.c.id).where(
+        prompt_inputs.c.id == o.c.input_record_id, prompt_inputs.c.experiment_id == experiment
+    )
+    column = sa.select(prompt_versions.c.id).where(
+        prompt_versions.c.id == o.c.prompt_version_id,
+        prompt_versions.c.experiment_id == experiment,
+        prompt_versions.c.deleted_at.is_(None),
+    )
+    return sa.and_(o.c.experiment_id == experiment_id, row.exists(), column.exists())
+
+
 def outputs_of(conn: sa.Connection, organization_id: int, experiment_id: str) -> list[Row]:
-    """Every output of the experiment, newest first."""
+    """Every output of the experiment's current rows and columns, newest first."""
     return _rows(
         conn.execute(
             sa.select(experiment_outputs)
-            .where(
-                experiment_outputs.c.organization_id == organization_id,
-                experiment_outputs.c.experiment_id == experiment_id,
-            )
+            .where(experiment_outputs.c.organization_id == organization_id, _current_cells(experiment_id))
             .order_by(experiment_outputs.c.created_at.desc(), experiment_outputs.c.id)
         )
     )
@@ -230,18 +298,18 @@ def cell_outputs(
     return _rows(conn.execute(query.order_by(o.c.created_at.desc(), o.c.id)))
 
 
+_CELL_KEY = ("experiment_id", "input_record_id", "prompt_version_id", "is_original")
+
+
 def put_output(conn: sa.Connection, row: Mapping[str, Any]) -> None:
-    """Insert or replace the output of a cell (Helicone upserts on experiment, record and version)."""
+    """Insert or replace the output of a cell (Helicone upserts on experiment, record and version), in
+    one statement, so two runs of the same cell finishing together leave one output, the later one."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
     o = experiment_outputs
-    conn.execute(
-        o.delete().where(
-            o.c.experiment_id == row["experiment_id"],
-            o.c.input_record_id == row["input_record_id"],
-            o.c.prompt_version_id == row["prompt_version_id"],
-            o.c.is_original == row["is_original"],
-        )
-    )
-    conn.execute(o.insert().values(**row))
+    statement: Any = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(o).values(**row)
+    replaced = {name: statement.excluded[name] for name in ("id", "request_id", "created_at")}
+    conn.execute(statement.on_conflict_do_update(index_elements=[o.c[n] for n in _CELL_KEY], set_=replaced))
 
 
 def add_outputs(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -261,7 +329,7 @@ def output_scores(
             sa.and_(requests.c.organization_id == o.c.organization_id, requests.c.id == o.c.request_id),
         )
         .join(scores, scores.c.request_seq == requests.c.seq)
-        .where(o.c.organization_id == organization_id, o.c.experiment_id == experiment_id)
+        .where(o.c.organization_id == organization_id, _current_cells(experiment_id))
     )
     if version_id is not None:
         query = query.where(o.c.prompt_version_id == version_id)

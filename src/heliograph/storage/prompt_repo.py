@@ -381,7 +381,13 @@ def request_inputs(conn: sa.Connection, organization_id: int, request_id: uuid.U
         )
         .join(prompt_versions, prompt_versions.c.id == prompt_inputs.c.version_id)
         .join(prompts, prompts.c.id == prompt_versions.c.prompt_id)
-        .where(prompt_inputs.c.organization_id == organization_id, prompt_inputs.c.request_id == request_id)
+        .where(
+            prompt_inputs.c.organization_id == organization_id,
+            prompt_inputs.c.request_id == request_id,
+            # An experiment's rows copy a request's inputs and point at it; the request's own record is
+            # the one traffic made.
+            prompt_inputs.c.experiment_id.is_(None),
+        )
         .order_by(prompt_inputs.c.created_at.desc())
         .limit(1)
     )

@@ -93,14 +93,12 @@ def _listing(request: Request, auth: AuthContext) -> list[dict[str, Any]]:
     service = app_context(request).experiments
     prompts: dict[str, dict[str, Any]] = {}
     shown = []
-    for experiment in service.experiments(auth):
-        versions = service.versions(auth, experiment["id"])
-        rows = service.get(auth, experiment["id"])["rows"]
-        prompt_id = versions[0]["prompt_v2"] if versions else None
+    for experiment in service.summaries(auth):
+        prompt_id = experiment["prompt_id"]
         if prompt_id is not None and prompt_id not in prompts:
             prompts[prompt_id] = prompt_of(request, auth, prompt_id)
         prompt = prompts.get(prompt_id) if prompt_id else None
-        shown.append({**experiment, "prompt": prompt, "rows": len(rows), "columns": len(versions)})
+        shown.append({**experiment, "prompt": prompt})
     return shown
 
 

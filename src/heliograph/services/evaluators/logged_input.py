@@ -27,7 +27,11 @@ def logged_input(conn: sa.Connection, organization_id: int, request_id: uuid.UUI
     record = conn.execute(
         sa.select(prompt_inputs.c.inputs, prompt_inputs.c.auto_inputs, prompt_versions.c.template)
         .join(prompt_versions, prompt_versions.c.id == prompt_inputs.c.version_id)
-        .where(prompt_inputs.c.organization_id == organization_id, prompt_inputs.c.request_id == request_id)
+        .where(
+            prompt_inputs.c.organization_id == organization_id,
+            prompt_inputs.c.request_id == request_id,
+            prompt_inputs.c.experiment_id.is_(None),  # not an experiment row's copy
+        )
         .order_by(prompt_inputs.c.created_at.desc())
         .limit(1)
     ).first()

@@ -184,8 +184,16 @@ class CellRunner:
 
     def _store(self, organization_id: int, plan: CellPlan, request_id: uuid.UUID, run_id: str | None) -> None:
         with self._engine.begin() as conn:
+            # Removed while the call ran (the experiment, the row or the column): no output for it.
             if experiment_repo.find_experiment(conn, organization_id, plan.experiment_id) is None:
-                return  # deleted while the cell ran
+                raise NotFound(f"experiment {plan.experiment_id} was deleted while the cell ran")
+            if experiment_repo.find_row(conn, organization_id, plan.experiment_id, plan.record_id) is None:
+                raise NotFound(f"row {plan.record_id} was removed from the experiment while the cell ran")
+            version = prompt_repo.find_version(conn, organization_id, plan.version_id)
+            if version is None or str(version["experiment_id"]) != plan.experiment_id:
+                raise NotFound(
+                    f"version {plan.version_id} was removed from the experiment while the cell ran"
+                )
             experiment_repo.put_output(
                 conn,
                 {

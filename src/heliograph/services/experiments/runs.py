@@ -26,16 +26,15 @@ from heliograph.services.evaluators.definitions import EvaluatorSpec, spec_of
 from heliograph.services.evaluators.inputs import EvaluationInput, score_name
 from heliograph.services.evaluators.logged_input import logged_input
 from heliograph.services.evaluators.service import EvaluatorService
+from heliograph.services.experiments.base import experiment_id_of
 from heliograph.services.experiments.cells import CellFailed, CellRunner
-from heliograph.services.experiments.service import experiment_id_of
+from heliograph.services.experiments.kinds import CELL_KIND, SCORE_KIND
 from heliograph.services.keys import AuthContext
 from heliograph.services.request_view import iso_ms
 from heliograph.storage import evaluator_repo, experiment_repo, prompt_repo, request_repo
 from heliograph.storage.dialect import write_transaction_start
 from heliograph.storage.evaluation_tables import jobs
 
-CELL_KIND = "experiment-cell"
-SCORE_KIND = "experiment-score"
 #: Errors a run's progress lists (the newest).
 MAX_LISTED_ERRORS = 20
 Pair = tuple[dict[str, Any], dict[str, Any]]  # (output row, evaluator row)
@@ -66,8 +65,12 @@ class ExperimentRuns:
         self.wake: Callable[[], None] = lambda: None
         cells.on_output = self._queue_scorings
 
-    def _experiment(self, conn: sa.Connection, auth: AuthContext, experiment_id: str) -> dict[str, Any]:
-        found = experiment_repo.find_experiment(conn, auth.organization_id, experiment_id_of(experiment_id))
+    def _experiment(
+        self, conn: sa.Connection, auth: AuthContext, experiment_id: str, *, lock: bool = False
+    ) -> dict[str, Any]:
+        found = experiment_repo.find_experiment(
+            conn, auth.organization_id, experiment_id_of(experiment_id), lock=lock
+        )
         if found is None:
             raise NotFound(f"experiment {experiment_id} not found")
         return found
@@ -91,7 +94,8 @@ class ExperimentRuns:
         run_id, now = str(self._ids()), self._clock()
         with self._engine.begin() as conn:
             write_transaction_start(conn, conn.dialect.name)
-            experiment = self._experiment(conn, auth, experiment_id)
+            # Locked: two concurrent starts must not both see the same cells missing and queue them twice.
+            experiment = self._experiment(conn, auth, experiment_id, lock=True)
             missing = self._missing_cells(conn, auth.organization_id, experiment["id"])
             experiment_repo.insert_run(
                 conn,
@@ -192,8 +196,10 @@ class ExperimentRuns:
             request_id = await self.cells.run(
                 job.organization_id, experiment_id, version_id, record_id, missing_only=True, run_id=job.ref
             )
-        except NotFound:
-            return  # the experiment, row or hypothesis was removed since: nothing to do
+        except NotFound as gone:
+            # The experiment, the row or the column was removed: the cell ends, reported (not counted
+            # as done), and is never retried.
+            raise JobError(f"skipped: {gone.message}", retry=False) from gone
         except CellFailed as failed:
             shown = f"Request failed ({failed.status}): {failed.message}"
             if failed.request_id:

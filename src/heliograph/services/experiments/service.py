@@ -10,36 +10,29 @@ lock (PostgreSQL, through the version numbering), as the prompt service does.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 
-from heliograph.clock import Clock, IdFactory
 from heliograph.services.errors import InvalidInput, NotFound
 from heliograph.services.evaluators.definitions import result_of
 from heliograph.services.experiments import views
+from heliograph.services.experiments.base import (
+    EMPTY_TEMPLATE,
+    MAX_NAME_LENGTH,
+    Row,
+    experiment_id_of,
+    record_id_of,
+)
+from heliograph.services.experiments.kinds import CELL_KIND, SCORE_KIND
+from heliograph.services.experiments.rows import ExperimentRows
 from heliograph.services.keys import AuthContext
 from heliograph.services.prompt_versions import storable, store_version, stored_meta, template_input_keys
 from heliograph.services.prompt_view import version_result
-from heliograph.services.prompts import parse_uuid
 from heliograph.storage import evaluator_repo, experiment_repo, prompt_repo, request_repo
-from heliograph.storage.dataset_repo import find_dataset
-from heliograph.storage.dataset_tables import dataset_rows
-from heliograph.storage.dialect import write_transaction_start
-
-Row = Mapping[str, Any]
-#: The hidden prompt behind an empty experiment (Helicone's createEmptyExperiment).
-EMPTY_TEMPLATE: dict[str, Any] = {
-    "model": "gpt-4o",
-    "messages": [{"role": "system", "content": "You are a helpful assistant."}],
-}
-#: Rows added by one call; a larger set is imported in several calls (or from a dataset).
-MAX_ROWS_PER_CALL = 10_000
-MAX_NAME_LENGTH = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,60 +47,7 @@ class HypothesisParams:
     bump_for_major_version_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class CopiedRow:
-    """One item of row/insert/batch: a row made from an existing input record."""
-
-    input_record_id: str
-    inputs: dict[str, str]
-    auto_inputs: list[Any]
-
-
-def experiment_id_of(value: str) -> str:
-    """Experiment ids are UUIDs; anything else names nothing (404, not a 500)."""
-    try:
-        return str(uuid.UUID(str(value)))
-    except ValueError:
-        raise NotFound(f"experiment {value} not found") from None
-
-
-def _record_id(value: str, what: str = "inputRecordId") -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        raise NotFound(f"{what} {value!r} not found") from None
-
-
-def _version_meta(row: Row) -> dict[str, Any]:
-    meta = prompt_repo.load(row["meta"], {})
-    return meta if isinstance(meta, dict) else {}
-
-
-class ExperimentService:
-    def __init__(self, engine: sa.Engine, *, clock: Clock, ids: IdFactory) -> None:
-        self._engine = engine
-        self._dialect = engine.dialect.name
-        self._clock = clock
-        self._ids = ids
-
-    @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        with self._engine.begin() as conn:
-            write_transaction_start(conn, self._dialect)
-            yield conn
-
-    def experiment(self, conn: sa.Connection, auth: AuthContext, experiment_id: str) -> Row:
-        found = experiment_repo.find_experiment(conn, auth.organization_id, experiment_id_of(experiment_id))
-        if found is None:
-            raise NotFound(f"experiment {experiment_id} not found")
-        return found
-
-    def _version(self, conn: sa.Connection, auth: AuthContext, version_id: str, what: str) -> Row:
-        found = prompt_repo.find_version(conn, auth.organization_id, parse_uuid(version_id, what))
-        if found is None:
-            raise NotFound(f"prompt version {version_id} not found")
-        return dict(found)
-
+class ExperimentService(ExperimentRows):
     # --- creating ----------------------------------------------------------------------------------
 
     def create_empty(self, auth: AuthContext) -> dict[str, str]:
@@ -130,7 +70,7 @@ class ExperimentService:
             return {"experimentId": self._create(conn, auth, name, original)}
 
     def create_from_request(self, auth: AuthContext, request_id: str) -> dict[str, str]:
-        parsed = _record_id(request_id, "request")
+        parsed = record_id_of(request_id, "request")
         with self._write() as conn:
             found = request_repo.get_requests(conn, auth.organization_id, [parsed], with_bodies=True)
             if not found:
@@ -146,7 +86,7 @@ class ExperimentService:
             source = experiment_repo.find_record_of_request(conn, auth.organization_id, parsed)
             inputs = prompt_repo.load(source["inputs"], {}) if source is not None else {}
             autos = prompt_repo.load(source["auto_inputs"], []) if source is not None else []
-            experiment = self.experiment(conn, auth, experiment_id)
+            experiment = self.experiment(conn, auth, experiment_id, lock=True)
             self._copy_row(conn, auth, experiment, parsed, inputs, autos, now=self._clock())
             return {"experimentId": experiment_id}
 
@@ -218,6 +158,26 @@ class ExperimentService:
                 for row in experiment_repo.list_experiments(conn, auth.organization_id)
             ]
 
+    def summaries(self, auth: AuthContext) -> list[dict[str, Any]]:
+        """The list with what a listing shows of each: ``rows``, ``columns`` and ``prompt_id`` (of its
+        original version), in a fixed number of queries whatever the number of experiments."""
+        with self._engine.connect() as conn:
+            found = experiment_repo.list_experiments(conn, auth.organization_id)
+            rows, columns = experiment_repo.listing_counts(conn, auth.organization_id)
+            originals = [
+                uuid.UUID(e["original_prompt_version"]) for e in found if e["original_prompt_version"]
+            ]
+            prompt_ids = experiment_repo.prompts_of_versions(conn, auth.organization_id, originals)
+        return [
+            {
+                **views.experiment_result(experiment),
+                "rows": rows.get(experiment["id"], 0),
+                "columns": columns.get(experiment["id"], 0),
+                "prompt_id": prompt_ids.get(str(experiment["original_prompt_version"])),
+            }
+            for experiment in found
+        ]
+
     def get(self, auth: AuthContext, experiment_id: str) -> dict[str, Any]:
         with self._engine.connect() as conn:
             experiment = self.experiment(conn, auth, experiment_id)
@@ -227,8 +187,12 @@ class ExperimentService:
 
     def delete(self, auth: AuthContext, experiment_id: str) -> None:
         with self._write() as conn:
-            experiment = self.experiment(conn, auth, experiment_id)
+            experiment = self.experiment(conn, auth, experiment_id, lock=True)
             experiment_repo.update_experiment(conn, experiment["id"], deleted=True)
+            # Its queued work is dropped, so it holds up no one else's runs.
+            experiment_repo.drop_queued_jobs(
+                conn, auth.organization_id, experiment["id"], (CELL_KIND, SCORE_KIND)
+            )
 
     def input_keys(self, auth: AuthContext, experiment_id: str) -> list[str]:
         with self._engine.connect() as conn:
@@ -247,7 +211,7 @@ class ExperimentService:
         self, auth: AuthContext, experiment_id: str, params: HypothesisParams
     ) -> dict[str, Any]:
         storable(params.metadata, "metadata")
-        if params.experiment_id is not None and experiment_id_of(params.experiment_id) != experiment_id_of(
+        if params.experiment_id is not None and _same_id(params.experiment_id) != experiment_id_of(
             experiment_id
         ):
             raise InvalidInput("experimentId, when given, must be the experiment of the path")
@@ -256,6 +220,8 @@ class ExperimentService:
             experiment = self.experiment(conn, auth, experiment_id)
             parent = self._version(conn, auth, params.parent_version_id, "parentPromptVersionId")
             prompt_repo.find_prompt(conn, auth.organization_id, parent["prompt_id"], lock=True)
+            # Locked after the prompt, in the order the prompt API takes them (subversion with experimentId).
+            experiment = self.experiment(conn, auth, experiment_id, lock=True)
             original = prompt_repo.find_version(
                 conn, auth.organization_id, uuid.UUID(experiment["original_prompt_version"])
             )
@@ -292,162 +258,15 @@ class ExperimentService:
             return prompt_repo.next_major(conn, prompt_id), 0
         return parent["major_version"], prompt_repo.next_minor(conn, prompt_id, parent["major_version"])
 
-    def _merge_keys(self, conn: sa.Connection, experiment: Row, keys: Sequence[str]) -> None:
-        current = prompt_repo.load(experiment["input_keys"], [])
-        merged = list(dict.fromkeys([*current, *keys]))
-        if merged != current:
-            experiment_repo.update_experiment(
-                conn, experiment["id"], input_keys=orjson.dumps(merged).decode()
-            )
-
     def remove_hypothesis(self, auth: AuthContext, experiment_id: str, version_id: str) -> None:
         with self._write() as conn:
-            experiment = self.experiment(conn, auth, experiment_id)
+            experiment = self.experiment(conn, auth, experiment_id, lock=True)
             version = self._version(conn, auth, version_id, "promptVersionId")
             if str(version["experiment_id"]) != experiment["id"]:
                 raise NotFound(f"prompt version {version_id} is not a hypothesis of this experiment")
             if str(version["id"]) == experiment["copied_original_prompt_version"]:
                 raise InvalidInput("the Original column cannot be removed from its experiment")
             experiment_repo.set_version_experiment(conn, version["id"], None)
-
-    # --- rows --------------------------------------------------------------------------------------
-
-    def add_rows(
-        self, auth: AuthContext, experiment_id: str, inputs: Sequence[Mapping[str, str]]
-    ) -> list[str]:
-        """Manual rows: input records of the Original column's version, in the experiment."""
-        _check_row_count(len(inputs))
-        with self._write() as conn:
-            experiment = self.experiment(conn, auth, experiment_id)
-            version_id = uuid.UUID(experiment["copied_original_prompt_version"])
-            made = []
-            now = self._clock()
-            for index, values in enumerate(inputs):
-                record_id = self._ids()
-                prompt_repo.insert_input_record(
-                    conn,
-                    record_id=record_id,
-                    organization_id=auth.organization_id,
-                    version_id=version_id,
-                    request_id=None,
-                    inputs=_inputs(values),
-                    auto_inputs=[],
-                    now=now + index,  # rows keep the order they were given in (rows sort by time)
-                    experiment_id=experiment["id"],
-                )
-                made.append(str(record_id))
-            self._merge_keys(conn, experiment, [key for values in inputs for key in values])
-        return made
-
-    def remove_rows(self, auth: AuthContext, experiment_id: str, record_ids: Sequence[str]) -> None:
-        if not record_ids:
-            raise InvalidInput("inputRecordIds must not be empty")
-        _check_row_count(len(record_ids))
-        with self._write() as conn:
-            experiment = self.experiment(conn, auth, experiment_id)
-            parsed = [_record_id(value) for value in record_ids]
-            experiment_repo.detach_rows(conn, auth.organization_id, experiment["id"], parsed)
-
-    def update_row(
-        self, auth: AuthContext, experiment_id: str, record_id: str, inputs: Mapping[str, str]
-    ) -> None:
-        with self._write() as conn:
-            experiment = self.experiment(conn, auth, experiment_id)
-            found = experiment_repo.find_row(
-                conn, auth.organization_id, experiment["id"], _record_id(record_id)
-            )
-            if found is None:
-                raise NotFound(f"row {record_id} is not in this experiment")
-            experiment_repo.update_row_inputs(conn, found["id"], orjson.dumps(_inputs(inputs)).decode())
-            self._merge_keys(conn, experiment, list(inputs))
-
-    def copy_rows(self, auth: AuthContext, experiment_id: str, rows: Sequence[CopiedRow]) -> None:
-        _check_row_count(len(rows))
-        with self._write() as conn:
-            experiment = self.experiment(conn, auth, experiment_id)
-            now = self._clock()
-            for index, row in enumerate(rows):
-                source = experiment_repo.find_record(
-                    conn, auth.organization_id, _record_id(row.input_record_id)
-                )
-                if source is None:
-                    raise NotFound(f"input record {row.input_record_id} not found")
-                copied = (source["request_id"], _inputs(row.inputs), row.auto_inputs)
-                self._copy_row(conn, auth, experiment, *copied, now=now + index)
-            self._merge_keys(conn, experiment, [key for row in rows for key in row.inputs])
-
-    def rows_from_dataset(self, auth: AuthContext, experiment_id: str, dataset_id: str) -> int:
-        """The input records of the experiment's prompt whose request is in the Helicone dataset, each
-        copied in as by row/insert/batch; requests the prompt never tracked have no inputs to copy."""
-        with self._write() as conn:
-            experiment = self.experiment(conn, auth, experiment_id)
-            dataset = find_dataset(conn, auth.organization_id, experiment_id_of(dataset_id))
-            if dataset is None:
-                raise NotFound(f"dataset {dataset_id} not found")
-            request_ids = list(
-                conn.execute(
-                    sa.select(dataset_rows.c.origin_request_id).where(
-                        dataset_rows.c.dataset_id == dataset["id"]
-                    )
-                ).scalars()
-            )
-            original = self._version(conn, auth, experiment["original_prompt_version"], "version")
-            records = experiment_repo.records_of_dataset_requests(
-                conn, auth.organization_id, original["prompt_id"], original["id"], request_ids
-            )
-            now = self._clock()
-            for index, record in enumerate(records):
-                inputs = prompt_repo.load(record["inputs"], {})
-                autos = prompt_repo.load(record["auto_inputs"], [])
-                self._copy_row(conn, auth, experiment, record["request_id"], inputs, autos, now=now + index)
-            self._merge_keys(
-                conn,
-                experiment,
-                [key for record in records for key in prompt_repo.load(record["inputs"], {})],
-            )
-            return len(records)
-
-    def _copy_row(
-        self,
-        conn: sa.Connection,
-        auth: AuthContext,
-        experiment: Row,
-        request_id: uuid.UUID | None,
-        inputs: dict[str, str],
-        auto_inputs: list[Any],
-        *,
-        now: int,
-    ) -> None:
-        """A new row of the Original column with these inputs; when it came from a logged request, that
-        request is its original output (is_original), which a run does not redo. ``now`` orders it
-        among the rows added with it."""
-        record_id = self._ids()
-        version_id = uuid.UUID(experiment["copied_original_prompt_version"])
-        prompt_repo.insert_input_record(
-            conn,
-            record_id=record_id,
-            organization_id=auth.organization_id,
-            version_id=version_id,
-            request_id=request_id,
-            inputs=inputs,
-            auto_inputs=auto_inputs,
-            now=now,
-            experiment_id=experiment["id"],
-        )
-        if request_id is not None:
-            experiment_repo.put_output(
-                conn,
-                {
-                    "id": str(self._ids()),
-                    "experiment_id": experiment["id"],
-                    "organization_id": auth.organization_id,
-                    "input_record_id": record_id,
-                    "prompt_version_id": version_id,
-                    "request_id": request_id,
-                    "is_original": True,
-                    "created_at": now,
-                },
-            )
 
     # --- evaluators ----------------------------------------------------------------------------------
 
@@ -459,9 +278,9 @@ class ExperimentService:
 
     def attach_evaluator(self, auth: AuthContext, experiment_id: str, evaluator_id: str) -> None:
         with self._write() as conn:
-            experiment = self.experiment(conn, auth, experiment_id)
+            experiment = self.experiment(conn, auth, experiment_id, lock=True)
             found = evaluator_repo.find(
-                conn, auth.organization_id, str(_record_id(evaluator_id, "evaluator"))
+                conn, auth.organization_id, str(record_id_of(evaluator_id, "evaluator"))
             )
             if found is None:
                 raise NotFound(f"evaluator {evaluator_id} not found")
@@ -471,8 +290,8 @@ class ExperimentService:
 
     def detach_evaluator(self, auth: AuthContext, experiment_id: str, evaluator_id: str) -> None:
         with self._write() as conn:
-            experiment = self.experiment(conn, auth, experiment_id)
-            evaluator = str(_record_id(evaluator_id, "evaluator"))
+            experiment = self.experiment(conn, auth, experiment_id, lock=True)
+            evaluator = str(record_id_of(evaluator_id, "evaluator"))
             if not experiment_repo.detach_evaluator(conn, auth.organization_id, experiment["id"], evaluator):
                 raise NotFound(f"evaluator {evaluator_id} is not attached to this experiment")
 
@@ -483,7 +302,7 @@ class ExperimentService:
         under ``<name>-hcone-bool``, so their mean is the share of true)."""
         with self._engine.connect() as conn:
             experiment = self.experiment(conn, auth, experiment_id)
-            version = _record_id(version_id, "prompt version")
+            version = record_id_of(version_id, "prompt version")
             found = experiment_repo.output_scores(conn, auth.organization_id, experiment["id"], version)
         by_key: dict[str, list[int]] = {}
         for _version, _request, key, value in found:
@@ -496,26 +315,18 @@ class ExperimentService:
         with self._engine.connect() as conn:
             self.experiment(conn, auth, experiment_id)
             found = request_repo.get_requests(
-                conn, auth.organization_id, [_record_id(request_id, "request")], with_bodies=False
+                conn, auth.organization_id, [record_id_of(request_id, "request")], with_bodies=False
             )
         if not found or key not in found[0].scores:
             return None
         return views.score_result([found[0].scores[key]])
 
 
-def _check_row_count(count: int) -> None:
-    if count > MAX_ROWS_PER_CALL:
-        raise InvalidInput(f"at most {MAX_ROWS_PER_CALL} rows per call, got {count}")
-
-
-def _inputs(values: Mapping[str, Any]) -> dict[str, str]:
-    """Row inputs are strings (Record<string, string>); keys must be usable in a template tag."""
-    cleaned: dict[str, str] = {}
-    for key, value in values.items():
-        if not key or "\x00" in key or "\x00" in value:
-            raise InvalidInput(f"input keys must be non-empty and no key or value may contain NUL: {key!r}")
-        cleaned[key] = value
-    return cleaned
+def _same_id(value: str) -> str | None:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return None
 
 
 def _request_template(body: Any) -> Any:

@@ -1,4 +1,5 @@
-"""experiment outputs (row x prompt version -> logged request) and background experiment runs
+"""experiment outputs (row x prompt version -> logged request), background experiment runs, and the
+job queue's per-kind claim indexes
 
 Revision ID: 0012
 Revises: 0011
@@ -66,8 +67,15 @@ def upgrade() -> None:
         "ix_experiment_runs_experiment_id_created_at", "experiment_runs", ["experiment_id", "created_at"]
     )
 
+    # A claim reads each kind's due jobs in index order and stops at its limit (jobs/queue.py), however
+    # many are queued.
+    op.create_index("ix_jobs_kind_status_run_after", "jobs", ["kind", "status", "run_after"])
+    op.create_index("ix_jobs_kind_status_locked_until", "jobs", ["kind", "status", "locked_until"])
+
 
 def downgrade() -> None:
+    op.drop_index("ix_jobs_kind_status_locked_until", table_name="jobs")
+    op.drop_index("ix_jobs_kind_status_run_after", table_name="jobs")
     op.drop_index("ix_experiment_runs_experiment_id_created_at", table_name="experiment_runs")
     op.drop_table("experiment_runs")
     op.drop_index("ix_experiment_outputs_experiment_id_prompt_version_id", table_name="experiment_outputs")
