@@ -228,3 +228,29 @@ def test_rows_from_a_dataset_are_not_added_twice(client: TestClient, key: str) -
     [row] = data(client.get(f"{BASE}/{other}", headers=auth(key)))["rows"]
     assert row["inputs"] == {"city": "Lisbon"}
     assert [o["request_id"] for o in row["requests"]] == [request_ids[0]]
+
+
+def test_a_large_run_does_not_hold_up_another_organizations_run(
+    settings: Settings, engine: sa.Engine, make_key: Callable[..., str]
+) -> None:
+    big_key, small_key = make_key("big"), make_key("small")
+    with TestClient(
+        create_app(settings.model_copy(update={"experiment_concurrency": 1}), db=engine)
+    ) as client:
+        big, big_copied = _empty(client, big_key)
+        _hypothesis(client, big_key, big, big_copied, "fake-delay-ms: 100")
+        inputs = [{"n": str(n)} for n in range(15)]
+        data(
+            client.post(f"{BASE}/{big}/add-manual-rows-batch", json={"inputs": inputs}, headers=auth(big_key))
+        )
+        big_run = data(client.post(f"{BASE}/{big}/run", headers=auth(big_key)))
+        assert big_run["cells"]["total"] == 30
+
+        small, _ = _empty(client, small_key)
+        data(client.post(f"{BASE}/{small}/add-manual-row", json={"inputs": {}}, headers=auth(small_key)))
+        small_run = data(client.post(f"{BASE}/{small}/run", headers=auth(small_key)))
+        assert _finished(client, small_key, small, small_run["runId"])["status"] == "done"
+        # The small run took its turn among the first of the big run's cells, not after all of them.
+        progress = data(client.get(f"{BASE}/{big}/run/{big_run['runId']}", headers=auth(big_key)))
+        assert progress["cells"]["pending"] > 20, progress
+        _finished(client, big_key, big, big_run["runId"])

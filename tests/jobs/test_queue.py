@@ -266,3 +266,17 @@ def test_kinds_given_in_order_are_served_in_that_order(
     # A set has no order: its kinds are served alphabetically.
     _add(engine, clock, _job(4, kind="score"), _job(5, kind="cell"))
     assert [job.payload["n"] for job in queue.claim(1, {"score", "cell"})] == [5]
+
+
+def test_a_large_batch_spaced_out_takes_turns_with_work_queued_after_it(
+    engine: sa.Engine, queue: JobQueue, clock: ManualClock
+) -> None:
+    """Jobs ranked later by ``priority_offset_ms`` let a job queued after them go first once its own
+    enqueue time ranks before them; a retried job goes behind what is waiting."""
+    with engine.begin() as conn:
+        batch = [NewJob(ORG, KIND, {"n": n}, priority_offset_ms=n * 10_000) for n in range(5)]
+        enqueue(conn, batch, clock.now, max_attempts=3)
+    clock.advance(15_000)  # ranks after the batch's jobs 0 and 1, before 2
+    _add(engine, clock, NewJob(ORG + 1, KIND, {"n": "other"}))
+    taken = [job.payload["n"] for job in queue.claim(4, [KIND])]
+    assert taken == [0, 1, "other", 2]

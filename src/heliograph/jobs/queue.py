@@ -55,6 +55,10 @@ class NewJob:
     payload: dict[str, Any]
     ref: str | None = None
     subject: str | None = None
+    #: Added to the enqueue time to give the job's place in the queue (``priority``, lower first). A
+    #: large batch spaces its jobs out, so work queued after it (another run, another organization)
+    #: takes turns with it instead of waiting for the whole batch.
+    priority_offset_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +111,7 @@ def enqueue(conn: sa.Connection, new_jobs: Sequence[NewJob], now: int, *, max_at
             "attempts": 0,
             "max_attempts": max_attempts,
             "run_after": now,
+            "priority": now + job.priority_offset_ms,
             "locked_until": None,
             "last_error": None,
             "created_at": now,
@@ -218,6 +223,7 @@ class JobQueue:
                 "status": "queued",
                 "run_after": now + backoff_ms(job.attempts, random.random()),
             }
+            values["priority"] = values["run_after"]  # a retry takes its turn behind what is waiting
         else:
             values = {"status": "failed"}
         values.update(locked_until=None, last_error=error, updated_at=now)
@@ -315,20 +321,27 @@ class JobQueue:
 
 
 def _due_ids(conn: sa.Connection, kind: str, now: int, limit: int) -> list[int]:
-    """Up to ``limit`` due jobs of one kind, oldest first: queued ones past their ``run_after`` and
-    running ones past their lease, each read in the order of its index (kind, status, time), locked
-    against other claimers on PostgreSQL (SQLite's claim holds the write lock)."""
-    found: list[tuple[int, int]] = []
-    for status, time_column in (("running", jobs.c.locked_until), ("queued", jobs.c.run_after)):
+    """Up to ``limit`` due jobs of one kind: running ones past their lease (their worker died) first,
+    then queued ones past their ``run_after`` by ``priority``; each read in the order of an index
+    (kind, status, ...), locked against other claimers on PostgreSQL (SQLite's claim holds the write
+    lock)."""
+    order = {
+        "running": (jobs.c.locked_until, jobs.c.locked_until),
+        "queued": (jobs.c.priority, jobs.c.run_after),
+    }
+    found: list[int] = []
+    for status, (rank, due) in order.items():
+        if len(found) >= limit:
+            break
         query = (
-            sa.select(time_column, jobs.c.id)
-            .where(jobs.c.kind == kind, jobs.c.status == status, time_column <= now)
-            .order_by(time_column, jobs.c.id)
-            .limit(limit)
+            sa.select(jobs.c.id)
+            .where(jobs.c.kind == kind, jobs.c.status == status, due <= now)
+            .order_by(rank, jobs.c.id)
+            .limit(limit - len(found))
             .with_for_update(skip_locked=True)  # not rendered on SQLite
         )
-        found += [(int(row[0]), int(row[1])) for row in conn.execute(query)]
-    return [job_id for _time, job_id in sorted(found)[:limit]]
+        found += [int(job_id) for job_id in conn.execute(query).scalars()]
+    return found
 
 
 def _due(kinds: list[str], now: int) -> sa.ColumnElement[bool]:

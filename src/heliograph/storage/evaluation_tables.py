@@ -95,6 +95,9 @@ jobs = sa.Table(
     sa.Column("attempts", sa.Integer(), nullable=False),
     sa.Column("max_attempts", sa.Integer(), nullable=False),
     sa.Column("run_after", sa.BigInteger(), nullable=False),
+    # The job's place among due jobs of its kind (lower first): its enqueue time, spaced out within a
+    # large batch (NewJob.priority_offset_ms), its retry time after a failure.
+    sa.Column("priority", sa.BigInteger(), nullable=False, server_default="0"),
     sa.Column("locked_until", sa.BigInteger(), nullable=True),
     sa.Column("last_error", sa.Text(), nullable=True),
     sa.Column("created_at", sa.BigInteger(), nullable=False),
@@ -102,7 +105,7 @@ jobs = sa.Table(
     sa.CheckConstraint("status IN ('queued', 'running', 'failed')", name="status"),
     # The claim queries: due jobs of one kind in order, queued ones and those whose lease ran out.
     sa.Index("ix_jobs_status_run_after", "status", "run_after"),
-    sa.Index("ix_jobs_kind_status_run_after", "kind", "status", "run_after"),
+    sa.Index("ix_jobs_kind_status_priority", "kind", "status", "priority"),
     sa.Index("ix_jobs_kind_status_locked_until", "kind", "status", "locked_until"),
     sa.Index("ix_jobs_organization_id_kind_ref_status", "organization_id", "kind", "ref", "status"),
 )

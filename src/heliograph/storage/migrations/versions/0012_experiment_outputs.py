@@ -68,14 +68,18 @@ def upgrade() -> None:
     )
 
     # A claim reads each kind's due jobs in index order and stops at its limit (jobs/queue.py), however
-    # many are queued.
-    op.create_index("ix_jobs_kind_status_run_after", "jobs", ["kind", "status", "run_after"])
+    # many are queued; queued jobs are taken by priority (their enqueue time, spaced out in a big batch).
+    op.add_column("jobs", sa.Column("priority", sa.BigInteger(), nullable=False, server_default="0"))
+    op.execute("UPDATE jobs SET priority = run_after")
+    op.create_index("ix_jobs_kind_status_priority", "jobs", ["kind", "status", "priority"])
     op.create_index("ix_jobs_kind_status_locked_until", "jobs", ["kind", "status", "locked_until"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_jobs_kind_status_locked_until", table_name="jobs")
-    op.drop_index("ix_jobs_kind_status_run_after", table_name="jobs")
+    op.drop_index("ix_jobs_kind_status_priority", table_name="jobs")
+    with op.batch_alter_table("jobs") as batch:
+        batch.drop_column("priority")
     op.drop_index("ix_experiment_runs_experiment_id_created_at", table_name="experiment_runs")
     op.drop_table("experiment_runs")
     op.drop_index("ix_experiment_outputs_experiment_id_prompt_version_id", table_name="experiment_outputs")
