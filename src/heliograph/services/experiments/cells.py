@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from heliograph.clock import Clock, IdFactory
 from heliograph.pricing.prices import PriceTable
 from heliograph.services.errors import NotFound
-from heliograph.services.evaluators.inputs import EvaluationFailed, LlmReply, ProviderFailed
+from heliograph.services.evaluators.inputs import EvaluationFailed, LlmCaller, ProviderFailed
 from heliograph.services.evaluators.judge import CHAT_PATHS, to_anthropic
 from heliograph.services.prompt_template import compile_template
 from heliograph.storage import experiment_repo, prompt_repo
@@ -33,18 +33,9 @@ LOG_WAIT_SECONDS = 10.0
 _STREAM_KEYS = ("stream", "stream_options")
 
 
-class CellCaller(Protocol):
-    """The gateway caller (gateway/internal_calls.GatewayCaller) as a cell uses it."""
-
-    async def call(
-        self,
-        organization_id: int,
-        *,
-        provider: str,
-        path: str,
-        body: dict[str, Any],
-        properties: dict[str, str],
-    ) -> LlmReply: ...
+class CellCaller(LlmCaller, Protocol):
+    """The gateway caller (gateway/internal_calls.GatewayCaller) as a cell uses it: the judges' caller,
+    which can also wait for a call's log to be committed."""
 
     async def logged(self, organization_id: int, request_id: str, timeout: float) -> bool: ...
 
