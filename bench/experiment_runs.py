@@ -6,10 +6,12 @@ fixed time per call, at several concurrency settings, and what each cell costs b
 
 Each run starts a fresh server (HELIOGRAPH_EXPERIMENT_CONCURRENCY set) on a fresh database, whose OpenAI
 route points at bench/fake_llm.py answering after ``--delay-ms``; makes an experiment with ``--rows``
-rows and one hypothesis; times POST /v2/experiment/{id}/run until its progress says done (polled every
-20 ms). The floor is rows x delay / concurrency; the overhead per cell is (wall time - floor) x
-concurrency / rows: the gateway call in process, its log, the output row and the job queue's claims.
-Prints per backend and concurrency the median cells per second, the floor's, and the overhead per cell.
+manual rows and one hypothesis (so rows x 2 cells: the Original column and the hypothesis); times
+POST /v2/experiment/{id}/run until its progress says done (polled every 100 ms, so the polling costs
+the server little). The floor is cells x delay / concurrency; the overhead per cell is
+(wall time - floor) x concurrency / cells: the gateway call in process, its log, the output row and
+the job queue's claims. Prints per backend and concurrency the median cells per second, the floor's,
+and the overhead per cell.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def time_run(server: BenchServer, rows: int) -> tuple[float, int]:
         run = _api(client, "POST", f"{experiment}/run")
         assert isinstance(run, dict)
         while run["status"] == "running":
-            time.sleep(0.02)
+            time.sleep(0.1)
             run = _api(client, "GET", f"{experiment}/run/{run['runId']}")
             assert isinstance(run, dict)
         elapsed = time.perf_counter() - start
