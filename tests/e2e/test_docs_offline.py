@@ -144,9 +144,15 @@ def test_a_browser_renders_the_docs_asking_no_other_host(server: RunningServer) 
 
             page.route("**/*", guard)
             page.goto(f"{server.url}/docs")
-            page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+            # The operations are grouped by tag, collapsed (docs_pages.py): every tag is listed, and
+            # opening one shows its operations.
+            page.wait_for_selector(".opblock-tag:has-text('Experiment')", timeout=30_000)
+            tags = page.locator(".opblock-tag").all_inner_texts()
+            page.locator(".opblock-tag", has_text="Request").first.click()
+            page.wait_for_selector(".opblock-summary-path:has-text('/v1/request/query')", timeout=30_000)
             paths = page.locator(".opblock-summary-path").all_inner_texts()
         finally:
             browser.close()
+    assert {"Request", "Prompt", "Evaluator", "Dataset", "Experiment"} <= {tag.strip() for tag in tags}, tags
     assert any("/v1/request/query" in path for path in paths), paths
     assert elsewhere == []

@@ -74,8 +74,10 @@ _IMPORT_ERRORS: dict[int | str, dict[str, Any]] = {
     ),
     413: error_response(
         413,
-        description=f"The body exceeds HELIOGRAPH_MAX_BODY_BYTES, or the file holds more than "
-        f"{MAX_IMPORT_ROWS} rows. Nothing was imported.",
+        # The shared wording (the import reads a file, so HELIOGRAPH_MAX_BODY_BYTES is its limit), and
+        # the import's own.
+        description=error_response(413)["description"]
+        + f" Or the file holds more than {MAX_IMPORT_ROWS} rows. Nothing was imported.",
     ),
     415: error_response(
         415,
