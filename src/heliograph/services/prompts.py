@@ -488,10 +488,7 @@ def _join_experiment(conn: sa.Connection, auth: AuthContext, experiment_id: str,
     experiment = experiment_repo.find_experiment(conn, auth.organization_id, parsed, lock=True)
     if experiment is None:
         raise NotFound(f"experiment {experiment_id} not found")
-    current = load(experiment["input_keys"], [])
-    merged = list(dict.fromkeys([*current, *keys]))
-    if merged != current:
-        experiment_repo.update_experiment(conn, parsed, input_keys=prompt_repo.dump(merged))
+    experiment_repo.merge_input_keys(conn, experiment, keys)
     return parsed
 
 

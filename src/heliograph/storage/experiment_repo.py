@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from heliograph.storage.dialect import insert_ignoring_conflicts
@@ -104,6 +105,14 @@ def drop_queued_jobs(
         )
     )
     return done.rowcount
+
+
+def merge_input_keys(conn: sa.Connection, experiment: Mapping[str, Any], keys: Sequence[str]) -> None:
+    """Add ``keys`` to the experiment's ``input_keys`` (first-seen order; the caller holds its row lock)."""
+    current = orjson.loads(experiment["input_keys"])
+    merged = list(dict.fromkeys([*current, *keys]))
+    if merged != current:
+        update_experiment(conn, experiment["id"], input_keys=orjson.dumps(merged).decode())
 
 
 def update_experiment(conn: sa.Connection, experiment_id: str, **values: Any) -> None:

@@ -9,7 +9,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 
 from heliograph.clock import Clock, IdFactory
@@ -78,12 +77,7 @@ class ExperimentBase:
         return dict(found)
 
     def _merge_keys(self, conn: sa.Connection, experiment: Row, keys: Sequence[str]) -> None:
-        current = prompt_repo.load(experiment["input_keys"], [])
-        merged = list(dict.fromkeys([*current, *keys]))
-        if merged != current:
-            experiment_repo.update_experiment(
-                conn, experiment["id"], input_keys=orjson.dumps(merged).decode()
-            )
+        experiment_repo.merge_input_keys(conn, experiment, keys)
 
     def _copy_row(
         self,
