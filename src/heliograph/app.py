@@ -19,6 +19,7 @@ from heliograph.api import (
     evals,
     evaluators,
     experiment_datasets,
+    experiment_tables,
     experiments,
     feedback,
     health,
@@ -30,6 +31,7 @@ from heliograph.api import (
     sessions,
     settings_route,
     signed_bodies,
+    table_experiments,
     trace,
     trace_read,
     users,
@@ -61,9 +63,12 @@ from heliograph.services.evaluators.sandbox import SandboxLimits
 from heliograph.services.evaluators.service import EvaluatorService
 from heliograph.services.experiment_datasets import ExperimentDatasetService
 from heliograph.services.experiments.cells import CellRunner
-from heliograph.services.experiments.kinds import CELL_KIND, SCORE_KIND
+from heliograph.services.experiments.kinds import CELL_KIND, SCORE_KIND, TABLE_CELL_KIND
 from heliograph.services.experiments.runs import ExperimentRuns
 from heliograph.services.experiments.service import ExperimentService
+from heliograph.services.experiments.table_experiments import TableExperimentService
+from heliograph.services.experiments.table_runs import TableRuns
+from heliograph.services.experiments.tables import ExperimentTableService
 from heliograph.services.ingestion import IngestionService
 from heliograph.services.keys import KeyVerifier
 from heliograph.services.members import MemberService
@@ -191,7 +196,7 @@ def create_app(
         routers += [sessions.router, users.router]
         routers += [properties.router, evals.router, settings_route.router, evaluators.router]
         routers += [datasets.router, experiment_datasets.router, dataset_files.router]
-        routers += [experiments.router]
+        routers += [experiments.router, experiment_tables.router, table_experiments.router]
     for router in routers:
         app.include_router(router)
     if settings.only != "gateway":
@@ -233,15 +238,25 @@ def _evaluations(
         ids=context.ids,
     )
     context.experiment_runs = runs
+    table_runs = TableRuns(
+        context.engine,
+        cells,
+        queue,
+        max_attempts=settings.job_max_attempts,
+        clock=context.clock,
+        ids=context.ids,
+    )
+    context.table_runs = table_runs
     pool = WorkerPool(queue, {ONLINE_KIND: service.run_online_job}, concurrency=settings.evaluation_workers)
     context.writer.on_planned = pool.wake
     experiment_pool = WorkerPool(
         queue,
         # Scorings first: an output's score shows up while the run's remaining cells wait their turn.
-        {SCORE_KIND: runs.run_score_job, CELL_KIND: runs.run_cell_job},
+        {SCORE_KIND: runs.run_score_job, CELL_KIND: runs.run_cell_job, TABLE_CELL_KIND: table_runs.run_job},
         concurrency=settings.experiment_concurrency,
     )
     runs.wake = experiment_pool.wake
+    table_runs.wake = experiment_pool.wake
     return [pool, experiment_pool]
 
 
@@ -290,6 +305,8 @@ def _app_context(
         ),
         experiment_datasets=ExperimentDatasetService(engine, clock=clock, ids=ids),
         experiments=ExperimentService(engine, clock=clock, ids=ids),
+        experiment_tables=ExperimentTableService(engine, clock=clock, ids=ids),
+        table_experiments=TableExperimentService(engine, clock=clock, ids=ids),
         clock=clock,
         ids=ids,
     )

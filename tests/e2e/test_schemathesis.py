@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -99,13 +100,45 @@ def _known_ids(server: RunningServer) -> dict[str, str]:
     assert created.status_code == 201, created.text
     experiment = httpx.post(f"{server.url}/v2/experiment/create/empty", headers=headers)
     assert experiment.status_code == 200, experiment.text
+    table, hypothesis = _table_experiment(server, created.json()["data"]["prompt_version_id"])
     return {
+        "experimentTableId": table,
+        "hypothesisId": hypothesis,
         "experimentId": experiment.json()["data"]["experimentId"],
         "requestId": logged.headers["Helicone-Id"],
         "promptId": created.json()["data"]["id"],
         "promptVersionId": created.json()["data"]["prompt_version_id"],
         "user_defined_id": PROMPT["userDefinedId"],
     }
+
+
+def _table_experiment(server: RunningServer, version_id: str) -> tuple[str, str]:
+    """A table experiment over an empty dataset: its table's id and a hypothesis's."""
+    headers = auth(server.key)
+
+    def post(path: str, body: dict[str, Any]) -> Any:
+        answer = httpx.post(f"{server.url}{path}", json=body, headers=headers)
+        assert answer.status_code == 200, answer.text
+        return answer.json()["data"]
+
+    dataset = post(
+        "/v1/experiment/dataset", {"datasetName": "d", "requestIds": [], "datasetType": "experiment"}
+    )
+    experiment = post("/v1/experiment/new-empty", {"metadata": {}, "datasetId": dataset["datasetId"]})
+    hypothesis = post(
+        "/v1/experiment/hypothesis",
+        {
+            "experimentId": experiment["experimentId"],
+            "model": "gpt-4o",
+            "promptVersion": version_id,
+            "providerKeyId": "NOKEY",
+            "status": "PENDING",
+        },
+    )
+    [found] = post(
+        "/v1/experiment/query", {"filter": {"experiment": {"id": {"equals": experiment["experimentId"]}}}}
+    )
+    return str(found["tableId"]), str(hypothesis["hypothesisId"])
 
 
 def _fuzz(

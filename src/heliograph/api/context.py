@@ -14,6 +14,9 @@ from heliograph.services.evaluators.service import EvaluatorService
 from heliograph.services.experiment_datasets import ExperimentDatasetService
 from heliograph.services.experiments.runs import ExperimentRuns
 from heliograph.services.experiments.service import ExperimentService
+from heliograph.services.experiments.table_experiments import TableExperimentService
+from heliograph.services.experiments.table_runs import TableRuns
+from heliograph.services.experiments.tables import ExperimentTableService
 from heliograph.services.ingestion import IngestionService
 from heliograph.services.keys import KeyVerifier
 from heliograph.services.members import MemberService
@@ -49,11 +52,14 @@ class AppContext:
     datasets: DatasetService
     experiment_datasets: ExperimentDatasetService
     experiments: ExperimentService
+    experiment_tables: ExperimentTableService
+    table_experiments: TableExperimentService
     clock: Clock
     ids: IdFactory
     # Set by create_app once the gateway their judges and cells call through is built.
     evaluators: EvaluatorService = field(init=False)
     experiment_runs: ExperimentRuns = field(init=False)
+    table_runs: TableRuns = field(init=False)
 
 
 def app_context(request: Request) -> AppContext:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from heliograph.clock import Clock, IdFactory
 from heliograph.services import prompt_template
 from heliograph.services.errors import Conflict, InvalidInput, NotFound
+from heliograph.services.experiments.table_views import prompt_experiments
 from heliograph.services.keys import AuthContext
 from heliograph.services.prompt_versions import (
     storable,
@@ -205,9 +206,8 @@ class PromptService:
 
     def experiments(self, auth: AuthContext, prompt_id: str) -> list[dict[str, Any]]:
         with self._engine.connect() as conn:
-            self._prompt(conn, auth, prompt_id)
-        # Experiments over prompts arrive with the experiments feature; until then no prompt has any.
-        return []
+            prompt = self._prompt(conn, auth, prompt_id)
+            return prompt_experiments(conn, auth, str(prompt["id"]))
 
     # --- versions -------------------------------------------------------------------------------------
 

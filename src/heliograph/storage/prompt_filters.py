@@ -15,36 +15,50 @@ from heliograph.storage.request_fields import Field, FilterError, Kind, describe
 from heliograph.storage.request_filters import filter_tree_clause
 from heliograph.storage.tables import prompt_versions, prompts
 
-__all__ = ["FilterError", "prompt_filter_clause", "prompt_version_filter_clause"]
+__all__ = [
+    "FilterError",
+    "leaf_field",
+    "prompt_filter_clause",
+    "prompt_version_filter_clause",
+    "table_leaf_clause",
+]
 
 
-def _field(kind: Kind, column: sa.ColumnElement[Any]) -> Field:
+def leaf_field(kind: Kind, column: sa.ColumnElement[Any]) -> Field:
     return Field(kind, lambda _dialect: column)
 
 
 _PROMPT_FIELDS: dict[str, Field] = {
-    "id": _field(Kind.UUID, prompts.c.id),
-    "user_defined_id": _field(Kind.TEXT, prompts.c.user_defined_id),
+    "id": leaf_field(Kind.UUID, prompts.c.id),
+    "user_defined_id": leaf_field(Kind.TEXT, prompts.c.user_defined_id),
 }
 _VERSION_FIELDS: dict[str, Field] = {
-    "id": _field(Kind.UUID, prompt_versions.c.id),
-    "prompt_v2": _field(Kind.UUID, prompt_versions.c.prompt_id),
-    "major_version": _field(Kind.NUMBER, prompt_versions.c.major_version),
-    "minor_version": _field(Kind.NUMBER, prompt_versions.c.minor_version),
+    "id": leaf_field(Kind.UUID, prompt_versions.c.id),
+    "prompt_v2": leaf_field(Kind.UUID, prompt_versions.c.prompt_id),
+    "major_version": leaf_field(Kind.NUMBER, prompt_versions.c.major_version),
+    "minor_version": leaf_field(Kind.NUMBER, prompt_versions.c.minor_version),
 }
 
 
 def prompt_filter_clause(node: object, *, dialect: str) -> sa.ColumnElement[bool]:
     """WHERE clause over ``prompts`` for a ``PromptsFilterNode``; raises ``FilterError``."""
-    return filter_tree_clause(node, lambda leaf: _leaf(leaf, "prompt_v2", _PROMPT_FIELDS, dialect))
+    return filter_tree_clause(
+        node, lambda leaf: table_leaf_clause(leaf, "prompt_v2", _PROMPT_FIELDS, dialect)
+    )
 
 
 def prompt_version_filter_clause(node: object, *, dialect: str) -> sa.ColumnElement[bool]:
     """WHERE clause over ``prompt_versions`` for a ``PromptVersionsFilterNode``; raises ``FilterError``."""
-    return filter_tree_clause(node, lambda leaf: _leaf(leaf, "prompts_versions", _VERSION_FIELDS, dialect))
+    return filter_tree_clause(
+        node, lambda leaf: table_leaf_clause(leaf, "prompts_versions", _VERSION_FIELDS, dialect)
+    )
 
 
-def _leaf(node: object, table: str, fields: Mapping[str, Field], dialect: str) -> sa.ColumnElement[bool]:
+def table_leaf_clause(
+    node: object, table: str, fields: Mapping[str, Field], dialect: str
+) -> sa.ColumnElement[bool]:
+    """One leaf of a filter tree over one of Helicone's tables: ``{table: {field: {operator: value}}}``
+    (or ``"all"``), the fields given by the caller; raises ``FilterError``."""
     if node == "all":
         return sa.true()
     leaf = _mapping(node, "filter node")

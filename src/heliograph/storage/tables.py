@@ -449,3 +449,4 @@ country_rollups = sa.Table(
 from heliograph.storage import dataset_tables as _dataset_tables  # noqa: E402,F401
 from heliograph.storage import evaluation_tables as _evaluation_tables  # noqa: E402,F401
 from heliograph.storage import experiment_tables as _experiment_tables  # noqa: E402,F401
+from heliograph.storage import table_experiment_tables as _table_experiment_tables  # noqa: E402,F401

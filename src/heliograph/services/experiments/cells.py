@@ -115,19 +115,29 @@ class CellRunner:
                 conn, organization_id, experiment_id, record_id=record["id"], version_id=version["id"]
             ):
                 return None
+        provider, path, body = self.compose(dict(version), record)
+        return CellPlan(experiment_id, record["id"], version["id"], provider, path, body)
+
+    def compose(
+        self, version: Mapping[str, Any], record: Mapping[str, Any], *, model: str | None = None
+    ) -> tuple[str, str, dict[str, Any]]:
+        """(provider, path, body) of a cell: the version's template filled with the input record's inputs
+        and auto inputs, ``model`` (a table hypothesis's) replacing the template's when given."""
         inputs = prompt_repo.load(record["inputs"], {})
         compiled = compile_template(
             prompt_repo.load(version["template"]),
             inputs if isinstance(inputs, dict) else {},
             prompt_repo.load(record["auto_inputs"], []),
         ).value
+        if isinstance(compiled, dict) and model:
+            compiled = {**compiled, "model": model}
         if not isinstance(compiled, dict) or not isinstance(compiled.get("model"), str):
             raise CellFailed("the prompt version is not a chat request body with a model", status=400)
         body = {key: value for key, value in compiled.items() if key not in _STREAM_KEYS}
         provider = self.provider_of(body["model"])
         if provider == "anthropic":
             body = anthropic_body(body)
-        return CellPlan(experiment_id, record["id"], version["id"], provider, CHAT_PATHS[provider], body)
+        return provider, CHAT_PATHS[provider], body
 
     def provider_of(self, model: str) -> str:
         price = self._prices.find(None, model)
@@ -151,12 +161,21 @@ class CellRunner:
         )
         if plan is None:
             return None
+        request_id = await self.call(organization_id, experiment_id, plan.provider, plan.path, plan.body)
+        await asyncio.to_thread(self._store, organization_id, plan, uuid.UUID(request_id), run_id)
+        return request_id
+
+    async def call(
+        self, organization_id: int, experiment_id: str, provider: str, path: str, body: dict[str, Any]
+    ) -> str:
+        """Send a composed cell through the gateway, tagged with its experiment; the logged request's
+        id once its log is committed. Raises CellFailed."""
         try:
             reply = await self._caller.call(
                 organization_id,
-                provider=plan.provider,
-                path=plan.path,
-                body=plan.body,
+                provider=provider,
+                path=path,
+                body=body,
                 properties={EXPERIMENT_PROPERTY: experiment_id},
             )
         except ProviderFailed as failed:
@@ -170,7 +189,6 @@ class CellRunner:
         except EvaluationFailed as failed:  # no key for the provider, a reply that is not JSON
             raise CellFailed(str(failed), status=400) from failed
         await self._caller.logged(organization_id, reply.request_id, LOG_WAIT_SECONDS)
-        await asyncio.to_thread(self._store, organization_id, plan, uuid.UUID(reply.request_id), run_id)
         return reply.request_id
 
     def _store(self, organization_id: int, plan: CellPlan, request_id: uuid.UUID, run_id: str | None) -> None:
