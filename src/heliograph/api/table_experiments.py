@@ -6,15 +6,18 @@ of a hypothesis over the dataset with its progress. Statuses are Helicone's: 200
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
+from heliograph.api import experiments
 from heliograph.api.auth import ReadAuth, WriteAuth
 from heliograph.api.context import app_context
 from heliograph.api.envelope import JSONBody, ok
 from heliograph.api.evaluator_schemas import ResultEvaluators
-from heliograph.api.experiment_schemas import AttachEvaluatorBody, ResultNewExperiment
+from heliograph.api.experiment_schemas import ResultNewExperiment
 from heliograph.api.json_body import JsonBodyRoute
 from heliograph.api.openapi import errors
 from heliograph.api.response_schemas import ResultNull
@@ -31,7 +34,6 @@ from heliograph.api.table_experiment_schemas import (
     ResultUpdatedRows,
     UpdateMetaBody,
 )
-from heliograph.services.experiments.service import ExperimentService
 from heliograph.services.experiments.table_experiments import HypothesisParams, TableExperimentService
 from heliograph.services.experiments.table_views import ExperimentInclude
 
@@ -43,10 +45,6 @@ _EVALUATORS = _BASE + "/{experimentId}/evaluators"
 
 def _service(request: Request) -> TableExperimentService:
     return app_context(request).table_experiments
-
-
-def _v2(request: Request) -> ExperimentService:
-    return app_context(request).experiments
 
 
 @router.post(
@@ -161,53 +159,27 @@ async def run_progress(hypothesisId: uuid.UUID, request: Request, auth: ReadAuth
     return ok(await run_in_threadpool(runs.progress, auth, str(hypothesisId)))
 
 
-# --- evaluators: Helicone's routes act on the /v2 experiments ------------------------------------------
+# --- evaluators: Helicone's routes act on the /v2 experiments, so they are the /v2 handlers -----------
 
-
-@router.get(
-    _EVALUATORS,
-    operation_id="GetExperimentEvaluatorsOld",
-    response_model=ResultEvaluators,
-    responses=errors(404),
-)
-async def list_evaluators(experimentId: uuid.UUID, request: Request, auth: ReadAuth) -> JSONBody:
-    """The evaluators attached to a ``/v2`` experiment (as ``GET /v2/experiment/{id}/evaluators``)."""
-    return ok(await run_in_threadpool(_v2(request).evaluators, auth, str(experimentId)))
-
-
-@router.post(
-    _EVALUATORS,
-    operation_id="CreateExperimentEvaluatorOld",
-    response_model=ResultNull,
-    responses=errors(400, 404),
-)
-async def attach_evaluator(
-    experimentId: uuid.UUID, body: AttachEvaluatorBody, request: Request, auth: WriteAuth
-) -> JSONBody:
-    await run_in_threadpool(_v2(request).attach_evaluator, auth, str(experimentId), body.evaluatorId)
-    return ok(None)
-
-
-@router.post(
-    _EVALUATORS + "/run",
-    operation_id="RunExperimentEvaluatorsOld",
-    response_model=ResultNull,
-    responses=errors(404),
-)
-async def run_evaluators(experimentId: uuid.UUID, request: Request, auth: WriteAuth) -> JSONBody:
-    """As ``POST /v2/experiment/{id}/evaluators/run``: ``error`` names the evaluators that failed."""
-    failed = await app_context(request).experiment_runs.run_evaluators(auth, str(experimentId))
-    return JSONBody({"data": None, "error": failed})
-
-
-@router.delete(
-    _EVALUATORS + "/{evaluatorId}",
-    operation_id="DeleteExperimentEvaluatorOld",
-    response_model=ResultNull,
-    responses=errors(404),
-)
-async def detach_evaluator(
-    experimentId: uuid.UUID, evaluatorId: uuid.UUID, request: Request, auth: WriteAuth
-) -> JSONBody:
-    await run_in_threadpool(_v2(request).detach_evaluator, auth, str(experimentId), str(evaluatorId))
-    return ok(None)
+_ALIASES: list[tuple[str, str, Callable[..., Any], str, Any, Any]] = [
+    ("GET", "", experiments.list_evaluators, "GetExperimentEvaluatorsOld", ResultEvaluators, errors(404)),
+    ("POST", "", experiments.attach_evaluator, "CreateExperimentEvaluatorOld", ResultNull, errors(400, 404)),
+    ("POST", "/run", experiments.run_evaluators, "RunExperimentEvaluatorsOld", ResultNull, errors(404)),
+    (
+        "DELETE",
+        "/{evaluatorId}",
+        experiments.detach_evaluator,
+        "DeleteExperimentEvaluatorOld",
+        ResultNull,
+        errors(404),
+    ),
+]
+for _method, _suffix, _handler, _operation, _model, _errors in _ALIASES:
+    router.add_api_route(
+        _EVALUATORS + _suffix,
+        _handler,
+        methods=[_method],
+        operation_id=_operation,
+        response_model=_model,
+        responses=_errors,
+    )

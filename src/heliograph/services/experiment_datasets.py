@@ -232,15 +232,28 @@ class ExperimentDatasetService:
     def _link(
         self, conn: sa.Connection, auth: AuthContext, dataset_id: str, record_ids: Iterable[uuid.UUID]
     ) -> None:
-        now = self._clock()
-        rows = [
-            {
-                "id": str(self._ids()),
-                "dataset_id": dataset_id,
-                "organization_id": auth.organization_id,
-                "input_record_id": record_id,
-                "created_at": now,
-            }
-            for record_id in dict.fromkeys(record_ids)
-        ]
-        experiment_dataset_repo.link_records(conn, rows)
+        link_records(conn, auth.organization_id, dataset_id, record_ids, now=self._clock(), ids=self._ids)
+
+
+def link_records(
+    conn: sa.Connection,
+    organization_id: int,
+    dataset_id: str,
+    record_ids: Iterable[uuid.UUID],
+    *,
+    now: int,
+    ids: IdFactory,
+) -> None:
+    """Link input records into a dataset (Helicone's experiment_dataset_v2_row); a record already linked
+    keeps its one link."""
+    rows = [
+        {
+            "id": str(ids()),
+            "dataset_id": dataset_id,
+            "organization_id": organization_id,
+            "input_record_id": record_id,
+            "created_at": now,
+        }
+        for record_id in dict.fromkeys(record_ids)
+    ]
+    experiment_dataset_repo.link_new_records(conn, rows)

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from heliograph.clock import Clock, IdFactory
 from heliograph.services.errors import InvalidInput, NotFound
+from heliograph.services.experiments.table_rows import id_of
 from heliograph.services.experiments.table_views import ExperimentInclude, aggregate, experiment_views
 from heliograph.services.keys import AuthContext
 from heliograph.services.prompts import parse_uuid
@@ -40,13 +41,6 @@ class HypothesisParams:
     status: str = "PENDING"
 
 
-def experiment_uuid(value: str, what: str = "experiment") -> str:
-    try:
-        return str(uuid.UUID(str(value)))
-    except ValueError:
-        raise NotFound(f"{what} {value!r} not found") from None
-
-
 class TableExperimentService:
     def __init__(self, engine: sa.Engine, *, clock: Clock, ids: IdFactory) -> None:
         self._engine = engine
@@ -54,14 +48,14 @@ class TableExperimentService:
         self._ids = ids
 
     def _dataset(self, conn: sa.Connection, auth: AuthContext, dataset_id: str) -> str:
-        found = dataset_repo.find_dataset(conn, auth.organization_id, experiment_uuid(dataset_id, "dataset"))
+        found = dataset_repo.find_dataset(conn, auth.organization_id, id_of(dataset_id, "dataset"))
         if found is None:
             raise NotFound(f"dataset {dataset_id} not found")
         return str(found["id"])
 
     def experiment(self, conn: sa.Connection, auth: AuthContext, experiment_id: str) -> Row:
         found = table_experiment_repo.find_experiment(
-            conn, auth.organization_id, experiment_uuid(experiment_id)
+            conn, auth.organization_id, id_of(experiment_id, "experiment")
         )
         if found is None:
             raise NotFound(f"experiment {experiment_id} not found")
@@ -192,7 +186,7 @@ class TableExperimentService:
 
     def hypothesis(self, conn: sa.Connection, auth: AuthContext, hypothesis_id: str) -> Row:
         found = table_experiment_repo.find_hypothesis(
-            conn, auth.organization_id, experiment_uuid(hypothesis_id, "hypothesis")
+            conn, auth.organization_id, id_of(hypothesis_id, "hypothesis")
         )
         if found is None:
             raise NotFound(f"hypothesis {hypothesis_id} not found")

@@ -22,12 +22,12 @@ import sqlalchemy as sa
 
 from heliograph.clock import Clock, IdFactory
 from heliograph.services.errors import Conflict, InvalidInput, NotFound
+from heliograph.services.experiment_datasets import link_records
 from heliograph.services.experiments.base import MAX_ROWS_PER_CALL
 from heliograph.services.keys import AuthContext
 from heliograph.services.prompt_versions import storable
 from heliograph.storage import (
     dataset_repo,
-    experiment_dataset_repo,
     experiment_table_repo,
     prompt_repo,
     table_experiment_repo,
@@ -189,18 +189,7 @@ class TableBase:
         self, conn: sa.Connection, auth: AuthContext, dataset_id: str, record_ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, str]:
         """Link the records into the dataset (a record already linked keeps its link); their link ids."""
-        now = self._clock()
-        links = [
-            {
-                "id": str(self._ids()),
-                "dataset_id": dataset_id,
-                "organization_id": auth.organization_id,
-                "input_record_id": record_id,
-                "created_at": now,
-            }
-            for record_id in dict.fromkeys(record_ids)
-        ]
-        experiment_dataset_repo.link_new_records(conn, links)
+        link_records(conn, auth.organization_id, dataset_id, record_ids, now=self._clock(), ids=self._ids)
         return experiment_table_repo.link_ids(conn, auth.organization_id, dataset_id, record_ids)
 
     def _next_rows(self, conn: sa.Connection, table: Row, count: int) -> int:

@@ -24,7 +24,7 @@ from heliograph.jobs.queue import Job, JobError, JobQueue, NewJob, enqueue
 from heliograph.services.errors import InvalidInput, NotFound
 from heliograph.services.experiments.cells import CellFailed, CellRunner
 from heliograph.services.experiments.kinds import TABLE_CELL_KIND
-from heliograph.services.experiments.table_experiments import experiment_uuid
+from heliograph.services.experiments.table_rows import id_of
 from heliograph.services.experiments.table_views import statuses
 from heliograph.services.keys import AuthContext
 from heliograph.storage import prompt_repo, table_experiment_repo
@@ -71,7 +71,7 @@ class TableRuns:
 
     def _hypothesis(self, conn: sa.Connection, organization_id: int, hypothesis_id: str) -> Row:
         found = table_experiment_repo.find_hypothesis(
-            conn, organization_id, experiment_uuid(hypothesis_id, "hypothesis")
+            conn, organization_id, id_of(hypothesis_id, "hypothesis")
         )
         if found is None:
             raise NotFound(f"hypothesis {hypothesis_id} not found")
@@ -121,7 +121,7 @@ class TableRuns:
         if experiment is None or experiment["dataset_id"] is None:
             raise InvalidInput("the hypothesis's experiment has no dataset to run over")
         if row_ids is not None:
-            wanted = list(dict.fromkeys(experiment_uuid(row, "dataset row") for row in row_ids))
+            wanted = list(dict.fromkeys(id_of(row, "dataset row") for row in row_ids))
             rows = table_experiment_repo.dataset_rows(
                 conn, auth.organization_id, experiment["dataset_id"], limit=MAX_ROWS_PER_RUN, row_ids=wanted
             )
