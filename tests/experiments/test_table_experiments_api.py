@@ -316,6 +316,9 @@ def test_bad_bodies_are_refused_and_write_nothing(client: TestClient, key: str) 
     cases = [
         (V1, {**good, "extra": 1}, 422),
         (V1, {**good, "model": "  "}, 400),
+        (V1, {**good, "model": "gpt\u0000"}, 400),
+        (V1, {**good, "providerKeyId": "k\u0000"}, 400),
+        (V1, {**good, "meta": {"big": 2**70}}, 400),
         (V1, {**good, "datasetId": "not-a-uuid"}, 404),
         (V1, {**good, "promptVersion": UNKNOWN}, 404),
         (V1, {**good, "datasetId": UNKNOWN}, 404),

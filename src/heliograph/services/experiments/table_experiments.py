@@ -9,7 +9,6 @@ read the request store.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +17,10 @@ import sqlalchemy as sa
 
 from heliograph.clock import Clock, IdFactory
 from heliograph.services.errors import InvalidInput, NotFound
-from heliograph.services.experiments.table_rows import id_of
+from heliograph.services.experiments.table_rows import id_of, text_value
 from heliograph.services.experiments.table_views import ExperimentInclude, aggregate, experiment_views
 from heliograph.services.keys import AuthContext
+from heliograph.services.prompt_versions import storable
 from heliograph.services.prompts import parse_uuid
 from heliograph.storage import dataset_repo, prompt_repo, request_repo, table_experiment_repo
 from heliograph.storage.prompt_filters import FilterError
@@ -69,7 +69,7 @@ class TableExperimentService:
                 "id": experiment_id,
                 "organization_id": auth.organization_id,
                 "dataset_id": self._dataset(conn, auth, dataset_id),
-                "meta": None if meta is None else prompt_repo.dump(meta),
+                "meta": None if meta is None else storable(meta, "meta"),
                 "created_at": self._clock(),
             },
         )
@@ -89,7 +89,7 @@ class TableExperimentService:
                     "experiment_id": experiment_id,
                     "organization_id": auth.organization_id,
                     "name": "Experiment Table",
-                    "meta": prompt_repo.dump({"datasetId": str(uuid.UUID(dataset_id))}),
+                    "meta": prompt_repo.dump({"datasetId": id_of(dataset_id, "dataset")}),
                     "created_at": self._clock(),
                 },
             )
@@ -119,6 +119,8 @@ class TableExperimentService:
             raise NotFound(f"prompt version {params.prompt_version_id} not found")
         if not params.model.strip():
             raise InvalidInput("model must not be empty")
+        text_value(params.model, "model")
+        text_value(params.provider_key_id, "providerKeyId")
         if params.status not in STATUSES:
             raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
         hypothesis_id = str(self._ids())
@@ -144,7 +146,7 @@ class TableExperimentService:
         with self._engine.begin() as conn:
             experiment = self.experiment(conn, auth, experiment_id)
             table_experiment_repo.update_meta(
-                conn, auth.organization_id, experiment["id"], prompt_repo.dump(dict(meta))
+                conn, auth.organization_id, experiment["id"], storable(dict(meta), "meta")
             )
         return [{"id": experiment["id"]}]
 
