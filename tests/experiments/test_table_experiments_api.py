@@ -148,8 +148,14 @@ def test_an_experiment_over_a_dataset_runs_its_hypothesis(
         )
     )
     _finished(client, key, hypothesis["id"])
-    experiment = query(client, key, experiment_id)
-    assert len(experiment["hypotheses"][0]["runs"]) == 3
+    # The query lists the newest run of each row: the row run again has a new request.
+    before = {run["datasetRowId"]: run["resultRequestId"] for run in runs}
+    after = {
+        run["datasetRowId"]: run["resultRequestId"]
+        for run in query(client, key, experiment_id)["hypotheses"][0]["runs"]
+    }
+    assert after.keys() == before.keys()
+    assert [row for row in after if after[row] != before[row]] == [row_id]
 
     listed = data(client.get(f"/v1/prompt/{prompt_id}/experiments", headers=auth(key)))
     assert [(item["id"], item["num_hypotheses"], item["dataset"]) for item in listed] == [

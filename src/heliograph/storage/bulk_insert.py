@@ -9,6 +9,7 @@ Chunk sizes are powers of two so the driver's prepared-statement cache holds a h
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -59,3 +60,25 @@ class BulkInsert:
                     returned.extend(tuple(row) for row in result)
                 start += size
         return returned
+
+
+def insert_rows(
+    conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], *, ignore_conflicts: bool
+) -> None:
+    """``rows`` (all with the same keys) as multi-row INSERTs (``BulkInsert``), each value made the
+    driver's by its column type: an import holds up to tens of thousands of rows, where one execution
+    per row costs a statement each, and SQLAlchemy's multi-row ``values()`` recompiles every chunk."""
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    processors = [
+        table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for name in columns
+    ]
+    values = [
+        tuple(
+            value if process is None else process(value)
+            for process, value in zip(processors, (row[name] for name in columns), strict=True)
+        )
+        for row in rows
+    ]
+    BulkInsert(table, columns, conn.dialect.name, ignore_conflicts=ignore_conflicts).run(conn, values)

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from heliograph.storage.bulk_insert import BulkInsert
+from heliograph.storage.bulk_insert import insert_rows
 from heliograph.storage.dataset_tables import dataset_input_records, datasets
 from heliograph.storage.dialect import insert_ignoring_conflicts, random_order
 from heliograph.storage.prompt_filters import prompt_version_filter_clause
@@ -217,33 +217,11 @@ def linked_records_page(
     return list(conn.execute(query).mappings())
 
 
-def _bulk_insert(
-    conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], *, ignore_conflicts: bool
-) -> None:
-    """``rows`` (all with the same keys) as multi-row INSERTs (``BulkInsert``), each value made the
-    driver's by its column type: an import holds up to tens of thousands of rows, where one execution
-    per row costs a statement each, and SQLAlchemy's multi-row ``values()`` recompiles every chunk."""
-    if not rows:
-        return
-    columns = tuple(rows[0])
-    processors = [
-        table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for name in columns
-    ]
-    values = [
-        tuple(
-            value if process is None else process(value)
-            for process, value in zip(processors, (row[name] for name in columns), strict=True)
-        )
-        for row in rows
-    ]
-    BulkInsert(table, columns, conn.dialect.name, ignore_conflicts=ignore_conflicts).run(conn, values)
-
-
 def insert_input_records(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """Many new input records: ``prompt_inputs`` rows, ``inputs`` and ``auto_inputs`` already JSON text."""
-    _bulk_insert(conn, prompt_inputs, rows, ignore_conflicts=False)
+    insert_rows(conn, prompt_inputs, rows, ignore_conflicts=False)
 
 
 def link_new_records(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     """:func:`link_records` for many links at once (a record already linked stays linked once)."""
-    _bulk_insert(conn, dataset_input_records, rows, ignore_conflicts=True)
+    insert_rows(conn, dataset_input_records, rows, ignore_conflicts=True)

@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from heliograph.storage.bulk_insert import BulkInsert
+from heliograph.storage.bulk_insert import insert_rows
 from heliograph.storage.dataset_tables import dataset_input_records
 from heliograph.storage.table_experiment_tables import (
     experiment_table_cells,
@@ -37,6 +37,7 @@ _CELL_COLUMNS: tuple[str, ...] = (
     "value",
     "status",
     "meta",
+    "request_id",
     "created_at",
 )
 
@@ -162,11 +163,11 @@ def insert_cells(conn: sa.Connection, rows: Sequence[Mapping[str, Any]]) -> None
     """New cells (every key of ``_CELL_COLUMNS``; ``meta`` already JSON text), as multi-row INSERTs. A
     cell already at a (column, row index) raises IntegrityError (the unique constraint): nothing is
     silently dropped."""
-    if not rows:
-        return
-    values = [tuple(row[name] for name in _CELL_COLUMNS) for row in rows]
-    BulkInsert(experiment_table_cells, _CELL_COLUMNS, conn.dialect.name, ignore_conflicts=False).run(
-        conn, values
+    insert_rows(
+        conn,
+        experiment_table_cells,
+        [{name: row.get(name) for name in _CELL_COLUMNS} for row in rows],
+        ignore_conflicts=False,
     )
 
 

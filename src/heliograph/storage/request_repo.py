@@ -122,17 +122,48 @@ def count_requests(conn: sa.Connection, where: sa.ColumnElement[bool]) -> int:
     return conn.execute(sa.select(sa.func.count()).select_from(requests).where(where)).scalar_one()
 
 
+#: Ids per lookup: a page of experiment results can name tens of thousands of requests, beyond the
+#: bound parameters one statement may carry (32,766 on SQLite, 65,535 on PostgreSQL).
+_IDS_PER_QUERY = 5_000
+#: What pages of experiment results show of each request: no properties, no body unless asked.
+SUMMARY_COLUMNS = (
+    requests.c.seq,
+    requests.c.id,
+    requests.c.created_at,
+    requests.c.response_created_at,
+    requests.c.provider,
+    requests.c.model,
+    requests.c.path,
+    requests.c.target_url,
+    requests.c.latency,
+    requests.c.cost,
+    requests.c.prompt_tokens,
+    requests.c.completion_tokens,
+    requests.c.prompt_cache_read_tokens,
+    requests.c.prompt_cache_write_tokens,
+)
+
+
 def get_requests(
-    conn: sa.Connection, organization_id: int, ids: Iterable[uuid.UUID], *, with_bodies: bool
+    conn: sa.Connection,
+    organization_id: int,
+    ids: Iterable[uuid.UUID],
+    *,
+    with_bodies: bool,
+    summary: bool = False,
 ) -> list[StoredRequest]:
+    """The organization's requests among ``ids``, in that order, with their scores, properties and (when
+    asked for) bodies; with ``summary``, only SUMMARY_COLUMNS and scores (no properties)."""
     wanted = list(dict.fromkeys(ids))
-    if not wanted:
-        return []
-    query = sa.select(requests).where(scope(organization_id), requests.c.id.in_(wanted))
-    by_id = {row["id"]: StoredRequest(row=row) for row in conn.execute(query).mappings()}
-    found = [by_id[request_id] for request_id in wanted if request_id in by_id]
-    _attach_details(conn, found, with_bodies=with_bodies)
-    return found
+    by_id: dict[uuid.UUID, StoredRequest] = {}
+    for start in range(0, len(wanted), _IDS_PER_QUERY):
+        chunk = wanted[start : start + _IDS_PER_QUERY]
+        query = sa.select(*SUMMARY_COLUMNS) if summary else sa.select(requests)
+        query = query.where(scope(organization_id), requests.c.id.in_(chunk))
+        found = [StoredRequest(row=row) for row in conn.execute(query).mappings()]
+        _attach_details(conn, found, with_bodies=with_bodies, with_properties=not summary)
+        by_id.update((item.row["id"], item) for item in found)
+    return [by_id[request_id] for request_id in wanted if request_id in by_id]
 
 
 def _seq_of(conn: sa.Connection, organization_id: int, request_id: uuid.UUID) -> tuple[int, int] | None:
@@ -145,20 +176,23 @@ def _seq_of(conn: sa.Connection, organization_id: int, request_id: uuid.UUID) ->
     return None if row is None else (row[0], row[1])
 
 
-def _attach_details(conn: sa.Connection, found: list[StoredRequest], *, with_bodies: bool) -> None:
+def _attach_details(
+    conn: sa.Connection, found: list[StoredRequest], *, with_bodies: bool, with_properties: bool = True
+) -> None:
     if not found:
         return
     by_seq = {item.row["seq"]: item for item in found}
     seqs = list(by_seq)
-    for item in found:
-        for key, column in SESSION_PROPERTY_COLUMNS.items():
-            if item.row[column] is not None:
-                item.properties[key] = item.row[column]
     p, s, b = request_properties, scores, request_bodies
-    for seq, key, value in conn.execute(
-        sa.select(p.c.request_seq, p.c.key, p.c.value).where(p.c.request_seq.in_(seqs))
-    ):
-        by_seq[seq].properties[key] = value
+    if with_properties:
+        for item in found:
+            for key, column in SESSION_PROPERTY_COLUMNS.items():
+                if item.row[column] is not None:
+                    item.properties[key] = item.row[column]
+        for seq, key, value in conn.execute(
+            sa.select(p.c.request_seq, p.c.key, p.c.value).where(p.c.request_seq.in_(seqs))
+        ):
+            by_seq[seq].properties[key] = value
     for seq, key, value in conn.execute(
         sa.select(s.c.request_seq, s.c.key, s.c.value).where(s.c.request_seq.in_(seqs))
     ):

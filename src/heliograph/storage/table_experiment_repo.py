@@ -155,6 +155,40 @@ def runs_of(conn: sa.Connection, organization_id: int, hypothesis_ids: Sequence[
     )
 
 
+def newest_runs(
+    conn: sa.Connection, organization_id: int, hypothesis_ids: Sequence[str], row_ids: Sequence[str]
+) -> list[Row]:
+    """The newest run of each (hypothesis, dataset row) among these, oldest first."""
+    r = table_experiment_runs
+    newest: dict[tuple[str, str], Row] = {}
+    for start in range(0, len(row_ids), 1_000):
+        if not hypothesis_ids:
+            break
+        for run in conn.execute(
+            sa.select(r)
+            .where(
+                r.c.organization_id == organization_id,
+                r.c.hypothesis_id.in_(list(hypothesis_ids)),
+                r.c.dataset_row_id.in_(list(row_ids[start : start + 1_000])),
+            )
+            .order_by(r.c.created_at, r.c.id)
+        ):
+            newest[(run.hypothesis_id, run.dataset_row_id)] = dict(run._mapping)
+    return sorted(newest.values(), key=lambda run: (run["created_at"], run["id"]))
+
+
+def run_counts(conn: sa.Connection, hypothesis_ids: Sequence[str]) -> dict[str, int]:
+    if not hypothesis_ids:
+        return {}
+    r = table_experiment_runs
+    query = (
+        sa.select(r.c.hypothesis_id, sa.func.count())
+        .where(r.c.hypothesis_id.in_(list(hypothesis_ids)))
+        .group_by(r.c.hypothesis_id)
+    )
+    return {str(row[0]): int(row[1]) for row in conn.execute(query)}
+
+
 def latest_runs(conn: sa.Connection, organization_id: int, hypothesis_id: str) -> list[Row]:
     """The newest run of each dataset row of the hypothesis."""
     newest: dict[str, Row] = {}
@@ -191,10 +225,15 @@ def tables_of(conn: sa.Connection, organization_id: int, experiment_ids: Sequenc
 
 
 def dataset_rows(
-    conn: sa.Connection, organization_id: int, dataset_id: str, *, limit: int, row_ids: Sequence[str] = ()
+    conn: sa.Connection,
+    organization_id: int,
+    dataset_id: str,
+    *,
+    limit: int,
+    row_ids: Sequence[str] | None = None,
 ) -> list[Row]:
     """The dataset's rows (links of input records), oldest first, each with its input record's
-    ``inputs``, ``auto_inputs`` and source ``request_id``; only ``row_ids`` when given."""
+    ``inputs``, ``auto_inputs`` and source ``request_id``; only ``row_ids`` when given (none when empty)."""
     d, p = dataset_input_records, prompt_inputs
     query = (
         sa.select(
@@ -211,7 +250,7 @@ def dataset_rows(
         .order_by(d.c.created_at, d.c.id)
         .limit(limit)
     )
-    if row_ids:
+    if row_ids is not None:
         query = query.where(d.c.id.in_(list(row_ids)))
     return _rows(conn.execute(query))
 
@@ -230,11 +269,17 @@ def job_counts(conn: sa.Connection, kind: str, hypothesis_ids: Sequence[str]) ->
     return found
 
 
-def drop_failed_jobs(conn: sa.Connection, kind: str, hypothesis_id: str) -> None:
-    """A new run of a hypothesis starts with a clean slate: the last run's failures go."""
-    conn.execute(
-        jobs.delete().where(jobs.c.kind == kind, jobs.c.ref == hypothesis_id, jobs.c.status == "failed")
-    )
+def drop_failed_jobs(conn: sa.Connection, kind: str, hypothesis_id: str, row_ids: Sequence[str]) -> None:
+    """Rows queued again start with a clean slate: their last failures go (other rows' stay)."""
+    for start in range(0, len(row_ids), 1_000):
+        conn.execute(
+            jobs.delete().where(
+                jobs.c.kind == kind,
+                jobs.c.ref == hypothesis_id,
+                jobs.c.status == "failed",
+                jobs.c.subject.in_(list(row_ids[start : start + 1_000])),
+            )
+        )
 
 
 def queued_subjects(conn: sa.Connection, kind: str, hypothesis_id: str) -> set[str]:
@@ -294,6 +339,18 @@ def experiments_of_prompt(conn: sa.Connection, organization_id: int, prompt_id: 
             )
             .order_by(table_experiments.c.created_at.desc(), table_experiments.c.id)
         )
+    )
+
+
+def lock_tables(conn: sa.Connection, experiment_id: str) -> None:
+    """Locks the experiment's tables for the transaction on PostgreSQL, as the table routes lock the
+    table they change, so a run writing its result into cells and a row deleted or a cell patched at
+    the same moment do not overwrite each other's cell metadata (SQLite: the caller holds the write
+    lock already)."""
+    conn.execute(
+        sa.select(experiment_tables.c.id)
+        .where(experiment_tables.c.experiment_id == experiment_id)
+        .with_for_update()
     )
 
 

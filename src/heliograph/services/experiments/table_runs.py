@@ -38,6 +38,10 @@ MAX_LISTED_ERRORS = 20
 Row = Mapping[str, Any]
 
 
+class RowDeleted(Exception):
+    """The row was deleted from the experiment's table after the run queued it."""
+
+
 @dataclass(frozen=True, slots=True)
 class RowPlan:
     experiment_id: str
@@ -90,7 +94,9 @@ class TableRuns:
             wanted = self._rows_to_run(conn, auth, hypothesis, row_ids)
             queued = table_experiment_repo.queued_subjects(conn, TABLE_CELL_KIND, hypothesis["id"])
             wanted = [row for row in wanted if row["row_id"] not in queued]
-            table_experiment_repo.drop_failed_jobs(conn, TABLE_CELL_KIND, hypothesis["id"])
+            table_experiment_repo.drop_failed_jobs(
+                conn, TABLE_CELL_KIND, hypothesis["id"], [row["row_id"] for row in wanted]
+            )
             enqueue(
                 conn,
                 [
@@ -121,6 +127,10 @@ class TableRuns:
         if experiment is None or experiment["dataset_id"] is None:
             raise InvalidInput("the hypothesis's experiment has no dataset to run over")
         if row_ids is not None:
+            if not row_ids:
+                raise InvalidInput(
+                    "datasetRowIds must not be empty (leave it out to run every row without a run)"
+                )
             wanted = list(dict.fromkeys(id_of(row, "dataset row") for row in row_ids))
             rows = table_experiment_repo.dataset_rows(
                 conn, auth.organization_id, experiment["dataset_id"], limit=MAX_ROWS_PER_RUN, row_ids=wanted
@@ -172,8 +182,12 @@ class TableRuns:
                 job.organization_id, plan.experiment_id, plan.provider, plan.path, plan.body
             )
             await asyncio.to_thread(self._store, job.organization_id, plan, request_id)
+        except RowDeleted:
+            return  # deleted from the table since the run started: not run, not a failure
         except NotFound as gone:
-            raise JobError(f"skipped: {gone.message}", retry=False) from gone
+            shown = f"skipped: {gone.message}"
+            await asyncio.to_thread(self._mark_failed, job.organization_id, hypothesis_id, row_id, shown)
+            raise JobError(shown, retry=False) from gone
         except CellFailed as failed:
             shown = f"Request failed ({failed.status}): {failed.message}"
             if failed.request_id:
@@ -195,6 +209,8 @@ class TableRuns:
             )
             if not rows:
                 raise NotFound(f"dataset row {row_id} was removed from the experiment's dataset")
+            if _row_deleted(conn, organization_id, experiment["id"], row_id):
+                raise RowDeleted(row_id)
             version = prompt_repo.find_version(conn, organization_id, hypothesis["prompt_version_id"])
             if version is None:
                 raise NotFound(f"prompt version {hypothesis['prompt_version_id']} was deleted")
@@ -203,6 +219,8 @@ class TableRuns:
 
     def _store(self, organization_id: int, plan: RowPlan, request_id: str) -> None:
         with self._engine.begin() as conn:
+            write_transaction_start(conn, conn.dialect.name)
+            table_experiment_repo.lock_tables(conn, plan.experiment_id)
             table_experiment_repo.insert_run(
                 conn,
                 {
@@ -219,6 +237,8 @@ class TableRuns:
                 conn, organization_id, plan.experiment_id, plan.hypothesis_id, plan.row_id
             ):
                 meta = {k: v for k, v in cell["meta"].items() if k != "error"}
+                if meta.get("deleted") is True:
+                    continue  # the row was deleted from the table while the call ran
                 table_experiment_repo.update_cell(
                     conn,
                     cell["id"],
@@ -230,9 +250,11 @@ class TableRuns:
 
     def _mark_failed(self, organization_id: int, hypothesis_id: str, row_id: str, error: str) -> None:
         with self._engine.begin() as conn:
+            write_transaction_start(conn, conn.dialect.name)
             hypothesis = table_experiment_repo.find_hypothesis(conn, organization_id, hypothesis_id)
             if hypothesis is None:
                 return
+            table_experiment_repo.lock_tables(conn, hypothesis["experiment_id"])
             for cell in _hypothesis_cells(
                 conn, organization_id, hypothesis["experiment_id"], hypothesis_id, row_id
             ):
@@ -258,6 +280,17 @@ def _hypothesis_cells(
         if isinstance(meta, dict) and meta.get("datasetRowId") == row_id:
             found.append({**cell, "meta": meta})
     return found
+
+
+def _row_deleted(conn: sa.Connection, organization_id: int, experiment_id: str, row_id: str) -> bool:
+    """Whether the dataset row's row was deleted from one of the experiment's tables."""
+    for cell in table_experiment_repo.experiment_cells(
+        conn, organization_id, experiment_id, cell_text=row_id
+    ):
+        meta = prompt_repo.load(cell["meta"], None)
+        if isinstance(meta, dict) and meta.get("datasetRowId") == row_id and meta.get("deleted") is True:
+            return True
+    return False
 
 
 def _deleted_rows(conn: sa.Connection, organization_id: int, experiment_id: str) -> set[str]:

@@ -37,19 +37,27 @@ def score_of(key: str, value: float) -> dict[str, Any]:
     return {"value": value, "valueType": "boolean" if key.endswith(_BOOL_SUFFIX) else "number"}
 
 
-def hypothesis_status(stored: str, jobs: Mapping[str, int]) -> str:
-    """A hypothesis being run reads RUNNING while cells are queued or running, then COMPLETED, or FAILED
-    when some cell used up its attempts; one never run keeps the status it was created with."""
+def hypothesis_status(stored: str, jobs: Mapping[str, int], runs: int) -> str:
+    """A hypothesis being run reads RUNNING while rows are queued or running, then FAILED when some row
+    used up its attempts, else COMPLETED; one never run (no jobs, no runs) keeps the status it was
+    created with."""
     if stored != "RUNNING":
         return stored
     if jobs.get("queued", 0) or jobs.get("running", 0):
         return "RUNNING"
-    return "FAILED" if jobs.get("failed", 0) else "COMPLETED"
+    if jobs.get("failed", 0):
+        return "FAILED"
+    return "COMPLETED" if runs else stored
 
 
 def statuses(conn: sa.Connection, hypotheses: Sequence[Row]) -> dict[str, str]:
-    counts = table_experiment_repo.job_counts(conn, TABLE_CELL_KIND, [h["id"] for h in hypotheses])
-    return {h["id"]: hypothesis_status(h["status"], counts.get(h["id"], {})) for h in hypotheses}
+    ids = [h["id"] for h in hypotheses]
+    counts = table_experiment_repo.job_counts(conn, TABLE_CELL_KIND, ids)
+    runs = table_experiment_repo.run_counts(conn, ids)
+    return {
+        h["id"]: hypothesis_status(h["status"], counts.get(h["id"], {}), runs.get(h["id"], 0))
+        for h in hypotheses
+    }
 
 
 def aggregate(stored: Sequence[StoredRequest]) -> dict[str, Any]:
@@ -97,7 +105,9 @@ def _response_obj(stored: StoredRequest) -> dict[str, Any]:
 
 
 class _Page:
-    """What the experiments of one page need, read once."""
+    """What the experiments of one page need, read once: the first ROWS_PER_EXPERIMENT rows of each
+    dataset, the newest run of each hypothesis on each of those rows, the requests behind them (their
+    headline columns and scores; bodies only when asked for)."""
 
     def __init__(
         self, conn: sa.Connection, auth: AuthContext, experiments: Sequence[Row], include: ExperimentInclude
@@ -107,10 +117,10 @@ class _Page:
         self.include = include
         self.hypotheses = table_experiment_repo.hypotheses_of(conn, org, ids)
         self.status = statuses(conn, self.hypotheses)
-        self.runs = table_experiment_repo.runs_of(conn, org, [h["id"] for h in self.hypotheses])
         self.tables = table_experiment_repo.tables_of(conn, org, ids)
         self.datasets: dict[str, Row | None] = {}
         self.rows: dict[str, list[dict[str, Any]]] = {}
+        self.runs: list[Row] = []
         for experiment in experiments:
             dataset_id = experiment["dataset_id"]
             if dataset_id is not None and dataset_id not in self.datasets:
@@ -118,32 +128,37 @@ class _Page:
                 self.rows[dataset_id] = table_experiment_repo.dataset_rows(
                     conn, org, dataset_id, limit=ROWS_PER_EXPERIMENT
                 )
+            hypotheses = [h["id"] for h in self.hypotheses if h["experiment_id"] == experiment["id"]]
+            row_ids = [row["row_id"] for row in self.rows.get(dataset_id, [])] if dataset_id else []
+            self.runs += table_experiment_repo.newest_runs(conn, org, hypotheses, row_ids)
         wanted = [run["request_id"] for run in self.runs]
         wanted += [row["request_id"] for rows in self.rows.values() for row in rows if row["request_id"]]
-        self.requests = {
-            stored.row["id"]: stored
-            for stored in request_repo.get_requests(conn, org, wanted, with_bodies=include.response_bodies)
-        }
+        found = request_repo.get_requests(
+            conn, org, wanted, with_bodies=include.response_bodies, summary=True
+        )
+        self.requests = {stored.row["id"]: stored for stored in found}
         self.templates: dict[uuid.UUID, dict[str, Any]] = {}
         if include.prompt_version:
             self._read_templates(conn, org)
 
     def _read_templates(self, conn: sa.Connection, org: int) -> None:
-        for hypothesis in self.hypotheses:
-            version = prompt_repo.find_version(conn, org, hypothesis["prompt_version_id"])
+        """Each hypothesis version's template and its major version's (minor 0), each read once."""
+        parents: dict[tuple[uuid.UUID, int], Any] = {}
+        for version_id in dict.fromkeys(h["prompt_version_id"] for h in self.hypotheses):
+            version = prompt_repo.find_version(conn, org, version_id)
             if version is None:
                 continue
-            v = prompt_versions.c
-            same_major = sa.and_(v.major_version == version["major_version"], v.minor_version == 0)
-            parents = prompt_repo.list_versions(
-                conn, org, same_major, prompt_id=version["prompt_id"], limit=1
-            )
-            parent = parents[0] if parents else None
-            self.templates[hypothesis["prompt_version_id"]] = {
+            key = (version["prompt_id"], version["major_version"])
+            if key not in parents:
+                v = prompt_versions.c
+                same_major = sa.and_(v.major_version == version["major_version"], v.minor_version == 0)
+                found = prompt_repo.list_versions(
+                    conn, org, same_major, prompt_id=version["prompt_id"], limit=1
+                )
+                parents[key] = {"template": prompt_repo.load(found[0]["template"])} if found else None
+            self.templates[version_id] = {
                 "promptVersion": {"template": prompt_repo.load(version["template"])},
-                "parentPromptVersion": None
-                if parent is None
-                else {"template": prompt_repo.load(parent["template"])},
+                "parentPromptVersion": parents[key],
             }
 
 
