@@ -165,7 +165,7 @@ def newest_runs(
         if not hypothesis_ids:
             break
         for run in conn.execute(
-            sa.select(r)
+            sa.select(r.c.id, r.c.hypothesis_id, r.c.dataset_row_id, r.c.request_id, r.c.created_at)
             .where(
                 r.c.organization_id == organization_id,
                 r.c.hypothesis_id.in_(list(hypothesis_ids)),

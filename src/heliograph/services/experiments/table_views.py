@@ -131,6 +131,9 @@ class _Page:
             hypotheses = [h["id"] for h in self.hypotheses if h["experiment_id"] == experiment["id"]]
             row_ids = [row["row_id"] for row in self.rows.get(dataset_id, [])] if dataset_id else []
             self.runs += table_experiment_repo.newest_runs(conn, org, hypotheses, row_ids)
+        self.runs_of: dict[str, list[Row]] = {}
+        for run in self.runs:
+            self.runs_of.setdefault(run["hypothesis_id"], []).append(run)
         wanted = [run["request_id"] for run in self.runs]
         wanted += [row["request_id"] for rows in self.rows.values() for row in rows if row["request_id"]]
         found = request_repo.get_requests(
@@ -220,7 +223,7 @@ def _hypothesis(page: _Page, hypothesis: Row) -> dict[str, Any]:
         "status": page.status[hypothesis["id"]],
         "createdAt": iso_ms(hypothesis["created_at"]),
         "providerKey": hypothesis["provider_key"],
-        "runs": [_run(page, run) for run in page.runs if run["hypothesis_id"] == hypothesis["id"]],
+        "runs": [_run(page, run) for run in page.runs_of.get(hypothesis["id"], [])],
     }
     if page.include.prompt_version:
         view.update(page.templates.get(hypothesis["prompt_version_id"], {}))
@@ -242,14 +245,8 @@ def _run(page: _Page, run: Row) -> dict[str, Any]:
 
 def _experiment_scores(page: _Page, rows: Iterable[Row], hypothesis: Row | None) -> dict[str, Any]:
     sources = [page.requests[row["request_id"]] for row in rows if row["request_id"] in page.requests]
-    newest: dict[str, Row] = {}
-    if hypothesis is not None:
-        for run in page.runs:
-            if run["hypothesis_id"] == hypothesis["id"]:
-                newest[run["dataset_row_id"]] = run
-    results = [
-        page.requests[run["request_id"]] for run in newest.values() if run["request_id"] in page.requests
-    ]
+    runs = page.runs_of.get(hypothesis["id"], []) if hypothesis is not None else []
+    results = [page.requests[run["request_id"]] for run in runs if run["request_id"] in page.requests]
     return {
         "dataset": {"scores": aggregate(sources) if sources else {}},
         "hypothesis": {"runsCount": len(results), "scores": aggregate(results) if results else {}},
