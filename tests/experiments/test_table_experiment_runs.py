@@ -182,3 +182,47 @@ def test_request_lookups_bind_ids_in_chunks(engine: sa.Engine, client: TestClien
             conn, 1, [uuid.uuid4() for _ in range(70_000)], with_bodies=False, summary=True
         )
         assert found == []
+
+
+def test_a_run_of_only_deleted_rows_completes(client: TestClient, key: str) -> None:
+    made = _experiment(client, key, [])
+    _table_rows(client, key, made, ["Lisbon"])
+    row_id = _column_cells(client, key, made["table"], "inputs")[0]["metadata"]["datasetRowId"]
+    assert client.delete(f"{V1}/table/{made['table']}/row/0", headers=auth(key)).status_code == 200
+    finished = _run(client, key, made["hypothesis"], {"datasetRowIds": [row_id]})
+    assert finished["status"] == "COMPLETED"
+    assert finished["rows"] == {"done": 0, "pending": 0, "failed": 0}
+
+
+def test_a_dataset_row_shown_twice_stays_live_while_one_of_its_rows_is(
+    client: TestClient, key: str, fake: FakeProvider
+) -> None:
+    made = _experiment(client, key, [])
+    _table_rows(client, key, made, ["Lisbon"])
+    column = {"columnName": "mini", "columnType": "experiment", "hypothesisId": made["hypothesis"]}
+    assert (
+        client.post(f"{V1}/table/{made['table']}/column", json=column, headers=auth(key)).status_code == 204
+    )
+    first = _run(client, key, made["hypothesis"])
+    assert first["rows"]["done"] == 1
+    [original] = _column_cells(client, key, made["table"], "mini")
+    meta = _column_cells(client, key, made["table"], "inputs")[0]["metadata"]
+    # The same input record again, as a second table row: it shows the existing result at once.
+    again = {
+        "inputRecordId": meta["inputId"],
+        "inputs": {"city": "Lisbon"},
+        "datasetId": made["dataset"],
+        "cells": [],
+    }
+    data(
+        client.post(f"{V1}/table/{made['table']}/row/insert/batch", json={"rows": [again]}, headers=auth(key))
+    )
+    cells = {cell["rowIndex"]: cell for cell in _column_cells(client, key, made["table"], "mini")}
+    assert cells[1]["requestId"] == original["requestId"]
+    assert cells[1]["metadata"]["datasetRowId"] == meta["datasetRowId"]
+    # Deleting one of the two rows leaves the dataset row live: running it again fills the other.
+    assert client.delete(f"{V1}/table/{made['table']}/row/1", headers=auth(key)).status_code == 200
+    _run(client, key, made["hypothesis"], {"datasetRowIds": [meta["datasetRowId"]]})
+    cells = {cell["rowIndex"]: cell for cell in _column_cells(client, key, made["table"], "mini")}
+    assert cells[0]["requestId"] != original["requestId"]
+    assert cells[1]["requestId"] == original["requestId"]  # deleted: not filled again

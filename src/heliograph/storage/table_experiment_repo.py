@@ -177,18 +177,6 @@ def newest_runs(
     return sorted(newest.values(), key=lambda run: (run["created_at"], run["id"]))
 
 
-def run_counts(conn: sa.Connection, hypothesis_ids: Sequence[str]) -> dict[str, int]:
-    if not hypothesis_ids:
-        return {}
-    r = table_experiment_runs
-    query = (
-        sa.select(r.c.hypothesis_id, sa.func.count())
-        .where(r.c.hypothesis_id.in_(list(hypothesis_ids)))
-        .group_by(r.c.hypothesis_id)
-    )
-    return {str(row[0]): int(row[1]) for row in conn.execute(query)}
-
-
 def latest_runs(conn: sa.Connection, organization_id: int, hypothesis_id: str) -> list[Row]:
     """The newest run of each dataset row of the hypothesis."""
     newest: dict[str, Row] = {}

@@ -26,7 +26,8 @@ table_experiments = sa.Table(
 )
 
 # Helicone's experiment_v2_hypothesis: a prompt version run with ``model`` (which replaces the template's).
-# ``status`` is PENDING, RUNNING, COMPLETED or FAILED; a run of the hypothesis moves it.
+# ``status`` is PENDING, RUNNING, COMPLETED or FAILED as created, or STARTED once a run was started for
+# it, after which its status is read from its rows' jobs (table_views.hypothesis_status).
 table_experiment_hypotheses = sa.Table(
     "table_experiment_hypotheses",
     metadata,

@@ -102,6 +102,35 @@ def loaded_meta(text: str | None) -> dict[str, Any]:
     return dict(meta) if isinstance(meta, dict) else {}
 
 
+def hypothesis_columns(columns: Sequence[Row]) -> dict[str, str]:
+    """The hypothesis each column shows (column id -> hypothesis id), for the columns that show one."""
+    shown = {column["id"]: loaded_meta(column["meta"]).get("hypothesisId") for column in columns}
+    return {column: str(hypothesis) for column, hypothesis in shown.items() if hypothesis}
+
+
+def fill_from_runs(
+    conn: sa.Connection, organization_id: int, cells: Sequence[dict[str, Any]], hypotheses: Mapping[str, str]
+) -> None:
+    """New empty cells of columns showing a hypothesis (``hypotheses``: column id -> hypothesis id) start
+    with its results: the request of the newest run on their dataset row, as a run writes it
+    (table_runs.py). Cells of deleted rows stay empty."""
+    newest = {
+        hypothesis: {
+            run["dataset_row_id"]: run
+            for run in table_experiment_repo.latest_runs(conn, organization_id, hypothesis)
+        }
+        for hypothesis in set(hypotheses.values())
+    }
+    for cell in cells:
+        hypothesis = hypotheses.get(cell["column_id"])
+        if hypothesis is None or cell["value"] is not None:
+            continue
+        meta = loaded_meta(cell["meta"])
+        run = newest[hypothesis].get(str(meta.get("datasetRowId")))
+        if run is not None and meta.get("deleted") is not True:
+            cell.update(value=str(run["request_id"]), request_id=run["request_id"], status="success")
+
+
 def template_of(text: str) -> Any:
     try:
         return json.loads(text)
@@ -340,6 +369,7 @@ class TableRows(TableBase):
                         cell_meta = {**meta, "cellType": column["column_type"]}
                     value = cell_value(cell.value, f"rows[{index}].cells value")
                     cells.append(self._cell(table, column["id"], first + index, value, cell_meta, now))
+            fill_from_runs(conn, auth.organization_id, cells, hypothesis_columns(columns))
             experiment_table_repo.insert_cells(conn, cells)
 
     def _batch_records(

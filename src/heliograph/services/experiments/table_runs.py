@@ -25,7 +25,7 @@ from heliograph.services.errors import InvalidInput, NotFound
 from heliograph.services.experiments.cells import CellFailed, CellRunner
 from heliograph.services.experiments.kinds import TABLE_CELL_KIND
 from heliograph.services.experiments.table_rows import id_of
-from heliograph.services.experiments.table_views import statuses
+from heliograph.services.experiments.table_views import STARTED, statuses
 from heliograph.services.keys import AuthContext
 from heliograph.storage import prompt_repo, table_experiment_repo
 from heliograph.storage.dialect import write_transaction_start
@@ -114,7 +114,7 @@ class TableRuns:
                 max_attempts=self._max_attempts,
             )
             if wanted or queued:
-                table_experiment_repo.set_status(conn, hypothesis["id"], "RUNNING")
+                table_experiment_repo.set_status(conn, hypothesis["id"], STARTED)
         self.wake()
         return self.progress(auth, hypothesis_id)
 
@@ -283,23 +283,23 @@ def _hypothesis_cells(
 
 
 def _row_deleted(conn: sa.Connection, organization_id: int, experiment_id: str, row_id: str) -> bool:
-    """Whether the dataset row's row was deleted from one of the experiment's tables."""
-    for cell in table_experiment_repo.experiment_cells(
-        conn, organization_id, experiment_id, cell_text=row_id
-    ):
-        meta = prompt_repo.load(cell["meta"], None)
-        if isinstance(meta, dict) and meta.get("datasetRowId") == row_id and meta.get("deleted") is True:
-            return True
-    return False
+    """Whether the dataset row was deleted from the experiment's tables: it has cells there, and all of
+    them are marked deleted (a table can show one dataset row in several rows)."""
+    cells = table_experiment_repo.experiment_cells(conn, organization_id, experiment_id, cell_text=row_id)
+    return row_id in _deleted(cells)
 
 
 def _deleted_rows(conn: sa.Connection, organization_id: int, experiment_id: str) -> set[str]:
-    """Dataset rows whose table row was deleted (its cells marked ``deleted``): not run."""
-    deleted = set()
-    for cell in table_experiment_repo.experiment_cells(
-        conn, organization_id, experiment_id, cell_text='"deleted"'
-    ):
+    """Dataset rows deleted from the experiment's tables (see _row_deleted): not run."""
+    return _deleted(table_experiment_repo.experiment_cells(conn, organization_id, experiment_id))
+
+
+def _deleted(cells: Sequence[Mapping[str, Any]]) -> set[str]:
+    live: set[str] = set()
+    deleted: set[str] = set()
+    for cell in cells:
         meta = prompt_repo.load(cell["meta"], None)
-        if isinstance(meta, dict) and meta.get("deleted") is True and meta.get("datasetRowId"):
-            deleted.add(str(meta["datasetRowId"]))
-    return deleted
+        if not isinstance(meta, dict) or not meta.get("datasetRowId"):
+            continue
+        (deleted if meta.get("deleted") is True else live).add(str(meta["datasetRowId"]))
+    return deleted - live

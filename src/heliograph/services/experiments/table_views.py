@@ -37,27 +37,24 @@ def score_of(key: str, value: float) -> dict[str, Any]:
     return {"value": value, "valueType": "boolean" if key.endswith(_BOOL_SUFFIX) else "number"}
 
 
-def hypothesis_status(stored: str, jobs: Mapping[str, int], runs: int) -> str:
-    """A hypothesis being run reads RUNNING while rows are queued or running, then FAILED when some row
-    used up its attempts, else COMPLETED; one never run (no jobs, no runs) keeps the status it was
-    created with."""
-    if stored != "RUNNING":
+#: The stored status of a hypothesis a run was started for (never one a caller can set): its status is
+#: then read from its rows' jobs.
+STARTED = "STARTED"
+
+
+def hypothesis_status(stored: str, jobs: Mapping[str, int]) -> str:
+    """A hypothesis being run reads RUNNING while rows are queued or running, then FAILED while some
+    row has failed, else COMPLETED; one never run keeps the status it was created with."""
+    if stored != STARTED:
         return stored
     if jobs.get("queued", 0) or jobs.get("running", 0):
         return "RUNNING"
-    if jobs.get("failed", 0):
-        return "FAILED"
-    return "COMPLETED" if runs else stored
+    return "FAILED" if jobs.get("failed", 0) else "COMPLETED"
 
 
 def statuses(conn: sa.Connection, hypotheses: Sequence[Row]) -> dict[str, str]:
-    ids = [h["id"] for h in hypotheses]
-    counts = table_experiment_repo.job_counts(conn, TABLE_CELL_KIND, ids)
-    runs = table_experiment_repo.run_counts(conn, ids)
-    return {
-        h["id"]: hypothesis_status(h["status"], counts.get(h["id"], {}), runs.get(h["id"], 0))
-        for h in hypotheses
-    }
+    counts = table_experiment_repo.job_counts(conn, TABLE_CELL_KIND, [h["id"] for h in hypotheses])
+    return {h["id"]: hypothesis_status(h["status"], counts.get(h["id"], {})) for h in hypotheses}
 
 
 def aggregate(stored: Sequence[StoredRequest]) -> dict[str, Any]:

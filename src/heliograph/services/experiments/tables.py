@@ -24,6 +24,7 @@ from heliograph.services.experiments.table_rows import (
     cell_inputs,
     cell_value,
     checked_inputs,
+    fill_from_runs,
     id_of,
     loaded_meta,
     metadata_of,
@@ -324,7 +325,8 @@ class ExperimentTableService(TableRows):
                 )
                 for index, meta_of_row in rows.items()
             ]
-            _fill_from_runs(conn, auth, meta.get("hypothesisId"), cells, rows)
+            if "hypothesisId" in meta:
+                fill_from_runs(conn, auth.organization_id, cells, {column["id"]: meta["hypothesisId"]})
             experiment_table_repo.insert_cells(conn, cells)
             if keys:
                 self._add_input_keys(conn, auth, rows.values(), keys)
@@ -449,23 +451,3 @@ def _table_name(experiment_meta: Mapping[str, Any]) -> str:
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidInput(f"experimentMetadata.experiment_name must be at most {MAX_NAME_LENGTH} characters")
     return text_value(name, "experimentMetadata.experiment_name")
-
-
-def _fill_from_runs(
-    conn: sa.Connection,
-    auth: AuthContext,
-    hypothesis_id: str | None,
-    cells: list[dict[str, Any]],
-    rows: Mapping[int, Mapping[str, Any]],
-) -> None:
-    """A column showing a hypothesis starts with the hypothesis's results: each live row's cell holds the
-    request of the newest run on its dataset row, as a run writes it (table_runs.py)."""
-    newest: dict[str, Mapping[str, Any]] = {}
-    if hypothesis_id is not None:
-        for found in table_experiment_repo.latest_runs(conn, auth.organization_id, hypothesis_id):
-            newest[found["dataset_row_id"]] = found
-    for cell in cells:
-        row = rows.get(cell["row_index"], {})
-        run = newest.get(str(row.get("datasetRowId")))
-        if run is not None and row.get("deleted") is not True:
-            cell.update(value=str(run["request_id"]), request_id=run["request_id"], status="success")
