@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from heliograph.storage import prompt_repo
 from heliograph.storage.bulk_insert import insert_rows
 from heliograph.storage.dataset_tables import dataset_input_records
 from heliograph.storage.table_experiment_tables import (
@@ -38,6 +39,7 @@ _CELL_COLUMNS: tuple[str, ...] = (
     "status",
     "meta",
     "request_id",
+    "dataset_row_id",
     "created_at",
 )
 
@@ -177,14 +179,23 @@ def update_cell(conn: sa.Connection, cell_id: str, **values: Any) -> None:
     )
 
 
-def set_cell_metas(conn: sa.Connection, metas: Mapping[str, str]) -> None:
-    """Replace the ``meta`` text of many cells (cell id -> JSON text), in one executemany."""
+def dataset_row_of(meta: Any) -> str | None:
+    """The ``dataset_row_id`` column of a cell whose metadata is ``meta`` (its ``datasetRowId``)."""
+    found = meta.get("datasetRowId") if isinstance(meta, Mapping) else None
+    return found if isinstance(found, str) and len(found) <= 36 else None
+
+
+def set_cell_metas(conn: sa.Connection, metas: Mapping[str, Mapping[str, Any]]) -> None:
+    """Replace the metadata of many cells (cell id -> metadata), in one executemany."""
     if metas:
         c = experiment_table_cells.c
         statement = experiment_table_cells.update().where(c.id == sa.bindparam("cell_id"))
         conn.execute(
-            statement.values(meta=sa.bindparam("cell_meta")),
-            [{"cell_id": cell_id, "cell_meta": meta} for cell_id, meta in metas.items()],
+            statement.values(meta=sa.bindparam("cell_meta"), dataset_row_id=sa.bindparam("cell_row")),
+            [
+                {"cell_id": cell_id, "cell_meta": prompt_repo.dump(meta), "cell_row": dataset_row_of(meta)}
+                for cell_id, meta in metas.items()
+            ],
         )
 
 

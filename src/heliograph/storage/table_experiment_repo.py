@@ -288,11 +288,11 @@ def experiment_cells(
     experiment_id: str,
     *,
     column_text: str = "",
-    cell_text: str = "",
+    dataset_row_id: str | None = None,
 ) -> list[Row]:
-    """Cells of the experiment's tables with their column's type and ``meta`` (``column_meta``), narrowed
-    to columns and cells whose ``meta`` text contains the given texts (the caller checks the parsed JSON:
-    the text match only spares reading every cell)."""
+    """Cells of the experiment's tables with their column's type and ``meta`` (``column_meta``): those
+    of one dataset row when given (by index), of columns whose ``meta`` text contains ``column_text``
+    (the caller checks the parsed JSON: the text match only narrows)."""
     t, c, cell = experiment_tables, experiment_table_columns, experiment_table_cells
     query = (
         sa.select(cell, c.c.column_type, c.c.meta.label("column_meta"))
@@ -302,8 +302,8 @@ def experiment_cells(
     )
     if column_text:
         query = query.where(c.c.meta.contains(column_text, autoescape=True))
-    if cell_text:
-        query = query.where(cell.c.meta.contains(cell_text, autoescape=True))
+    if dataset_row_id is not None:
+        query = query.where(cell.c.dataset_row_id == dataset_row_id)
     return _rows(conn.execute(query))
 
 

@@ -127,7 +127,10 @@ experiment_table_cells = sa.Table(
     sa.Column("status", sa.Text(), nullable=True),
     sa.Column("meta", sa.Text(), nullable=True),
     sa.Column("request_id", UUIDType(), nullable=True),
+    # ``meta.datasetRowId``, kept in step with it: a hypothesis run finds the cells of its row by index.
+    sa.Column("dataset_row_id", sa.String(36), nullable=True),
     sa.Column("created_at", sa.BigInteger(), nullable=False),
     sa.UniqueConstraint("column_id", "row_index", name="uq_experiment_table_cells_position"),
     sa.Index("ix_experiment_table_cells_table_id_row_index", "table_id", "row_index"),
+    sa.Index("ix_experiment_table_cells_dataset_row_id", "dataset_row_id"),
 )

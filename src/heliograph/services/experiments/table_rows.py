@@ -244,6 +244,7 @@ class TableBase:
             "value": value,
             "status": INITIALIZED,
             "meta": None if meta is None else prompt_repo.dump(meta),
+            "dataset_row_id": experiment_table_repo.dataset_row_of(meta),
             "created_at": now,
         }
 
@@ -333,7 +334,7 @@ class TableRows(TableBase):
             for cell in cells:
                 meta = loaded_meta(cell["meta"])
                 if meta.get("deleted") is not True:
-                    metas[cell["id"]] = prompt_repo.dump({**meta, "deleted": True})
+                    metas[cell["id"]] = {**meta, "deleted": True}
             experiment_table_repo.set_cell_metas(conn, metas)
 
     def add_rows(self, auth: AuthContext, table_id: str, rows: Sequence[BatchRow]) -> None:

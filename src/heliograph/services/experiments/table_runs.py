@@ -271,7 +271,7 @@ def _hypothesis_cells(
     cells whose metadata names the row), each with its parsed ``meta``."""
     found = []
     for cell in table_experiment_repo.experiment_cells(
-        conn, organization_id, experiment_id, column_text=hypothesis_id, cell_text=row_id
+        conn, organization_id, experiment_id, column_text=hypothesis_id, dataset_row_id=row_id
     ):
         column_meta = prompt_repo.load(cell["column_meta"], None)
         meta = prompt_repo.load(cell["meta"], None)
@@ -285,7 +285,9 @@ def _hypothesis_cells(
 def _row_deleted(conn: sa.Connection, organization_id: int, experiment_id: str, row_id: str) -> bool:
     """Whether the dataset row was deleted from the experiment's tables: it has cells there, and all of
     them are marked deleted (a table can show one dataset row in several rows)."""
-    cells = table_experiment_repo.experiment_cells(conn, organization_id, experiment_id, cell_text=row_id)
+    cells = table_experiment_repo.experiment_cells(
+        conn, organization_id, experiment_id, dataset_row_id=row_id
+    )
     return row_id in _deleted(cells)
 
 

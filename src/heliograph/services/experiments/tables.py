@@ -278,6 +278,7 @@ class ExperimentTableService(TableRows):
             if patch is not None:
                 meta.update(patch)
                 changes["meta"] = storable(meta, "metadata")
+                changes["dataset_row_id"] = experiment_table_repo.dataset_row_of(meta)
             if changes:
                 experiment_table_repo.update_cell(conn, cell["id"], **changes)
             if update.update_inputs:

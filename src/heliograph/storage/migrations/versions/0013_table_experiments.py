@@ -121,6 +121,7 @@ def upgrade() -> None:
         sa.Column("status", sa.Text(), nullable=True),
         sa.Column("meta", sa.Text(), nullable=True),
         sa.Column("request_id", UUIDType(), nullable=True),
+        sa.Column("dataset_row_id", sa.String(36), nullable=True),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
         _parent("experiment_table_cells", "column_id", "experiment_table_columns"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_experiment_table_cells")),
@@ -129,9 +130,11 @@ def upgrade() -> None:
     op.create_index(
         "ix_experiment_table_cells_table_id_row_index", "experiment_table_cells", ["table_id", "row_index"]
     )
+    op.create_index("ix_experiment_table_cells_dataset_row_id", "experiment_table_cells", ["dataset_row_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_experiment_table_cells_dataset_row_id", table_name="experiment_table_cells")
     op.drop_index("ix_experiment_table_cells_table_id_row_index", table_name="experiment_table_cells")
     op.drop_table("experiment_table_cells")
     op.drop_table("experiment_table_columns")
