@@ -9,8 +9,8 @@ never take the same version number; the unique constraint on the numbers backs t
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,8 +39,8 @@ from heliograph.services.prompt_view import (
     version_result,
 )
 from heliograph.services.request_view import iso_ms
+from heliograph.services.write_transactions import write_transaction
 from heliograph.storage import experiment_repo, prompt_repo, request_repo
-from heliograph.storage.dialect import write_transaction_start
 from heliograph.storage.prompt_filters import FilterError, prompt_filter_clause, prompt_version_filter_clause
 from heliograph.storage.prompt_repo import Row, load
 
@@ -84,16 +84,8 @@ class PromptService:
         self._clock = clock
         self._ids = ids
 
-    @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        try:
-            with self._engine.begin() as conn:
-                write_transaction_start(conn, self._dialect)
-                yield conn
-        except sa.exc.IntegrityError as exc:
-            # Only reachable when another process won a race the locks do not cover (a second server
-            # on the same PostgreSQL database creating the same name): the caller may retry.
-            raise Conflict("the prompt changed concurrently; retry the request") from exc
+    def _write(self) -> AbstractContextManager[sa.Connection]:
+        return write_transaction(self._engine, "the prompt changed concurrently; retry the request")
 
     def _prompt(self, conn: sa.Connection, auth: AuthContext, prompt_id: str, *, lock: bool = False) -> Row:
         found = prompt_repo.find_prompt(

@@ -13,26 +13,26 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
 from heliograph.clock import Clock, IdFactory
-from heliograph.services.errors import Conflict, InvalidInput, NotFound
+from heliograph.services.errors import InvalidInput, NotFound
 from heliograph.services.experiment_datasets import link_records
 from heliograph.services.experiments.base import MAX_ROWS_PER_CALL
 from heliograph.services.keys import AuthContext
 from heliograph.services.prompt_versions import storable
+from heliograph.services.write_transactions import write_transaction
 from heliograph.storage import (
     dataset_repo,
     experiment_table_repo,
     prompt_repo,
     table_experiment_repo,
 )
-from heliograph.storage.dialect import write_transaction_start
 
 Row = Mapping[str, Any]
 #: Row indexes run from 0 to this (far beyond any table a grid shows; a bound on what a body can ask).
@@ -171,15 +171,8 @@ class TableBase:
         self._clock = clock
         self._ids = ids
 
-    @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        try:
-            with self._engine.begin() as conn:
-                write_transaction_start(conn, self._dialect)
-                yield conn
-        except sa.exc.IntegrityError as exc:
-            # Only reachable when a race slips past the table lock (another server's writer): retry.
-            raise Conflict("the table changed concurrently; retry the request") from exc
+    def _write(self) -> AbstractContextManager[sa.Connection]:
+        return write_transaction(self._engine, "the table changed concurrently; retry the request")
 
     def _table(self, conn: sa.Connection, auth: AuthContext, table_id: str, *, lock: bool = False) -> Row:
         found = experiment_table_repo.find_table(
