@@ -6,6 +6,7 @@ import gc
 import json
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,6 +16,7 @@ from alembic.util import CommandError
 from pydantic import ValidationError
 
 from heliograph import __version__
+from heliograph.cli.backup import run_backup, run_restore
 from heliograph.cli.database import CREATE_FLAG, open_database
 from heliograph.clock import random_ids, system_clock
 from heliograph.services import keys as key_service
@@ -23,6 +25,8 @@ from heliograph.services.errors import ServiceError
 from heliograph.services.signed_urls import UrlSigner, server_secret
 from heliograph.settings import Settings, load_settings
 from heliograph.storage import keys_repo, member_repo, migrate
+from heliograph.storage.backup import BackupError, serving
+from heliograph.storage.engine import normalize_url
 
 FAKE_PROVIDER_PORT = 8586
 F = TypeVar("F", bound=Callable[..., Any])
@@ -74,10 +78,7 @@ def serve(
     host: str | None, port: int | None, only: str | None, database_url: str | None, data_dir: Path | None
 ) -> None:
     """Migrate the database to the latest schema, then serve the API and the gateway."""
-    import uvicorn
-
     from heliograph.app import create_app
-    from heliograph.http_server import CoalescingHttpProtocol
 
     settings = _settings(host=host, port=port, only=only, database_url=database_url, data_dir=data_dir)
     engine = open_database(settings, create=True)
@@ -93,23 +94,42 @@ def serve(
     app = create_app(settings, db=engine)
     _tune_interpreter()
     try:
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level=settings.log_level,
-            access_log=False,
-            # Nothing reads the client address, so the X-Forwarded-For rewrite is pure overhead.
-            proxy_headers=False,
-            # A response's head and body leave in one write (see http_server.py for the measurement).
-            http=CoalescingHttpProtocol,
-            # Past this many open connections (or requests in progress) a request gets 503 at once, so
-            # many slow clients cannot make the server hold ever more connections and bodies.
-            limit_concurrency=settings.max_connections,
-        )
+        with _serving(settings):
+            _run_uvicorn(app, settings)
+    except BackupError as exc:  # a restore holds the database
+        raise click.ClickException(str(exc)) from None
     finally:
         # Closing every connection lets SQLite fold its WAL back into the database file.
         engine.dispose()
+
+
+def _serving(settings: Settings) -> AbstractContextManager[None]:
+    """On SQLite, a shared lock saying the database is served (a restore refuses while it is held)."""
+    parsed = normalize_url(settings.resolved_database_url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return nullcontext()
+    return serving(Path(str(parsed.database)))
+
+
+def _run_uvicorn(app: Any, settings: Settings) -> None:
+    import uvicorn
+
+    from heliograph.http_server import CoalescingHttpProtocol
+
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        # Nothing reads the client address, so the X-Forwarded-For rewrite is pure overhead.
+        proxy_headers=False,
+        # A response's head and body leave in one write (see http_server.py for the measurement).
+        http=CoalescingHttpProtocol,
+        # Past this many open connections (or requests in progress) a request gets 503 at once, so
+        # many slow clients cannot make the server hold ever more connections and bodies.
+        limit_concurrency=settings.max_connections,
+    )
 
 
 def _announce_sandbox() -> None:
@@ -351,6 +371,24 @@ def users_list(organization: str, database_url: str | None, data_dir: Path | Non
     for row in rows:
         password = "set" if row.password_hash else "not set"
         click.echo(f"{row.id}\t{row.email}\t{row.role}\t{password}\t{_iso(row.created_at)}")
+
+
+@cli.command("backup")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--overwrite", is_flag=True, help="Replace PATH if it exists.")
+@storage_options
+def backup_command(path: Path, overwrite: bool, database_url: str | None, data_dir: Path | None) -> None:
+    """Copy the SQLite database to PATH, consistently, while the server runs (PostgreSQL: pg_dump)."""
+    run_backup(_settings(database_url=database_url, data_dir=data_dir), path, overwrite=overwrite)
+
+
+@cli.command("restore")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@storage_options
+def restore_command(path: Path, yes: bool, database_url: str | None, data_dir: Path | None) -> None:
+    """Replace the SQLite database with the backup at PATH; the server must be stopped."""
+    run_restore(_settings(database_url=database_url, data_dir=data_dir), path, yes=yes)
 
 
 @cli.group()
