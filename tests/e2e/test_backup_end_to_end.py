@@ -66,7 +66,7 @@ def test_backup_under_load_and_restore(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     database_url = f"sqlite:///{data_dir / 'heliograph.db'}"
-    target = tmp_path / "backups" / "heliograph-backup.db"
+    target = tmp_path / "back ups #1" / "heliograph backup?.db"  # a name a URI would need escaped
     target.parent.mkdir()
     with serve(database_url, data_dir) as server:
         ingest = Ingest(server.url, server.key)

@@ -95,7 +95,8 @@ def check(path: Path) -> str | None:
     """The schema revision of a Heliograph database file; BackupError if it is not one, or is damaged,
     or is newer than this version of Heliograph."""
     try:
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+        # Read-only, through a URI (escaped, so any file name works): checking a file never writes it.
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
             verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             revision = (
