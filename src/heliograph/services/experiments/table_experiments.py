@@ -15,14 +15,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from heliograph.clock import Clock, IdFactory
 from heliograph.services.errors import InvalidInput, NotFound
-from heliograph.services.experiments.table_rows import id_of, text_value
+from heliograph.services.experiments.table_rows import TableBase, hypothesis_of, id_of, text_value
 from heliograph.services.experiments.table_views import ExperimentInclude, aggregate, experiment_views
 from heliograph.services.keys import AuthContext
 from heliograph.services.prompt_versions import storable
 from heliograph.services.prompts import parse_uuid
-from heliograph.storage import dataset_repo, prompt_repo, request_repo, table_experiment_repo
+from heliograph.storage import prompt_repo, request_repo, table_experiment_repo
 from heliograph.storage.prompt_filters import FilterError
 
 #: Helicone answers at most this many experiments per query.
@@ -41,18 +40,7 @@ class HypothesisParams:
     status: str = "PENDING"
 
 
-class TableExperimentService:
-    def __init__(self, engine: sa.Engine, *, clock: Clock, ids: IdFactory) -> None:
-        self._engine = engine
-        self._clock = clock
-        self._ids = ids
-
-    def _dataset(self, conn: sa.Connection, auth: AuthContext, dataset_id: str) -> str:
-        found = dataset_repo.find_dataset(conn, auth.organization_id, id_of(dataset_id, "dataset"))
-        if found is None:
-            raise NotFound(f"dataset {dataset_id} not found")
-        return str(found["id"])
-
+class TableExperimentService(TableBase):
     def experiment(self, conn: sa.Connection, auth: AuthContext, experiment_id: str) -> Row:
         found = table_experiment_repo.find_experiment(
             conn, auth.organization_id, id_of(experiment_id, "experiment")
@@ -68,7 +56,7 @@ class TableExperimentService:
             {
                 "id": experiment_id,
                 "organization_id": auth.organization_id,
-                "dataset_id": self._dataset(conn, auth, dataset_id),
+                "dataset_id": self._dataset(conn, auth, dataset_id, "dataset"),
                 "meta": None if meta is None else storable(meta, "meta"),
                 "created_at": self._clock(),
             },
@@ -170,10 +158,14 @@ class TableExperimentService:
         """Over the newest run of each dataset row: the run count, the first run's date and model, the
         mean cost (USD) and latency (ms) from the request store, and the mean of each score."""
         with self._engine.connect() as conn:
-            hypothesis = self.hypothesis(conn, auth, hypothesis_id)
+            hypothesis = hypothesis_of(conn, auth.organization_id, hypothesis_id)
             runs = table_experiment_repo.latest_runs(conn, auth.organization_id, hypothesis["id"])
             stored = request_repo.get_requests(
-                conn, auth.organization_id, [run["request_id"] for run in runs], with_bodies=False
+                conn,
+                auth.organization_id,
+                [run["request_id"] for run in runs],
+                with_bodies=False,
+                summary=True,
             )
         if not stored:
             return {
@@ -185,11 +177,3 @@ class TableExperimentService:
                 },
             }
         return {"runsCount": len(stored), "scores": aggregate(stored)}
-
-    def hypothesis(self, conn: sa.Connection, auth: AuthContext, hypothesis_id: str) -> Row:
-        found = table_experiment_repo.find_hypothesis(
-            conn, auth.organization_id, id_of(hypothesis_id, "hypothesis")
-        )
-        if found is None:
-            raise NotFound(f"hypothesis {hypothesis_id} not found")
-        return found

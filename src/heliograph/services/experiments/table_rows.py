@@ -164,6 +164,14 @@ def cell_inputs(listed: Any) -> dict[str, str]:
     return checked_inputs(inputs, "metadata.inputs")
 
 
+def hypothesis_of(conn: sa.Connection, organization_id: int, hypothesis_id: str) -> Row:
+    """The organization's table-experiment hypothesis; 404 otherwise."""
+    found = table_experiment_repo.find_hypothesis(conn, organization_id, id_of(hypothesis_id, "hypothesis"))
+    if found is None:
+        raise NotFound(f"hypothesis {hypothesis_id} not found")
+    return found
+
+
 class TableBase:
     def __init__(self, engine: sa.Engine, *, clock: Clock, ids: IdFactory) -> None:
         self._engine = engine

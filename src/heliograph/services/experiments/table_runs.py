@@ -24,7 +24,8 @@ from heliograph.jobs.queue import Job, JobError, JobQueue, NewJob, enqueue
 from heliograph.services.errors import InvalidInput, NotFound
 from heliograph.services.experiments.cells import CellFailed, CellRunner
 from heliograph.services.experiments.kinds import TABLE_CELL_KIND
-from heliograph.services.experiments.table_rows import id_of
+from heliograph.services.experiments.runs import CELL_SPACING_MS, MAX_LISTED_ERRORS
+from heliograph.services.experiments.table_rows import hypothesis_of, id_of
 from heliograph.services.experiments.table_views import STARTED, statuses
 from heliograph.services.keys import AuthContext
 from heliograph.storage import prompt_repo, table_experiment_repo
@@ -32,9 +33,6 @@ from heliograph.storage.dialect import write_transaction_start
 
 #: Rows one run can queue (a dataset's rows beyond it wait for the next run).
 MAX_ROWS_PER_RUN = 10_000
-#: A run's rows take places in the queue this far apart, as /v2 runs' cells do (runs.py).
-ROW_SPACING_MS = 10_000
-MAX_LISTED_ERRORS = 20
 Row = Mapping[str, Any]
 
 
@@ -73,14 +71,6 @@ class TableRuns:
         #: Set to the experiment worker pool's wake: queued rows start at once.
         self.wake: Callable[[], None] = lambda: None
 
-    def _hypothesis(self, conn: sa.Connection, organization_id: int, hypothesis_id: str) -> Row:
-        found = table_experiment_repo.find_hypothesis(
-            conn, organization_id, id_of(hypothesis_id, "hypothesis")
-        )
-        if found is None:
-            raise NotFound(f"hypothesis {hypothesis_id} not found")
-        return found
-
     # --- starting and following a run ------------------------------------------------------------------
 
     def start(self, auth: AuthContext, hypothesis_id: str, row_ids: Sequence[str] | None) -> dict[str, Any]:
@@ -88,7 +78,7 @@ class TableRuns:
         skipping rows deleted from the experiment's tables and rows already queued; the run's progress."""
         with self._engine.begin() as conn:
             write_transaction_start(conn, conn.dialect.name)
-            hypothesis = self._hypothesis(conn, auth.organization_id, hypothesis_id)
+            hypothesis = hypothesis_of(conn, auth.organization_id, hypothesis_id)
             # Serialises concurrent starts of one hypothesis on PostgreSQL (SQLite has one writer).
             table_experiment_repo.lock_hypothesis(conn, hypothesis["id"])
             wanted = self._rows_to_run(conn, auth, hypothesis, row_ids)
@@ -106,7 +96,7 @@ class TableRuns:
                         {"hypothesisId": hypothesis["id"], "datasetRowId": row["row_id"]},
                         ref=hypothesis["id"],
                         subject=row["row_id"],
-                        priority_offset_ms=index * ROW_SPACING_MS,
+                        priority_offset_ms=index * CELL_SPACING_MS,
                     )
                     for index, row in enumerate(wanted)
                 ],
@@ -151,7 +141,7 @@ class TableRuns:
 
     def progress(self, auth: AuthContext, hypothesis_id: str) -> dict[str, Any]:
         with self._engine.connect() as conn:
-            hypothesis = self._hypothesis(conn, auth.organization_id, hypothesis_id)
+            hypothesis = hypothesis_of(conn, auth.organization_id, hypothesis_id)
             status = statuses(conn, [hypothesis])[hypothesis["id"]]
             runs = table_experiment_repo.latest_runs(conn, auth.organization_id, hypothesis["id"])
         counts = self._queue.counts(auth.organization_id, kind=TABLE_CELL_KIND, ref=hypothesis["id"])
@@ -198,7 +188,7 @@ class TableRuns:
 
     def _plan(self, organization_id: int, hypothesis_id: str, row_id: str) -> RowPlan:
         with self._engine.connect() as conn:
-            hypothesis = self._hypothesis(conn, organization_id, hypothesis_id)
+            hypothesis = hypothesis_of(conn, organization_id, hypothesis_id)
             experiment = table_experiment_repo.find_experiment(
                 conn, organization_id, hypothesis["experiment_id"]
             )
