@@ -7,11 +7,16 @@ generator, the fake provider and the gateway share the machine. Prints, per conf
 
 * added latency p50 / p99: gateway percentile minus direct percentile, full response;
 * for streams, added time to first byte (p50);
+* the server's CPU time per gateway call (all its threads, the log writing included);
 * then the gateway's throughput alone (0 ms, JSON, concurrency 64), its peak RSS, and a check that
   every gateway call was logged.
 
     python bench/gateway.py [--requests 20000] [--service-ms 0 50] [--concurrency 1 8 64] [--pin]
-                            [--gateway-nice N]
+                            [--gateway-nice N] [--redaction off on]
+
+With ``--redaction off on`` every configuration runs once per redaction mode on the same server (the
+organization's policy switched between them), and the user message carries an email address, a phone
+number and a card number in both modes, so "on" has something to redact (docs/redaction.md).
 
 With ``--pin`` the gateway gets CPU 1 to itself and the load generator and fake provider share CPU 0:
 closer to a deployed gateway, whose cores no load generator or provider uses, but the direct baseline
@@ -45,6 +50,13 @@ BODY = (
     b'{"role":"user","content":"What is 2+2? Answer in one sentence, please."}]}'
 )
 STREAM_BODY = BODY[:-1] + b',"stream":true}'
+# The same call with personal data in the user message (--redaction): three findings per request.
+PII_BODY = (
+    b'{"model":"gpt-4o-mini","messages":[{"role":"system","content":"You are terse."},'
+    b'{"role":"user","content":"I am jane.doe@example.com, call me at +1 415 555 2671; my card is '
+    b'4111 1111 1111 1111. What is 2+2? Answer in one sentence, please."}]}'
+)
+PII_STREAM_BODY = PII_BODY[:-1] + b',"stream":true}'
 
 
 @dataclass
@@ -98,8 +110,10 @@ async def alternate(
     concurrency: int,
     service_ms: int,
     stream: bool,
+    pii: bool = False,
 ) -> tuple[Samples, Samples]:
-    body = STREAM_BODY if stream else BODY
+    bodies = {(False, False): BODY, (False, True): STREAM_BODY, (True, False): PII_BODY}
+    body = bodies.get((pii, stream), PII_STREAM_BODY)
     common = {
         "content-type": "application/json",
         "authorization": "Bearer sk-bench",
@@ -126,7 +140,9 @@ async def alternate(
     return direct, through
 
 
-async def throughput(gateway_url: str, key: str, requests: int, concurrency: int) -> tuple[int, float]:
+async def throughput(
+    gateway_url: str, key: str, requests: int, concurrency: int, body: bytes = BODY
+) -> tuple[int, float]:
     headers = {
         "content-type": "application/json",
         "authorization": "Bearer sk-bench",
@@ -138,7 +154,7 @@ async def throughput(gateway_url: str, key: str, requests: int, concurrency: int
 
         async def client() -> None:
             for _ in range(per_client):
-                await _one(session, gateway_url, BODY, headers, sink)
+                await _one(session, gateway_url, body, headers, sink)
 
         start = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(concurrency)))
@@ -193,6 +209,14 @@ def main() -> None:
         help="run the gateway at this nice value (e.g. -10: ahead of the load generator and fake "
         "provider it shares cores with; negative values need root)",
     )
+    parser.add_argument(
+        "--redaction",
+        nargs="+",
+        default=["off"],
+        choices=["off", "on"],
+        help="run every configuration with the organization's redaction off, on, or both in turn; "
+        "with 'on' among them the calls carry personal data in every mode",
+    )
     args = parser.parse_args()
     if args.pin:
         os.sched_setaffinity(0, {0})  # this process, and the fake provider it starts
@@ -208,43 +232,73 @@ def main() -> None:
         direct_url = f"{provider}/v1/chat/completions"
         gateway_url = f"{server.url}/v1/gateway/oai/v1/chat/completions"
         sent = 0
-        print(
-            f"{'service':>7} {'mode':>6} {'conc':>4} {'calls':>6} | {'direct p50':>10} {'added p50':>9} "
-            f"{'added p99':>9} {'added TTFB p50':>14} | {'gateway calls/s':>15}"
-        )
-        for service_ms in args.service_ms:
-            for mode in args.modes:
-                for concurrency in args.concurrency:
-                    started = time.perf_counter()
-                    direct, through = asyncio.run(
-                        alternate(
-                            direct_url,
-                            gateway_url,
-                            server.key,
-                            requests=args.requests,
-                            concurrency=concurrency,
-                            service_ms=service_ms,
-                            stream=mode == "stream",
-                        )
-                    )
-                    elapsed = time.perf_counter() - started
-                    sent += len(through.total)
-                    added50 = (percentile(through.total, 0.5) - percentile(direct.total, 0.5)) * 1000
-                    added99 = (percentile(through.total, 0.99) - percentile(direct.total, 0.99)) * 1000
-                    ttfb = (percentile(through.first_byte, 0.5) - percentile(direct.first_byte, 0.5)) * 1000
-                    print(
-                        f"{service_ms:>5}ms {mode:>6} {concurrency:>4} {len(through.total):>6} | "
-                        f"{percentile(direct.total, 0.5) * 1000:>8.2f}ms {added50:>7.2f}ms {added99:>7.2f}ms "
-                        f"{(f'{ttfb:.2f}ms' if mode == 'stream' else '-'):>14} | "
-                        f"{len(through.total) / elapsed:>15.0f}",
-                        flush=True,
-                    )
-        calls, rate = asyncio.run(throughput(gateway_url, server.key, args.requests, 64))
-        sent += calls
-        print(f"\ngateway alone, 0 ms service, JSON, concurrency 64: {rate:,.0f} calls/s")
+        pii = "on" in args.redaction
+        for redaction in args.redaction:
+            wait_for_logs(server, sent)  # the previous mode's logs are written under its own policy
+            set_redaction(server, redaction == "on")
+            print(f"\nredaction {redaction}" + (" (personal data in every call)" if pii else ""))
+            sent += run_configurations(args, server, direct_url, gateway_url, pii)
+            calls, rate = asyncio.run(
+                throughput(gateway_url, server.key, args.requests, 64, PII_BODY if pii else BODY)
+            )
+            sent += calls
+            print(f"gateway alone, 0 ms service, JSON, concurrency 64: {rate:,.0f} calls/s")
         logged = wait_for_logs(server, sent)
         print(f"gateway peak RSS: {server.peak_rss_mib():.0f} MiB")
         print(f"logged: {logged:,} of {sent:,} gateway calls")
+
+
+def set_redaction(server: BenchServer, enabled: bool) -> None:
+    """Switch the organization's redaction policy (every built-in detector) on or off."""
+    response = httpx.put(
+        f"{server.url}/v1/redaction",
+        json={"enabled": enabled},
+        headers={"authorization": f"Bearer {server.key}"},
+        timeout=30,
+    )
+    response.raise_for_status()
+
+
+def run_configurations(
+    args: argparse.Namespace, server: BenchServer, direct_url: str, gateway_url: str, pii: bool
+) -> int:
+    """Every service time, mode and concurrency, one line each; returns the gateway calls made."""
+    sent = 0
+    print(
+        f"{'service':>7} {'mode':>6} {'conc':>4} {'calls':>6} | {'direct p50':>10} {'added p50':>9} "
+        f"{'added p99':>9} {'added TTFB p50':>14} | {'gateway calls/s':>15} {'server CPU/call':>15}"
+    )
+    for service_ms in args.service_ms:
+        for mode in args.modes:
+            for concurrency in args.concurrency:
+                started = time.perf_counter()
+                cpu_before = server.cpu_seconds()
+                direct, through = asyncio.run(
+                    alternate(
+                        direct_url,
+                        gateway_url,
+                        server.key,
+                        requests=args.requests,
+                        concurrency=concurrency,
+                        service_ms=service_ms,
+                        stream=mode == "stream",
+                        pii=pii,
+                    )
+                )
+                elapsed = time.perf_counter() - started
+                cpu_us = (server.cpu_seconds() - cpu_before) / max(1, len(through.total)) * 1e6
+                sent += len(through.total)
+                added50 = (percentile(through.total, 0.5) - percentile(direct.total, 0.5)) * 1000
+                added99 = (percentile(through.total, 0.99) - percentile(direct.total, 0.99)) * 1000
+                ttfb = (percentile(through.first_byte, 0.5) - percentile(direct.first_byte, 0.5)) * 1000
+                print(
+                    f"{service_ms:>5}ms {mode:>6} {concurrency:>4} {len(through.total):>6} | "
+                    f"{percentile(direct.total, 0.5) * 1000:>8.2f}ms {added50:>7.2f}ms {added99:>7.2f}ms "
+                    f"{(f'{ttfb:.2f}ms' if mode == 'stream' else '-'):>14} | "
+                    f"{len(through.total) / elapsed:>15.0f} {cpu_us:>12.0f} µs",
+                    flush=True,
+                )
+    return sent
 
 
 def _loop_policy() -> asyncio.AbstractEventLoopPolicy:

@@ -2,6 +2,7 @@
 
     python bench/ingest.py                       # 100,000 spans, 100 per request, 4 clients, all combos
     python bench/ingest.py --spans 20000 --runs 3 --backends sqlite --formats protobuf
+    python bench/ingest.py --spans 20000 --runs 3 --backends sqlite --formats json --redaction off,on
 
 Prints, per combination: acknowledged spans/s (until the last 200), end-to-end spans/s (until a count
 query returns them all), the server's peak RSS, and disk per 1,000 spans (MiB), measured after the
@@ -9,6 +10,11 @@ server stops cleanly and, in brackets, while it still runs (SQLite: WAL file inc
 the server (all its threads) and the load generator spent per span: with both on this machine, their sum
 over two cores bounds what end-to-end rate is possible. Every run starts a fresh
 server on a fresh database; client and server share this machine.
+
+``--redaction off,on`` runs every combination with the organization's redaction off and on
+(docs/redaction.md); with "on" among the modes, one span in four carries an email address, a phone
+number and a card number in its prompt and an email address in its completion, in every mode, so both
+modes ingest the same bodies.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -45,13 +52,44 @@ class Result:
     client_cpu_us: float  # this load generator's, per span
 
 
-def build_bodies(spans: int, per_request: int, fmt: str) -> list[bytes]:
+def build_bodies(spans: int, per_request: int, fmt: str, *, personal_data: bool = False) -> list[bytes]:
     rng = random.Random(42)
     encode = json_bytes if fmt == "json" else protobuf_bytes
-    return [
-        encode(export_body(rng, first, min(per_request, spans - first), START_NS))
-        for first in range(0, spans, per_request)
-    ]
+    bodies = []
+    for first in range(0, spans, per_request):
+        body = export_body(rng, first, min(per_request, spans - first), START_NS)
+        bodies.append(encode(with_personal_data(body) if personal_data else body))
+    return bodies
+
+
+_PII_PROMPT = " I am jane.doe{n}@example.com, call me at +1 415 555 {n4}; card 4111 1111 1111 1111."
+_PII_ANSWER = " I will write to jane.doe{n}@example.com."
+
+
+def with_personal_data(body: dict[str, Any], every: int = 4) -> dict[str, Any]:
+    """``body`` (an OTLP/JSON export) with personal data appended to one span's texts in ``every``."""
+    spans = body["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    for number, span in enumerate(spans):
+        if number % every:
+            continue
+        for item in span["attributes"]:
+            value = item["value"]
+            if item["key"] == "gen_ai.prompt.1.content":
+                value["stringValue"] += _PII_PROMPT.format(n=number, n4=f"{number % 10_000:04d}")
+            elif item["key"] == "gen_ai.completion.0.content":
+                value["stringValue"] += _PII_ANSWER.format(n=number)
+    return body
+
+
+def enable_redaction(server: BenchServer) -> None:
+    """Switch the organization's redaction on (every built-in detector) before the load starts."""
+    response = httpx.put(
+        f"{server.url}/v1/redaction",
+        json={"enabled": True},
+        headers={"Authorization": f"Bearer {server.key}"},
+        timeout=30,
+    )
+    response.raise_for_status()
 
 
 def _send_all(server: BenchServer, bodies: list[bytes], clients: int, content_type: str) -> int:
@@ -148,35 +186,53 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="runs per combination; the median is printed")
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--formats", default="json,protobuf")
+    parser.add_argument(
+        "--redaction",
+        default="off",
+        help="off, on, or off,on: the organization's redaction, each mode run in turn on the same bodies",
+    )
     args = parser.parse_args()
+    modes = args.redaction.split(",")
+    if not set(modes) <= {"off", "on"}:
+        parser.error("--redaction takes off, on or off,on")
 
     print(
         f"{args.spans:,} spans, {args.per_request} per request, {args.clients} clients, {args.runs} run(s) each"
     )
     header = (
-        f"{'backend':<11}{'format':<10}{'acked/s':>10}{'e2e/s':>10}{'peak RSS':>11}{'MiB/1k':>9}"
+        f"{'backend':<11}{'format':<10}{'redact':<8}{'acked/s':>10}{'e2e/s':>10}{'peak RSS':>11}{'MiB/1k':>9}"
         f"{'(live)':>9}{'503s':>6}{'server CPU/span':>17}{'client CPU/span':>17}"
     )
     for fmt in args.formats.split(","):
-        bodies = build_bodies(args.spans, args.per_request, fmt)
+        bodies = build_bodies(args.spans, args.per_request, fmt, personal_data="on" in modes)
         size = sum(len(b) for b in bodies) / args.spans
         print(f"\n{fmt}: {size:,.0f} bytes per span on the wire")
         print(header)
         for backend in args.backends.split(","):
-            results = [run_once(backend, fmt, bodies, args.spans, args.clients) for _ in range(args.runs)]
-            for result in results if args.runs > 1 else []:
-                print(f"  run: {result.e2e_per_s:,.0f} spans/s end-to-end")
-            print(
-                f"{backend:<11}{fmt:<10}"
-                f"{statistics.median(r.acked_per_s for r in results):>10,.0f}"
-                f"{statistics.median(r.e2e_per_s for r in results):>10,.0f}"
-                f"{statistics.median(r.peak_rss_mib for r in results):>8,.0f} MiB"
-                f"{statistics.median(r.disk_per_1000_mib for r in results):>9.2f}"
-                f"{statistics.median(r.live_disk_per_1000_mib for r in results):>9.2f}"
-                f"{max(r.rejected for r in results):>6}"
-                f"{statistics.median(r.server_cpu_us for r in results):>14,.0f} µs"
-                f"{statistics.median(r.client_cpu_us for r in results):>14,.0f} µs"
-            )
+            # Modes alternate run by run, so a slower phase of the shared machine hits both alike.
+            results: dict[str, list[Result]] = {mode: [] for mode in modes}
+            for _ in range(args.runs):
+                for mode in modes:
+                    setup = enable_redaction if mode == "on" else None
+                    results[mode].append(run_once(backend, fmt, bodies, args.spans, args.clients, setup))
+            for mode in modes:
+                _report(backend, fmt, mode, results[mode])
+
+
+def _report(backend: str, fmt: str, mode: str, results: list[Result]) -> None:
+    for result in results if len(results) > 1 else []:
+        print(f"  run: {result.e2e_per_s:,.0f} spans/s end-to-end")
+    print(
+        f"{backend:<11}{fmt:<10}{mode:<8}"
+        f"{statistics.median(r.acked_per_s for r in results):>10,.0f}"
+        f"{statistics.median(r.e2e_per_s for r in results):>10,.0f}"
+        f"{statistics.median(r.peak_rss_mib for r in results):>8,.0f} MiB"
+        f"{statistics.median(r.disk_per_1000_mib for r in results):>9.2f}"
+        f"{statistics.median(r.live_disk_per_1000_mib for r in results):>9.2f}"
+        f"{max(r.rejected for r in results):>6}"
+        f"{statistics.median(r.server_cpu_us for r in results):>14,.0f} µs"
+        f"{statistics.median(r.client_cpu_us for r in results):>14,.0f} µs"
+    )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ built here from explicit settings, and torn down by the lifespan."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
 from typing import Any
@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from heliograph import __version__
 from heliograph.api import (
+    alerts,
     dataset_files,
     datasets,
     evals,
@@ -25,9 +26,12 @@ from heliograph.api import (
     health,
     log_routes,
     metrics,
+    prometheus,
     prompts,
     properties,
+    redaction,
     requests,
+    retention,
     sessions,
     settings_route,
     signed_bodies,
@@ -35,6 +39,7 @@ from heliograph.api import (
     trace,
     trace_read,
     users,
+    webhooks,
 )
 from heliograph.api.auth_gate import KeyGate
 from heliograph.api.body_limit import BodyBound, BodyBudget
@@ -52,10 +57,14 @@ from heliograph.gateway.assembly import Gateway, build_gateway
 from heliograph.gateway.internal_calls import GatewayCaller
 from heliograph.gateway.replies import send_error
 from heliograph.gateway.routing import GATEWAY_PREFIX
+from heliograph.jobs.periodic import Periodic
 from heliograph.jobs.pool import WorkerPool
 from heliograph.jobs.queue import JobQueue
 from heliograph.pricing.prices import PriceTable
+from heliograph.request_ids import RequestIds
+from heliograph.services.alerts.service import CHECK_KIND, NOTIFY_KIND, AlertService
 from heliograph.services.datasets import DatasetService
+from heliograph.services.erasure import ErasureService
 from heliograph.services.evals import EvalService
 from heliograph.services.evaluators.online import ONLINE_KIND, OnlineMatcher
 from heliograph.services.evaluators.runner import EvaluatorRunner
@@ -73,15 +82,19 @@ from heliograph.services.ingestion import IngestionService
 from heliograph.services.keys import KeyVerifier
 from heliograph.services.members import MemberService
 from heliograph.services.metrics import MetricsService
+from heliograph.services.operator_metrics import OperatorMetrics
 from heliograph.services.prompt_tracking import PromptTracker
 from heliograph.services.prompts import PromptService
 from heliograph.services.properties import PropertyService
+from heliograph.services.redaction.service import RedactionService
 from heliograph.services.request_bodies import SignedBodies
 from heliograph.services.requests import RequestService
+from heliograph.services.retention import RETENTION_KIND, RetentionService
 from heliograph.services.sessions import SessionService
 from heliograph.services.signed_urls import UrlSigner, server_secret
 from heliograph.services.traces import TraceService
 from heliograph.services.users import UserService
+from heliograph.services.webhooks.wiring import build_webhooks
 from heliograph.settings import Settings
 from heliograph.storage.engine import checkpoint, create_engine
 from heliograph.storage.writer import BatchingWriter
@@ -113,7 +126,7 @@ class HeliographApp(FastAPI):
         settings = context.settings
         budget = BodyBudget(settings.body_budget_bytes, settings.unauthenticated_budget_bytes)
         pace = BodyPace(settings.body_timeout_seconds, settings.body_min_bytes_per_second)
-        self._api_edge = BodyBound(
+        api_edge = BodyBound(
             ErrorGuard(partial(FastAPI.__call__, self), reply=send_envelope_error),
             limit=settings.unauthenticated_body_bytes,
             raised_to=settings.max_body_bytes,
@@ -122,6 +135,8 @@ class HeliographApp(FastAPI):
             pace=pace,
             slots=DecodeSlots(settings.decoded_body_bytes),
         )
+        # Outermost, so the edge's own refusals carry the id too (the gateway uses its Helicone-Id).
+        self._api_edge = RequestIds(api_edge, context.ids)
         if self.gateway is not None:
             self._gateway_edge = BodyBound(
                 ErrorGuard(self.gateway.app, reply=_send_gateway_error),
@@ -164,6 +179,9 @@ def create_app(
     prices = PriceTable.default()
     matcher = OnlineMatcher(max_attempts=settings.job_max_attempts)
     context = _app_context(settings, engine, prices, clock, ids, matcher)
+    context.redaction = RedactionService(engine, cache_seconds=settings.redaction_cache_seconds, clock=clock)
+    # Before anything is encoded: the gateway has already forwarded the original body upstream.
+    context.writer.batch_filter = context.redaction.filter_batch
     # Built in every mode: server-side LLM calls (judges, experiments) go through it in process; only
     # its public routes are left out of an API-only server.
     gateway = build_gateway(
@@ -176,12 +194,26 @@ def create_app(
         feedback=context.requests.feedback,
     )
     pools = _evaluations(context, gateway, matcher, prices)
+    alert_pool, alert_check = _alerts(context)
+    pools.append(alert_pool)
+    retention_pool, retention_sweep = _retention(context)
+    pools.append(retention_pool)
+    hooks = build_webhooks(settings, engine, context.writer, context.signed_bodies, clock=clock, ids=ids)
+    context.webhooks = hooks.service
+    pools.append(hooks.pool)
     app = HeliographApp(
         title="Heliograph",
         version=__version__,
         description="LLM observability platform and gateway speaking Helicone's public API.",
         default_response_class=JSONBody,
-        lifespan=_lifespan(context.writer, gateway, pools, engine, owns_engine=owns_engine),
+        lifespan=_lifespan(
+            context.writer,
+            gateway,
+            pools,
+            engine,
+            owns_engine=owns_engine,
+            periodics=[alert_check, retention_sweep],
+        ),
         # Served by docs_pages from vendored files: FastAPI's own pages load from a CDN.
         docs_url=None,
         redoc_url=None,
@@ -195,8 +227,15 @@ def create_app(
         routers += [metrics.router, trace_read.router]
         routers += [sessions.router, users.router]
         routers += [properties.router, evals.router, settings_route.router, evaluators.router]
+        routers += [redaction.router]
         routers += [datasets.router, experiment_datasets.router, dataset_files.router]
         routers += [experiments.router, experiment_tables.router, table_experiments.router]
+        routers += [alerts.router]
+        routers += [retention.router]
+        routers += [webhooks.router]
+    if settings.metrics_enabled:
+        context.operator_metrics = _operator_metrics(context, gateway, pools)
+        routers.append(prometheus.router)
     for router in routers:
         app.include_router(router)
     if settings.only != "gateway":
@@ -260,6 +299,69 @@ def _evaluations(
     return [pool, experiment_pool]
 
 
+def _alerts(context: AppContext) -> tuple[WorkerPool, Periodic]:
+    """The alert service, the pool that runs its checks and notifications (checks first: a check is
+    quick and queues the notifications), and the Periodic that queues a check every interval."""
+    settings = context.settings
+    queue = JobQueue(context.engine, clock=context.clock)
+    service = AlertService(
+        context.engine,
+        queue,
+        allow_private=settings.allow_private_destinations,
+        max_attempts=settings.job_max_attempts,
+        public_url=settings.public_url,
+        clock=context.clock,
+        ids=context.ids,
+    )
+    context.alerts = service
+    pool = WorkerPool(
+        queue,
+        {CHECK_KIND: service.run_check_job, NOTIFY_KIND: service.run_notify_job},
+        concurrency=settings.alert_workers,
+    )
+    service.wake = pool.wake
+    check = Periodic(
+        queue,
+        CHECK_KIND,
+        interval_seconds=settings.alert_check_seconds,
+        max_attempts=settings.job_max_attempts,
+        wake=pool.wake,
+    )
+    service.queue_check = check.tick
+    return pool, check
+
+
+def _retention(context: AppContext) -> tuple[WorkerPool, Periodic]:
+    """The retention sweep's pool (one sweep at a time) and the Periodic that queues it every interval;
+    a sweep cut short by its time budget queues its continuation through the same Periodic."""
+    settings = context.settings
+    queue = JobQueue(context.engine, clock=context.clock)
+    pool = WorkerPool(queue, {RETENTION_KIND: context.retention.run_sweep_job}, concurrency=1)
+    sweep = Periodic(
+        queue,
+        RETENTION_KIND,
+        interval_seconds=settings.retention_sweep_seconds,
+        max_attempts=settings.job_max_attempts,
+        wake=pool.wake,
+    )
+    context.retention.continue_sweep = sweep.tick
+    return pool, sweep
+
+
+def _operator_metrics(context: AppContext, gateway: Gateway, pools: list[WorkerPool]) -> OperatorMetrics:
+    """The /metrics registry, hooked into the parts it observes (their hooks stay None when off)."""
+    kinds = [kind for pool in pools for kind in pool.kinds]
+    metrics = OperatorMetrics(
+        context.engine, context.writer, max_pending=context.settings.writer_max_pending, job_kinds=kinds
+    )
+    context.writer.observer = metrics
+    context.ingestion.observer = metrics
+    gateway.observe(metrics)
+    for pool in pools:
+        pool.observer = metrics.job_attempted
+    return metrics
+
+
 def _app_context(
     settings: Settings,
     engine: sa.Engine,
@@ -277,7 +379,7 @@ def _app_context(
         max_batch=settings.writer_max_batch,
         clock=clock,
         after_insert=PromptTracker(ids),
-        planner=matcher,
+        planners=[matcher],
     )
     return AppContext(
         settings=settings,
@@ -306,6 +408,20 @@ def _app_context(
         experiment_datasets=ExperimentDatasetService(engine, clock=clock, ids=ids),
         experiments=ExperimentService(engine, clock=clock, ids=ids),
         experiment_tables=ExperimentTableService(engine, clock=clock, ids=ids),
+        retention=RetentionService(
+            engine,
+            default_request_days=settings.retention_days,
+            default_body_days=settings.body_retention_days,
+            batch_rows=settings.deletion_batch_rows,
+            clock=clock,
+            ingest_busy=lambda: writer.pending_records > 0,
+        ),
+        erasure=ErasureService(
+            engine,
+            batch_rows=settings.deletion_batch_rows,
+            clock=clock,
+            ingest_busy=lambda: writer.pending_records > 0,
+        ),
         table_experiments=TableExperimentService(engine, clock=clock, ids=ids),
         clock=clock,
         ids=ids,
@@ -313,7 +429,13 @@ def _app_context(
 
 
 def _lifespan(
-    writer: BatchingWriter, gateway: Gateway, pools: list[WorkerPool], engine: sa.Engine, *, owns_engine: bool
+    writer: BatchingWriter,
+    gateway: Gateway,
+    pools: list[WorkerPool],
+    engine: sa.Engine,
+    *,
+    owns_engine: bool,
+    periodics: Sequence[Periodic] = (),
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """Start the writer, gateway and job workers with the server. On shutdown the workers stop first
     (a job cut short is taken up again after its lease), then the gateway's pending logs go to the
@@ -325,9 +447,13 @@ def _lifespan(
         gateway.start()
         for pool in pools:
             pool.start()
+        for periodic in periodics:
+            periodic.start()  # after the pools: its first tick wakes one
         try:
             yield
         finally:
+            # Before the pools: a tick must not wake a pool that is closing.
+            await asyncio.gather(*(periodic.close() for periodic in periodics))
             await asyncio.gather(*(pool.close() for pool in pools))
             await gateway.close()
             writer.close()

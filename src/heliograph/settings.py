@@ -96,8 +96,24 @@ class Settings(BaseSettings):
     key_cache_seconds: float = Field(
         2.0, ge=0, description="How long a verified API key is trusted before it is looked up again."
     )
+    redaction_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=3600,
+        description="How long a server uses an organization's redaction rules before reading them again.",
+    )
     log_level: Literal["critical", "error", "warning", "info", "debug", "trace"] = Field(
         "info", description="Log level of the server."
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Server log lines as text, or one JSON object per line (docs/monitoring.md)."
+    )
+    access_log: bool = Field(False, description="Log one line per HTTP request (uvicorn's access log).")
+    metrics_enabled: bool = Field(False, description="Serve operator metrics at /metrics (Prometheus).")
+    metrics_token: SecretStr | None = Field(
+        None,
+        min_length=16,
+        description="When set (16+ characters), /metrics requires 'Authorization: Bearer <token>'.",
     )
     only: Literal["all", "api", "gateway"] = Field(
         "all", description="Serve everything, only the API, or only the gateway (and /healthcheck)."
@@ -164,6 +180,50 @@ class Settings(BaseSettings):
     )
     job_max_attempts: int = Field(
         5, ge=1, le=50, description="Tries of a background job before it is kept as failed."
+    )
+    retention_days: int | None = Field(
+        None,
+        ge=1,
+        le=36_500,
+        description="Default for organizations without their own policy: requests older than this many days "
+        "are deleted with everything derived from them. Unset: kept forever.",
+    )
+    body_retention_days: int | None = Field(
+        None,
+        ge=1,
+        le=36_500,
+        description="Default for organizations without their own policy: request and response bodies older "
+        "than this many days are deleted; the request rows and metrics stay. Unset: kept forever.",
+    )
+    retention_sweep_seconds: float = Field(
+        3600.0, gt=0, description="How often the retention sweep runs (it also runs at start)."
+    )
+    deletion_batch_rows: int = Field(
+        500,
+        ge=1,
+        le=10_000,
+        description="Requests deleted per transaction by retention and erasure: smaller batches hold the "
+        "database's write lock for less time.",
+    )
+    allow_private_destinations: bool = Field(
+        False,
+        description="Let webhooks (and alert notifications) call private, loopback and reserved "
+        "addresses (refused by default: the server would call into its own network).",
+    )
+    webhook_workers: int = Field(
+        4, ge=0, le=64, description="Webhook deliveries one server sends at once; 0 sends none."
+    )
+    webhook_max_attempts: int = Field(
+        10, ge=1, le=50, description="Tries of a webhook delivery (with exponential backoff) before it fails."
+    )
+    webhook_timeout_seconds: float = Field(
+        10.0, gt=0, le=60, description="How long one webhook delivery waits for the destination's answer."
+    )
+    alert_check_seconds: float = Field(
+        60.0, gt=0, le=86_400, description="How often every enabled alert rule is checked, in seconds."
+    )
+    alert_workers: int = Field(
+        2, ge=0, le=64, description="Alert checks and notifications one server runs at once; 0 runs none."
     )
 
     dataset_rows_per_day: int | None = Field(
@@ -253,6 +313,16 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _check_retention(self) -> Settings:
+        days, body_days = self.retention_days, self.body_retention_days
+        if days is not None and body_days is not None and body_days > days:
+            raise ValueError(
+                f"body_retention_days ({body_days}) must not exceed retention_days ({days}): a body goes "
+                "with its request"
+            )
+        return self
+
     @property
     def body_budget_bytes(self) -> int:
         """The process-wide budget of buffered request bodies (max_buffered_body_bytes, resolved)."""
@@ -301,7 +371,7 @@ class Settings(BaseSettings):
                 value = mask_url(self.resolved_database_url)
             elif name == "redis_url":
                 value = mask_url(value.get_secret_value()) if value is not None else None
-            elif name == "secret_key":
+            elif name in ("secret_key", "metrics_token"):
                 value = None if value is None else "***"
             elif name == "provider_keys":
                 value = dict.fromkeys(value, "***")

@@ -52,6 +52,14 @@ PROMPT = {
     },
     "metadata": {},
 }
+# A rule for the routes that take an alert id (the server checks no rules: see ``server``).
+ALERT = {
+    "name": "fuzzed",
+    "metric": "request_count",
+    "threshold": 1_000_000_000,
+    "window_seconds": 60,
+    "destination_url": "https://hooks.example.com/alerts",
+}
 
 EXAMPLES_PER_MODE = 20
 CHECKS = [
@@ -74,7 +82,8 @@ SETTINGS = settings(
 
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[RunningServer]:
-    with serve(database_url, tmp_path / "data") as running:
+    # No alert checks: a fuzzed rule must never notify a fuzzed destination.
+    with serve(database_url, tmp_path / "data", extra_env={"HELIOGRAPH_ALERT_WORKERS": "0"}) as running:
         yield running
 
 
@@ -101,6 +110,8 @@ def _known_ids(server: RunningServer) -> dict[str, str]:
     experiment = httpx.post(f"{server.url}/v2/experiment/create/empty", headers=headers)
     assert experiment.status_code == 200, experiment.text
     table, hypothesis = _table_experiment(server, created.json()["data"]["prompt_version_id"])
+    alert = httpx.post(f"{server.url}/v1/alerts", json=ALERT, headers=headers)
+    assert alert.status_code == 201, alert.text
     return {
         "experimentTableId": table,
         "hypothesisId": hypothesis,
@@ -109,6 +120,7 @@ def _known_ids(server: RunningServer) -> dict[str, str]:
         "promptId": created.json()["data"]["id"],
         "promptVersionId": created.json()["data"]["prompt_version_id"],
         "user_defined_id": PROMPT["userDefinedId"],
+        "alertId": alert.json()["data"]["id"],
     }
 
 

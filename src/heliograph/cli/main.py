@@ -5,54 +5,31 @@ from __future__ import annotations
 import gc
 import json
 import sys
-from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from alembic.util import CommandError
-from pydantic import ValidationError
 
 from heliograph import __version__
 from heliograph.cli.backup import run_backup, run_restore
+from heliograph.cli.data import data
 from heliograph.cli.database import CREATE_FLAG, open_database
+from heliograph.cli.options import load_cli_settings as _settings
+from heliograph.cli.options import storage_options
 from heliograph.clock import random_ids, system_clock
 from heliograph.services import keys as key_service
 from heliograph.services import members as member_service
 from heliograph.services.errors import ServiceError
 from heliograph.services.signed_urls import UrlSigner, server_secret
-from heliograph.settings import Settings, load_settings
+from heliograph.settings import Settings
 from heliograph.storage import keys_repo, member_repo, migrate
 from heliograph.storage.backup import BackupError, serving
 from heliograph.storage.engine import normalize_url
 
 FAKE_PROVIDER_PORT = 8586
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def storage_options(command: F) -> F:
-    """--database-url and --data-dir, shared by every command so they all address the same database."""
-    command = click.option(
-        "--data-dir",
-        type=click.Path(path_type=Path, file_okay=False),
-        default=None,
-        help="Data directory (SQLite file, initial key). Env: HELIOGRAPH_DATA_DIR. Default: ~/.heliograph",
-    )(command)
-    return click.option(
-        "--database-url",
-        default=None,
-        help="Database URL, e.g. postgresql://user@host/db. Env: HELIOGRAPH_DATABASE_URL. "
-        "Default: SQLite in the data dir.",
-    )(command)
-
-
-def _settings(**overrides: Any) -> Settings:
-    try:
-        return load_settings(**overrides)
-    except ValidationError as exc:
-        raise click.UsageError(f"invalid settings: {exc}") from exc
 
 
 @click.group(invoke_without_command=True)
@@ -73,14 +50,27 @@ def cli(ctx: click.Context) -> None:
     default=None,
     help="Serve only the REST API or only the gateway. Env: HELIOGRAPH_ONLY. Default: all",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default=None,
+    help="Log lines as text or one JSON object per line. Env: HELIOGRAPH_LOG_FORMAT. Default: text",
+)
 @storage_options
 def serve(
-    host: str | None, port: int | None, only: str | None, database_url: str | None, data_dir: Path | None
+    host: str | None,
+    port: int | None,
+    only: str | None,
+    log_format: str | None,
+    database_url: str | None,
+    data_dir: Path | None,
 ) -> None:
     """Migrate the database to the latest schema, then serve the API and the gateway."""
     from heliograph.app import create_app
 
-    settings = _settings(host=host, port=port, only=only, database_url=database_url, data_dir=data_dir)
+    settings = _settings(
+        host=host, port=port, only=only, log_format=log_format, database_url=database_url, data_dir=data_dir
+    )
     engine = open_database(settings, create=True)
     initial_key = key_service.bootstrap(engine, settings.data_dir, clock=system_clock, ids=random_ids)
     if initial_key is not None:
@@ -114,14 +104,18 @@ def _serving(settings: Settings) -> AbstractContextManager[None]:
 def _run_uvicorn(app: Any, settings: Settings) -> None:
     import uvicorn
 
+    from heliograph.cli.log_format import uvicorn_log_config
     from heliograph.http_server import CoalescingHttpProtocol
 
+    # Logging is configured here, once per process, never by create_app (embedders own theirs).
+    log_config = uvicorn_log_config(settings.log_format, settings.log_level)
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        access_log=False,
+        log_config=log_config,
+        access_log=settings.access_log,
         # Nothing reads the client address, so the X-Forwarded-For rewrite is pure overhead.
         proxy_headers=False,
         # A response's head and body leave in one write (see http_server.py for the measurement).
@@ -380,6 +374,9 @@ def users_list(organization: str, database_url: str | None, data_dir: Path | Non
 def backup_command(path: Path, overwrite: bool, database_url: str | None, data_dir: Path | None) -> None:
     """Copy the SQLite database to PATH, consistently, while the server runs (PostgreSQL: pg_dump)."""
     run_backup(_settings(database_url=database_url, data_dir=data_dir), path, overwrite=overwrite)
+
+
+cli.add_command(data)
 
 
 @cli.command("restore")

@@ -17,6 +17,7 @@ from heliograph.gateway.feedback import FeedbackDesk, FeedbackRecorder
 from heliograph.gateway.forwarding import Forwarder
 from heliograph.gateway.log_records import RecordBuilder
 from heliograph.gateway.log_sink import LogSink
+from heliograph.gateway.observer import GatewayObserver
 from heliograph.gateway.providers import HostAllowList, resolve_base_urls
 from heliograph.gateway.proxy import GatewayApp, GatewayConfig
 from heliograph.gateway.rate_limit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
@@ -61,6 +62,11 @@ class Gateway:
     def start(self) -> None:
         """Called inside the server's event loop, before the first call."""
         self.charger.loop = asyncio.get_running_loop()
+
+    def observe(self, observer: GatewayObserver) -> None:
+        """Report calls, cache lookups and rate-limit refusals to ``observer`` (operator metrics)."""
+        self.app.observer = observer
+        self.sink.observer = observer
 
     async def close(self) -> None:
         """Finish cache saves, write pending logs, close connections (before the writer closes)."""

@@ -51,6 +51,10 @@ class Exchange:
     body_truncated: bool = False
     first_chunk: float | None = None
     end: float | None = None
+    # perf_counter when the first upstream request left and when the answer's head arrived (retries and
+    # their backoff in between): what operator metrics split into upstream and added latency.
+    upstream_sent: float | None = None
+    upstream_headers: float | None = None
     end_reason: EndReason = EndReason.DONE
     cache_reference_id: uuid.UUID | None = None
     cache_hit: bool = False

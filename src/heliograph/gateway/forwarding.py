@@ -110,7 +110,7 @@ class Forwarder:
         fallbacks = call.options.fallbacks
         if not fallbacks:
             url = upstream_url(call.target, call.route.rest, call.scope["query_string"])
-            return await self._send(call, url, call.forward_headers, call.body), exchange, call.body
+            return await self._send(call, url, call.forward_headers, call.body, exchange), exchange, call.body
         last = len(fallbacks) - 1
         for index, entry in enumerate(fallbacks):
             target = call.fallback_targets[index]
@@ -121,7 +121,9 @@ class Forwarder:
             attempt.request_body, attempt.request_json = call_body.raw, call_body.parsed
             url = upstream_url(target, call.route.rest, call.scope["query_string"])
             try:
-                response = await self._send(call, url, _merged(call.forward_headers, entry), call_body)
+                response = await self._send(
+                    call, url, _merged(call.forward_headers, entry), call_body, attempt
+                )
             except UpstreamError as exc:
                 if index == last or not entry.retries_on(504 if exc.timeout else 502):
                     raise
@@ -135,12 +137,13 @@ class Forwarder:
         raise AssertionError("unreachable: the last fallback entry always returns or raises")
 
     async def _send(
-        self, call: Call, url: str, headers: list[tuple[str, str]], body: RequestBody
+        self, call: Call, url: str, headers: list[tuple[str, str]], body: RequestBody, exchange: Exchange
     ) -> Response:
         """One upstream call, retried on 429/5xx and connection errors when Helicone-Retry-Enabled."""
         retry = call.options.retry
         method = call.scope["method"]
         attempt = 0
+        exchange.upstream_sent = time.perf_counter()
         while True:
             try:
                 response = await self._upstream.send(method, url, headers, body.raw)
@@ -149,6 +152,7 @@ class Forwarder:
                     raise
             else:
                 if not retry.enabled or attempt >= retry.num or response.status not in _RETRY_STATUSES:
+                    exchange.upstream_headers = time.perf_counter()
                     return response
                 response.release()
             attempt += 1

@@ -24,6 +24,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 
 from heliograph.gateway.exchange import Exchange
+from heliograph.gateway.observer import GatewayObserver
 from heliograph.records import IngestBatch, RequestRecord
 from heliograph.storage.batch_rows import PreparedBatch
 from heliograph.storage.writer import BatchingWriter, WriterClosed, WriterOverloaded
@@ -61,8 +62,11 @@ class LogSink:
         self._waiters: dict[LogKey, list[asyncio.Future[None]]] = {}
         # Set when someone waits for a log: the next flush goes at once instead of after the delay.
         self._hurry = asyncio.Event()
+        self.observer: GatewayObserver | None = None
 
     def add(self, exchange: Exchange) -> None:
+        if self.observer is not None:
+            self.observer.call_logged(exchange)
         self._pending.append(exchange)
         key = (exchange.organization_id, exchange.request_id)
         self._in_flight[key] = self._in_flight.get(key, 0) + 1

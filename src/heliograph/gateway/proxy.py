@@ -24,6 +24,7 @@ from heliograph.gateway.call import INTERNAL_SCOPE_KEY, Call, call_exchange
 from heliograph.gateway.feedback import FeedbackDesk, FeedbackError, is_feedback, json_body
 from heliograph.gateway.forwarding import Charge, Forwarder, UpstreamBroken
 from heliograph.gateway.log_sink import LogSink
+from heliograph.gateway.observer import GatewayObserver
 from heliograph.gateway.options import OptionError, parse_options
 from heliograph.gateway.providers import HostAllowList
 from heliograph.gateway.rate_limit import RateLimiter, bucket_key, rate_limit_headers
@@ -31,6 +32,7 @@ from heliograph.gateway.replies import send_bytes, send_error
 from heliograph.gateway.routing import RouteError, fallback_target, parse_path, resolve_target
 from heliograph.gateway.upstream import HOP_BY_HOP
 from heliograph.header_text import header_text
+from heliograph.request_ids import reset_request_id, set_request_id
 from heliograph.services.keys import AuthContext, KeyVerifier
 
 log = logging.getLogger(__name__)
@@ -77,6 +79,7 @@ class GatewayApp:
         self._sink = sink
         self._clock = clock
         self._ids = ids
+        self.observer: GatewayObserver | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter()
@@ -93,6 +96,9 @@ class GatewayApp:
         # Only streams are watched: a watcher task per call costs measurable latency, and a non-streamed
         # call whose client left is still completed upstream (and billed), so it is logged as such.
         watcher = _watch_disconnect(receive, call) if call.body.is_stream else None
+        # Log lines of this call carry its Helicone-Id; reset after, as a server-side call runs in
+        # its caller's task.
+        id_token = set_request_id(call.request_id)
         try:
             await self._handle(call)
         except _Refused as refused:
@@ -109,6 +115,7 @@ class GatewayApp:
             if task is not None:
                 task.uncancel()
         finally:
+            reset_request_id(id_token)
             call.finished = True
             if watcher is not None:
                 watcher.cancel()
@@ -204,6 +211,8 @@ class GatewayApp:
         if cache is not None and call.auth is not None:
             slot_keys = self._cache_keys(call)
             found = await lookup(self._cache, slot_keys, choose=random.randrange)
+            if cache.read and self.observer is not None:
+                self.observer.cache_looked_up(found.hit is not None)
             if cache.read and found.hit is not None:
                 await self._forwarder.replay(call, call_exchange(call), found, call.reply_headers)
                 return
@@ -257,6 +266,8 @@ class GatewayApp:
         call.reply_headers.extend(headers)
         if decision.allowed:
             return (key, policy) if policy.unit == "cents" else None
+        if self.observer is not None:
+            self.observer.rate_limited(policy.unit)
         message = f"rate limit {policy.normalized()} exceeded; retry later"
         body = await send_error(
             call.send,

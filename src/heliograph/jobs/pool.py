@@ -63,6 +63,13 @@ class WorkerPool:
         self._claimer: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
         self._closing = False
+        #: Called with (kind, "succeeded" | "failed") after each attempt (operator metrics).
+        self.observer: Callable[[str, str], None] | None = None
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The job kinds this pool runs."""
+        return self._kinds
 
     def start(self) -> None:
         """Start claiming, on the running event loop; with concurrency 0 (or no handlers) nothing runs."""
@@ -178,6 +185,8 @@ class WorkerPool:
 
     async def _settle(self, job: Job, error: str | None, *, retry: bool) -> None:
         """Record the attempt's outcome (``error`` None: done)."""
+        if self.observer is not None:
+            self.observer(job.kind, "succeeded" if error is None else "failed")
         try:
             if error is None:
                 await asyncio.to_thread(self._queue.complete, job)

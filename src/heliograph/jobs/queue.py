@@ -139,6 +139,14 @@ class JobQueue:
         self._sqlite = engine.dialect.name == "sqlite"
 
     @property
+    def engine(self) -> sa.Engine:
+        return self._engine
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @property
     def lease_ms(self) -> int:
         """How long a claimed job is reserved for its worker before others may claim it again."""
         return self._lease_ms
@@ -314,6 +322,10 @@ class JobQueue:
         now = self._clock()
         due = sa.and_(jobs.c.status == "queued", jobs.c.run_after <= now)
         return self._exists(sa.and_(jobs.c.kind.in_(sorted(kinds)), sa.or_(due, jobs.c.status == "running")))
+
+    def has_open(self, kind: str) -> bool:
+        """Whether a job of ``kind`` is queued (due or not) or running."""
+        return self._exists(sa.and_(jobs.c.kind == kind, jobs.c.status.in_(("queued", "running"))))
 
     def _exists(self, condition: sa.ColumnElement[bool]) -> bool:
         with self._engine.connect() as conn:

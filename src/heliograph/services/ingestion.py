@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from heliograph.clock import Clock, IdFactory
 from heliograph.gateway.estimate import TokenEstimator
@@ -20,6 +21,12 @@ from heliograph.pricing.prices import PriceTable
 from heliograph.records import IngestBatch, RequestRecord, SpanRecord
 from heliograph.services.keys import AuthContext
 from heliograph.storage.writer import BatchingWriter
+
+
+class IngestObserver(Protocol):
+    """Told of every acknowledged ingest call (operator metrics)."""
+
+    def ingest_committed(self, source: str, records: int, seconds: float) -> None: ...
 
 
 class IngestionService:
@@ -38,6 +45,7 @@ class IngestionService:
         self._ids = ids
         # Loads its encoding on first use, so a server whose spans all carry usage never does.
         self._estimator = estimator or TokenEstimator()
+        self.observer: IngestObserver | None = None
 
     def otlp_batch(self, body: bytes, *, protobuf: bool, auth: AuthContext) -> IngestBatch:
         """Decode an OTLP export; every span is kept, LLM spans also become requests.
@@ -104,8 +112,13 @@ class IngestionService:
         """
         if not len(batch):
             return
+        started = time.perf_counter()
         prepared = await asyncio.to_thread(self._writer.prepare, batch)
         await asyncio.wrap_future(self._writer.submit_prepared(prepared))
+        if self.observer is not None:
+            # Spans come only from OTLP exports; async logs and log messages carry requests alone.
+            source = "otlp" if batch.spans else "log"
+            self.observer.ingest_committed(source, len(batch), time.perf_counter() - started)
 
     def _price(self, record: RequestRecord) -> int:
         usage = record_usage(record)

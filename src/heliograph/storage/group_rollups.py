@@ -71,8 +71,10 @@ def _increments(
     return found
 
 
-def add(conn: sa.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Add inserted request rows (as ``batch_rows`` encodes them) to the session and user rollups."""
+def add(conn: sa.Connection, rows: Sequence[tuple[Any, ...]], *, sign: int = 1) -> None:
+    """Add inserted request rows (as ``batch_rows`` encodes them) to the session and user rollups;
+    ``sign=-1`` takes removed ones out of the sums, after which :func:`settle` must fix the first and
+    last times (they cannot be subtracted)."""
     sessions = _increments(rows, "session_id", HOUR_MS, len(SESSION_SUMS))
     if sessions:
         session_keys = ("organization_id", "hour", "session_id", "session_name")
@@ -81,14 +83,75 @@ def add(conn: sa.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
             "session_rollups",
             session_keys,
             SESSION_SUMS,
-            [(*k, *v) for k, v in sessions.items()],
+            [(*k, *_signed(v, len(SESSION_SUMS), sign)) for k, v in sessions.items()],
             times=True,
         )
     users = _increments(rows, "user_id", DAY_MS, len(USER_SUMS))
     if users:
         user_keys = ("organization_id", "day", "user_id")
-        add_increments(
-            conn, "user_rollups", user_keys, USER_SUMS, [(*k, *v) for k, v in users.items()], times=True
+        items = [(*k, *_signed(v, len(USER_SUMS), sign)) for k, v in users.items()]
+        add_increments(conn, "user_rollups", user_keys, USER_SUMS, items, times=True)
+
+
+def _signed(values: list[int], sums: int, sign: int) -> list[int]:
+    """The sums times ``sign``; the first and last times after them as they are."""
+    if sign == 1:
+        return values
+    return [sign * value for value in values[:sums]] + values[sums:]
+
+
+def settle(conn: sa.Connection, organization_id: int, rows: Sequence[tuple[Any, ...]]) -> None:
+    """After requests ``rows`` were taken out (``add(..., sign=-1)``) and deleted: drop the session hours
+    and user days left with no request, and recompute the first and last times of the others those
+    requests were in. Two statements a table, whatever the number of sessions and users."""
+    at = _AT
+    hours = {row[at["created_at"]] - row[at["created_at"]] % HOUR_MS for row in rows if row[at["session_id"]]}
+    sessions = {row[at["session_id"]] for row in rows if row[at["session_id"]]}
+    days = {row[at["created_at"]] - row[at["created_at"]] % DAY_MS for row in rows if row[at["user_id"]]}
+    users = {row[at["user_id"]] for row in rows if row[at["user_id"]]}
+    r = requests.c
+    if sessions:
+        g = session_rollups.c
+        touched = sa.and_(
+            g.organization_id == organization_id,
+            g.hour.in_(sorted(hours)),
+            g.session_id.in_(sorted(sessions)),
+        )
+        conn.execute(session_rollups.delete().where(touched, g.requests <= 0))
+        mine = sa.and_(
+            r.organization_id == organization_id,
+            r.session_id == g.session_id,
+            sa.func.coalesce(r.session_name, "") == g.session_name,
+            r.created_at >= g.hour,
+            r.created_at < g.hour + HOUR_MS,
+        )
+        conn.execute(
+            session_rollups.update()
+            .where(touched)
+            .values(
+                first_at=sa.select(sa.func.min(r.created_at)).where(mine).scalar_subquery(),
+                last_at=sa.select(sa.func.max(r.created_at)).where(mine).scalar_subquery(),
+            )
+        )
+    if users:
+        u = user_rollups.c
+        touched = sa.and_(
+            u.organization_id == organization_id, u.day.in_(sorted(days)), u.user_id.in_(sorted(users))
+        )
+        conn.execute(user_rollups.delete().where(touched, u.requests <= 0))
+        mine = sa.and_(
+            r.organization_id == organization_id,
+            r.user_id == u.user_id,
+            r.created_at >= u.day,
+            r.created_at < u.day + DAY_MS,
+        )
+        conn.execute(
+            user_rollups.update()
+            .where(touched)
+            .values(
+                first_at=sa.select(sa.func.min(r.created_at)).where(mine).scalar_subquery(),
+                last_at=sa.select(sa.func.max(r.created_at)).where(mine).scalar_subquery(),
+            )
         )
 
 

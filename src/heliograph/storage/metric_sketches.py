@@ -63,8 +63,9 @@ def representative(index: int) -> float:
     return 2 * upper / (_GAMMA + 1) if index > EXACT_BELOW else float(EXACT_BELOW)
 
 
-def add(conn: sa.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Count inserted request rows (as ``batch_rows`` encodes them) into their hours' sketches."""
+def add(conn: sa.Connection, rows: Sequence[tuple[Any, ...]], *, sign: int = 1) -> None:
+    """Count inserted request rows (as ``batch_rows`` encodes them) into their hours' sketches;
+    ``sign=-1`` takes removed ones out."""
     if not rows:
         return
     # Column-wise, with C-level zips and counters: this runs in the writer's transaction for every
@@ -82,7 +83,7 @@ def add(conn: sa.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
             for org, hour, value in zip(orgs, hours, values, strict=True)
             if value is not None
         )
-    items = [(*key, count) for key, count in counts.items()]
+    items = [(*key, sign * count) for key, count in counts.items()]
     add_increments(conn, "metric_sketches", ("organization_id", "hour", "metric", "bin"), ("count",), items)
 
 

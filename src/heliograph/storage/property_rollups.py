@@ -58,10 +58,15 @@ def _upsert(conn: sa.Connection, items: list[tuple[Any, ...]]) -> None:
 
 
 def add(
-    conn: sa.Connection, property_rows: Sequence[tuple[Any, ...]], request_of: Mapping[int, Sequence[Any]]
+    conn: sa.Connection,
+    property_rows: Sequence[tuple[Any, ...]],
+    request_of: Mapping[int, Sequence[Any]],
+    *,
+    sign: int = 1,
 ) -> None:
     """Add inserted property rows (``batch_rows.PROPERTY_COLUMNS``: seq, key, organization, value,
-    created_at) with their requests' components; ``request_of`` maps a seq to its request row."""
+    created_at) with their requests' components; ``request_of`` maps a seq to its request row.
+    ``sign=-1`` takes removed ones out."""
     # Each request's components once (a request has several properties), the requests of each
     # (key, value, hour) gathered, then summed column-wise at C speed.
     of_request: dict[int, list[int]] = {}
@@ -76,7 +81,9 @@ def add(
         members.setdefault((organization_id, key, value, created_at - created_at % HOUR_MS), []).append(
             components
         )
-    found = {bucket: [sum(column) for column in zip(*rows, strict=True)] for bucket, rows in members.items()}
+    found = {
+        bucket: [sign * sum(column) for column in zip(*rows, strict=True)] for bucket, rows in members.items()
+    }
     _upsert(conn, [(*bucket, *sums) for bucket, sums in found.items()])
 
 

@@ -92,9 +92,13 @@ def deltas(rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return [(*key, *sums) for key, sums in found.items()]
 
 
-def add(conn: sa.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Add inserted request rows to the rollups (in the caller's transaction)."""
-    add_increments(conn, "request_rollups", KEY_COLUMNS, SUM_COLUMNS, deltas(rows))
+def add(conn: sa.Connection, rows: Sequence[tuple[Any, ...]], *, sign: int = 1) -> None:
+    """Add inserted request rows to the rollups (in the caller's transaction); ``sign=-1`` takes
+    removed ones out (storage/request_removal.py)."""
+    items = deltas(rows)
+    if sign != 1:
+        items = [(*item[: len(KEY_COLUMNS)], *(sign * v for v in item[len(KEY_COLUMNS) :])) for item in items]
+    add_increments(conn, "request_rollups", KEY_COLUMNS, SUM_COLUMNS, items)
 
 
 # --- reading ------------------------------------------------------------------------------------------
@@ -236,8 +240,9 @@ def requests_by_status(
 _COUNTRY = REQUEST_COLUMNS.index("country_code")
 
 
-def add_countries(conn: sa.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Count inserted request rows per organization, hour and country (rows without one are left out)."""
+def add_countries(conn: sa.Connection, rows: Sequence[tuple[Any, ...]], *, sign: int = 1) -> None:
+    """Count inserted request rows per organization, hour and country (rows without one are left out);
+    ``sign=-1`` takes removed ones out."""
     counts: dict[tuple[Any, ...], int] = {}
     for row in rows:
         country = row[_COUNTRY]
@@ -245,7 +250,7 @@ def add_countries(conn: sa.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
             continue
         created = row[_AT["created_at"]]
         key = (row[_AT["organization_id"]], created - created % HOUR_MS, country)
-        counts[key] = counts.get(key, 0) + 1
+        counts[key] = counts.get(key, 0) + sign
     items = [(*key, count) for key, count in counts.items()]
     add_increments(conn, "country_rollups", ("organization_id", "hour", "country_code"), ("requests",), items)
 

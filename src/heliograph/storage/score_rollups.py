@@ -29,10 +29,15 @@ def _upsert(conn: sa.Connection, items: list[tuple[Any, ...]]) -> None:
 
 
 def add(
-    conn: sa.Connection, score_rows: Sequence[tuple[Any, ...]], request_of: Mapping[int, Sequence[Any]]
+    conn: sa.Connection,
+    score_rows: Sequence[tuple[Any, ...]],
+    request_of: Mapping[int, Sequence[Any]],
+    *,
+    sign: int = 1,
 ) -> None:
     """Count inserted score rows (``batch_rows.SCORE_COLUMNS``: seq, key, organization, value, ...) at
-    their requests' hours; ``request_of`` maps a seq to its request row."""
+    their requests' hours; ``request_of`` maps a seq to its request row. ``sign=-1`` takes removed
+    ones out."""
     counts: dict[tuple[Any, ...], int] = {}
     for seq, key, organization_id, value, *_times in score_rows:
         row = request_of.get(seq)
@@ -40,7 +45,7 @@ def add(
             continue
         created = row[_CREATED]
         at = (organization_id, key, created - created % HOUR_MS, value)
-        counts[at] = counts.get(at, 0) + 1
+        counts[at] = counts.get(at, 0) + sign
     _upsert(conn, [(*at, count) for at, count in counts.items()])
 
 

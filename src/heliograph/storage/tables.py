@@ -446,7 +446,11 @@ country_rollups = sa.Table(
 
 # Datasets, evaluators, experiments and the job queue live in modules of their own on this metadata;
 # imported last because they import ``metadata`` from here.
+from heliograph.storage import alert_tables as _alert_tables  # noqa: E402,F401
 from heliograph.storage import dataset_tables as _dataset_tables  # noqa: E402,F401
 from heliograph.storage import evaluation_tables as _evaluation_tables  # noqa: E402,F401
 from heliograph.storage import experiment_tables as _experiment_tables  # noqa: E402,F401
+from heliograph.storage import redaction_tables as _redaction_tables  # noqa: E402,F401
+from heliograph.storage import retention_tables as _retention_tables  # noqa: E402,F401
 from heliograph.storage import table_experiment_tables as _table_experiment_tables  # noqa: E402,F401
+from heliograph.storage import webhook_tables as _webhook_tables  # noqa: E402,F401

@@ -17,7 +17,8 @@ from __future__ import annotations
 import collections
 import logging
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -46,6 +47,10 @@ from heliograph.storage.request_inserts import RequestInserter, Seqs, first_of_e
 log = logging.getLogger(__name__)
 
 
+#: Rewrites a batch before it is encoded (services/redaction: personal data and secrets never reach
+#: storage); runs on the caller's thread, like ``prepare``.
+BatchFilter = Callable[[IngestBatch], IngestBatch]
+
 #: Work done inside the write transaction for requests that used a tracked prompt (see
 #: services/prompt_tracking.py); it gets only the requests this write inserted, and must not raise.
 AfterInsert = Callable[[sa.Connection, list[RequestRecord], int], None]
@@ -56,6 +61,12 @@ class InsertPlanner(Protocol):
     is durable exactly when the logs are (services/evaluators/online.py). Returns how many jobs."""
 
     def plan(self, conn: sa.Connection, records: Iterable[RequestRecord], now: int) -> int: ...
+
+
+class WriteObserver(Protocol):
+    """Told of every group the writer thread wrote (operator metrics); must be quick and not raise."""
+
+    def group_written(self, sizes: list[int], outcomes: list[bool], seconds: float) -> None: ...
 
 
 class WriterOverloaded(Exception):
@@ -86,13 +97,17 @@ class BatchingWriter:
         max_batch: int,
         clock: Clock,
         after_insert: AfterInsert | None = None,
-        planner: InsertPlanner | None = None,
+        planners: Sequence[InsertPlanner] = (),
+        batch_filter: BatchFilter | None = None,
     ) -> None:
         self._engine = engine
         self._after_insert = after_insert
-        self._planner = planner
+        self._planners = list(planners)
+        self.batch_filter = batch_filter
         #: Called on the writer thread after a commit that queued jobs (the worker pool's wake-up).
         self.on_planned: Callable[[], None] | None = None
+        #: Set by the app when operator metrics are on (services/operator_metrics.py).
+        self.observer: WriteObserver | None = None
         self._dialect = engine.dialect.name
         self._max_pending = max_pending
         self._max_batch = max_batch
@@ -136,6 +151,8 @@ class BatchingWriter:
 
     def prepare(self, batch: IngestBatch) -> PreparedBatch:
         """Encode a batch for writing; safe to call from any thread."""
+        if self.batch_filter is not None:
+            batch = self.batch_filter(batch)
         return prepare([batch], self._clock(), self._encoder, self._known_resources)
 
     def submit(self, batch: IngestBatch) -> Future[None]:
@@ -166,11 +183,14 @@ class BatchingWriter:
                 if not self._queue and self._closing:
                     return
                 group = self._take_group()
+            started = time.perf_counter()
             try:
                 outcomes = self._write_group(group)
             except Exception:  # pragma: no cover - _write_group already catches database errors
                 log.exception("the ingest writer failed unexpectedly")
                 outcomes = [False] * len(group)
+            if self.observer is not None:
+                self.observer.group_written([p.size for p in group], outcomes, time.perf_counter() - started)
             # Free the queue space before waking callers, so one that submits again at once fits.
             with self._cond:
                 self._pending_records -= sum(p.size for p in group)
@@ -237,17 +257,22 @@ class BatchingWriter:
         if planned and self.on_planned is not None:
             self.on_planned()
 
+    def add_planner(self, planner: InsertPlanner) -> None:
+        """Add a planner before the writer starts (the app wires them once its services exist)."""
+        self._planners.append(planner)
+
     def _plan(self, conn: sa.Connection, prepared: PreparedBatch, seqs: Seqs, now: int) -> int:
-        if self._planner is None:
-            return 0
-        # Lazy: walked only when some organization has online evaluators.
+        planned = 0
         every = len(seqs) == len(prepared.requests)
-        records = (
-            item.record
-            for item in prepared.requests
-            if every or (item.record.organization_id, item.record.id) in seqs
-        )
-        return self._planner.plan(conn, records, now)
+        for planner in self._planners:
+            # Lazy: walked only by a planner with work for some organization of the batch.
+            records = (
+                item.record
+                for item in prepared.requests
+                if every or (item.record.organization_id, item.record.id) in seqs
+            )
+            planned += planner.plan(conn, records, now)
+        return planned
 
 
 def _inserted_rows(prepared: PreparedBatch, seqs: Seqs) -> list[tuple[Any, ...]]:

@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from starlette.responses import RedirectResponse
 
 from heliograph.web import (
+    alert_pages,
     dashboard_pages,
     dataset_pages,
     evaluator_pages,
@@ -13,13 +14,16 @@ from heliograph.web import (
     experiment_pages,
     prompt_pages,
     property_pages,
+    redaction_pages,
     request_detail,
     request_pages,
+    retention_pages,
     session_pages,
     settings_pages,
     sign_in,
     trace_pages,
     user_pages,
+    webhook_pages,
 )
 from heliograph.web.identity import ui_path
 
@@ -30,6 +34,8 @@ ROUTERS = [
     request_pages.router,
     prompt_pages.router,
     settings_pages.router,
+    redaction_pages.router,
+    retention_pages.router,
     request_detail.router,
     dashboard_pages.router,
     user_pages.router,
@@ -37,9 +43,11 @@ ROUTERS = [
     trace_pages.router,
     session_pages.router,
     evaluator_pages.router,
+    alert_pages.router,
     dataset_pages.router,
     experiment_pages.router,
     experiment_forms.router,
+    webhook_pages.router,
 ]
 
 

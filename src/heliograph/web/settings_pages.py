@@ -20,6 +20,8 @@ from heliograph.services import keys as key_service
 from heliograph.services.errors import Conflict, InvalidInput, NotFound
 from heliograph.services.members import PASSWORD_MIN_CHARS, ROLES, SIGN_IN_LINK_SECONDS, Principal
 from heliograph.web.identity import Admin, Forbidden, FormCheck, Reader, start_session, ui_path
+from heliograph.web.redaction_views import RedactionForm, redaction_section
+from heliograph.web.retention_pages import retention_policy, retention_section
 from heliograph.web.routing import UiRoute
 from heliograph.web.templating import render
 
@@ -32,6 +34,8 @@ _NOTICES = {
     "member-removed": "The member was removed.",
     "role-changed": "The role was changed; the member signs in again to use it.",
     "password-changed": "Your password was changed. Your other sessions have ended.",
+    "retention-saved": "The retention periods were saved; the next sweep applies them.",
+    "redaction-saved": "The redaction rules were saved. They apply to what is logged from now on.",
 }
 #: A key or member id in a path.
 RowId = Annotated[int, Path(ge=1, le=2**62)]
@@ -62,6 +66,7 @@ def settings_page(
     status_code: int = 200,
     error: str | None = None,
     notice: str = "",
+    redaction: RedactionForm | None = None,
 ) -> Response:
     """The whole page (also the answer to a form whose input was refused: it shows ``error``)."""
     ctx = app_context(request)
@@ -81,6 +86,9 @@ def settings_page(
         roles=ROLES,
         password_min=PASSWORD_MIN_CHARS,
         error=error,
+        redaction=redaction_section(request, principal, redaction),
+        retention=retention_policy(request, principal),
+        **retention_section(request),
         notice=_NOTICES.get(notice),
     )
 
