@@ -344,7 +344,7 @@ def _retention(context: AppContext) -> tuple[WorkerPool, Periodic]:
         max_attempts=settings.job_max_attempts,
         wake=pool.wake,
     )
-    context.retention.continue_sweep = sweep.tick
+    context.retention.continue_sweep = sweep.queue_next
     return pool, sweep
 
 

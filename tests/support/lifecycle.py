@@ -39,3 +39,53 @@ def rollups(engine: sa.Engine, organization: int) -> dict[str, list[tuple[Any, .
                 key=repr,
             )
     return found
+
+
+class ManualClock:
+    """An injected clock a test moves by hand."""
+
+    def __init__(self, now: int) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def async_log(at: int, user: str, request_id: str) -> dict[str, Any]:
+    """A manual-logger call with bodies, at epoch ms ``at``."""
+    return {
+        "providerRequest": {
+            "url": "https://api.openai.com/v1/chat/completions",
+            "json": {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}]},
+            "meta": {
+                "Helicone-User-Id": user,
+                "Helicone-Request-Id": request_id,
+                "Helicone-Property-Env": "prod",
+                "Helicone-Session-Id": f"s-{user}",
+            },
+        },
+        "providerResponse": {
+            "json": {
+                "model": "gpt-4o",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hello"}}],
+                "usage": {"prompt_tokens": 12, "completion_tokens": 3},
+            },
+            "status": 200,
+            "headers": {},
+        },
+        "timing": {
+            "startTime": {"seconds": at // 1000, "milliseconds": at % 1000},
+            "endTime": {"seconds": (at + 1200) // 1000, "milliseconds": (at + 1200) % 1000},
+        },
+    }
+
+
+def stored_bodies(engine: sa.Engine, org: int) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count())
+                .select_from(stored.request_bodies)
+                .where(stored.request_bodies.c.organization_id == org)
+            ).scalar_one()
+        )

@@ -14,7 +14,7 @@ from heliograph.api.envelope import JSONBody, ok
 from heliograph.api.json_body import JsonBodyRoute
 from heliograph.api.openapi import errors
 from heliograph.api.retention_schemas import ErasureBody, ResultErasure, ResultRetention, RetentionBody
-from heliograph.services.erasure import ErasureScope
+from heliograph.services.erasure import ErasureScope, erased_counts
 from heliograph.services.retention import RetentionPolicy
 from heliograph.storage.request_removal import Removed
 
@@ -28,16 +28,6 @@ def policy_view(policy: RetentionPolicy, defaults: RetentionPolicy) -> dict[str,
         "custom": policy.custom,
         "defaults": {"requestDays": defaults.request_days, "bodyDays": defaults.body_days},
     }
-
-
-def counts_view(removed: Removed) -> dict[str, int]:
-    """The counts camel-cased, as the rest of the API names fields."""
-    return {_camel(name): count for name, count in removed.as_dict().items()}
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
 
 
 @router.get(
@@ -108,6 +98,6 @@ async def erase(body: ErasureBody, request: Request, auth: WriteAuth) -> JSONBod
     )
     if body.dryRun:
         count = await run_in_threadpool(service.count, auth.organization_id, scope)
-        return ok(counts_view(Removed(requests=count)))
+        return ok(erased_counts(Removed(requests=count)))
     removed = await run_in_threadpool(service.erase, auth.organization_id, scope)
-    return ok(counts_view(removed))
+    return ok(erased_counts(removed))

@@ -11,7 +11,7 @@ import click
 from heliograph.cli.database import open_database
 from heliograph.cli.options import load_cli_settings, storage_options
 from heliograph.clock import system_clock
-from heliograph.services.erasure import ErasureScope, ErasureService
+from heliograph.services.erasure import ErasureScope, ErasureService, erased_counts
 from heliograph.services.errors import ServiceError
 from heliograph.settings import Settings
 from heliograph.storage import keys_repo
@@ -41,6 +41,8 @@ def erasure_scope(
             node = json.loads(filter_json)
         except json.JSONDecodeError as exc:
             raise click.UsageError(f"--filter is not JSON: {exc}") from None
+        if node is None:
+            raise click.UsageError("--filter must be a filter tree, not null")
     return ErasureScope(request_ids=request_ids or None, user_id=user_id, session_id=session_id, filter=node)
 
 
@@ -65,7 +67,7 @@ def run_delete(settings: Settings, organization: str, scope: ErasureScope, *, ye
             raise click.UsageError(str(exc)) from None
     finally:
         engine.dispose()
-    click.echo(json.dumps(removed.as_dict(), indent=2))
+    click.echo(json.dumps(erased_counts(removed), indent=2))
 
 
 @click.group()

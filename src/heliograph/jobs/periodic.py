@@ -46,6 +46,16 @@ class Periodic:
         """Queue the job unless one is open; True when one was queued. Blocking (a short write)."""
         if self._queue.has_open(self._kind):
             return False
+        return self._add()
+
+    def queue_next(self) -> bool:
+        """Queue the next job now unless one is already queued: for a running job that stopped short of
+        its work (its own row is still 'running', which :meth:`tick` would wait for)."""
+        if self._queue.has_queued(self._kind):
+            return False
+        return self._add()
+
+    def _add(self) -> bool:
         now = self._queue.clock()
         with self._queue.engine.begin() as conn:
             enqueue(

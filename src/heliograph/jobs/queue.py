@@ -323,6 +323,10 @@ class JobQueue:
         due = sa.and_(jobs.c.status == "queued", jobs.c.run_after <= now)
         return self._exists(sa.and_(jobs.c.kind.in_(sorted(kinds)), sa.or_(due, jobs.c.status == "running")))
 
+    def has_queued(self, kind: str) -> bool:
+        """Whether a job of ``kind`` is queued (due or not)."""
+        return self._exists(sa.and_(jobs.c.kind == kind, jobs.c.status == "queued"))
+
     def has_open(self, kind: str) -> bool:
         """Whether a job of ``kind`` is queued (due or not) or running."""
         return self._exists(sa.and_(jobs.c.kind == kind, jobs.c.status.in_(("queued", "running"))))

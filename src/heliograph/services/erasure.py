@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.sql.elements import True_
 
 from heliograph.clock import Clock
 from heliograph.services.deletion_pace import DeletionPace
@@ -69,6 +70,8 @@ def check_scope(scope: ErasureScope) -> None:
     for name, value in (("userId", scope.user_id), ("sessionId", scope.session_id)):
         if value is not None and not value:
             raise InvalidInput(f"{name} must not be empty")
+        if value is not None and "\x00" in value:
+            raise InvalidInput(f"{name} must not contain NUL characters")
     if scope.filter == "all" or scope.filter == {}:
         # An empty filter matches every request: erasing a whole organization is not what "filter" is for.
         raise InvalidInput(
@@ -104,9 +107,16 @@ class ErasureService:
         if scope.session_id is not None:
             return sa.and_(mine, r.session_id == scope.session_id)
         try:
-            return sa.and_(mine, request_filter_clause(scope.filter, dialect=self._dialect))
+            clause = request_filter_clause(scope.filter, dialect=self._dialect)
         except FilterError as exc:
             raise InvalidInput(f"filter: {exc}") from exc
+        if isinstance(clause, True_) or _selects_everything(scope.filter):
+            # Erasing a whole organization is not what a filter is for; a mistyped one should not do it.
+            raise InvalidInput(
+                'filter must select some requests; this one ("all", {} or branches of them) selects every '
+                "request of the organization"
+            )
+        return sa.and_(mine, clause)
 
     def count(self, organization_id: int, scope: ErasureScope) -> int:
         """How many requests an erasure of ``scope`` would delete now (the CLI and UI confirm with it)."""
@@ -140,3 +150,24 @@ class ErasureService:
         if removed.requests:
             reclaim_space(self._engine)
         return removed
+
+
+def _selects_everything(node: Any) -> bool:
+    """Whether a filter tree is "all" by construction: leaves "all" or {}, joined by and/or."""
+    if node == "all" or node == {}:
+        return True
+    if isinstance(node, dict) and set(node) == {"left", "operator", "right"}:
+        left, right = _selects_everything(node["left"]), _selects_everything(node["right"])
+        return (left and right) if node["operator"] == "and" else (left or right)
+    return False
+
+
+def erased_counts(removed: Removed) -> dict[str, int]:
+    """The rows deleted per kind, named as the API names fields (camelCase): the API's and the CLI's
+    answer."""
+    return {_camel(name): count for name, count in removed.as_dict().items()}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)

@@ -22,11 +22,10 @@ from heliograph.clock import Clock
 from heliograph.jobs.queue import Job
 from heliograph.services.deletion_pace import DeletionPace
 from heliograph.services.errors import InvalidInput
+from heliograph.services.retention_sweep import OrganizationSweep
 from heliograph.services.write_transactions import write_transaction
 from heliograph.storage import retention_repo
 from heliograph.storage.engine import reclaim_space
-from heliograph.storage.request_removal import remove_bodies, remove_requests
-from heliograph.storage.retention_repo import Position
 from heliograph.storage.time_buckets import DAY_MS
 
 #: The job kind of the sweep (one job at a time, for every organization).
@@ -49,7 +48,9 @@ class RetentionPolicy:
 @dataclass(slots=True)
 class SweepResult:
     requests: int = 0
+    spans: int = 0
     bodies: int = 0
+    span_contents: int = 0
     pages_freed: int = 0
     finished: bool = True
 
@@ -78,8 +79,11 @@ class RetentionService:
         batch_rows: int,
         clock: Clock,
         ingest_busy: Callable[[], bool] | None = None,
+        budget_seconds: float = SWEEP_BUDGET_SECONDS,
     ) -> None:
-        """``ingest_busy``: whether the ingest writer has records waiting (deletion yields to it)."""
+        """``ingest_busy``: whether the ingest writer has records waiting (deletion yields to it);
+        ``budget_seconds``: how long one sweep job runs before it queues its continuation."""
+        self._budget = budget_seconds
         check_periods(default_request_days, default_body_days, source="the server's default ")
         self._ingest_busy = ingest_busy
         self._engine = engine
@@ -122,89 +126,38 @@ class RetentionService:
         """The periodic job's handler: sweep in a thread (it blocks on the database); a sweep cut short by
         its budget queues the next right away."""
         del job
-        result = await asyncio.to_thread(self.sweep)
+        result = await asyncio.to_thread(self.sweep, budget_seconds=self._budget)
         if not result.finished and self.continue_sweep is not None:
             await asyncio.to_thread(self.continue_sweep)
 
-    def sweep(self, *, budget_seconds: float = SWEEP_BUDGET_SECONDS) -> SweepResult:
+    def sweep(self, *, budget_seconds: float | None = None) -> SweepResult:
         """Apply every organization's periods at the clock's now; stops early (``finished`` False) when the
         budget runs out, leaving the rest for the next sweep."""
-        deadline = time.monotonic() + budget_seconds
+        deadline = time.monotonic() + (self._budget if budget_seconds is None else budget_seconds)
         now = self._clock()
         result = SweepResult()
         with self._engine.connect() as conn:
             custom_only = self._defaults.request_days is None and self._defaults.body_days is None
             organizations = retention_repo.organization_ids(conn, custom_only=custom_only)
+        pace = DeletionPace(self._ingest_busy)
         for organization_id in organizations:
             policy = self.policy(organization_id)
+            sweep = OrganizationSweep(
+                self._engine, organization_id, batch_rows=self._batch, deadline=deadline, pace=pace, now=now
+            )
+            done = True
             if policy.request_days is not None:
-                before = now - policy.request_days * DAY_MS
-                result.requests += self._expire_requests(organization_id, before, deadline)
-            if policy.body_days is not None and time.monotonic() < deadline:
-                before = now - policy.body_days * DAY_MS
-                result.bodies += self._expire_bodies(organization_id, before, deadline, now)
-            if time.monotonic() >= deadline:
+                done = sweep.expire_requests(now - policy.request_days * DAY_MS)
+            if done and policy.body_days is not None:
+                done = sweep.expire_bodies(now - policy.body_days * DAY_MS)
+            counts = sweep.counts
+            result.requests += counts.requests
+            result.spans += counts.spans
+            result.bodies += counts.bodies
+            result.span_contents += counts.span_contents
+            if not done:
                 result.finished = False
                 break
-        if result.requests or result.bodies:
+        if result.requests or result.bodies or result.spans or result.span_contents:
             result.pages_freed = reclaim_space(self._engine)
         return result
-
-    def _expire_requests(self, organization_id: int, before: int, deadline: float) -> int:
-        removed = 0
-        pace = DeletionPace(self._ingest_busy)
-        while time.monotonic() < deadline:
-            pace.start_batch()
-            with write_transaction(self._engine, "retention raced another deletion") as conn:
-                seqs = retention_repo.expired_requests(conn, organization_id, before, self._batch)
-                if not seqs:
-                    return removed
-                removed += remove_requests(conn, organization_id, seqs).requests
-            pace.after_batch()
-        return removed
-
-    def _expire_bodies(self, organization_id: int, before: int, deadline: float, now: int) -> int:
-        """Bodies of requests that aged past ``before`` since the last sweep, then of requests logged since
-        then with an older timestamp; progress is recorded only once both walks are complete."""
-        with self._engine.connect() as conn:
-            stored = retention_repo.get_policy(conn, organization_id)
-            up_to_seq = retention_repo.max_seq(conn)
-        since = 0 if stored is None else stored.bodies_swept_before
-        after_seq = 0 if stored is None else stored.bodies_swept_seq
-        if before <= since and up_to_seq <= after_seq:
-            return 0
-        expired = 0
-        position: Position | None = None
-        pace = DeletionPace(self._ingest_busy)
-        while True:
-            if time.monotonic() >= deadline:
-                return expired
-            pace.start_batch()
-            with write_transaction(self._engine, "retention raced another deletion") as conn:
-                found = retention_repo.aged_requests(
-                    conn, organization_id, since, before, position, self._batch
-                )
-                if not found:
-                    break
-                expired += remove_bodies(conn, [seq for seq, _created in found])
-            position = Position(found[-1][1], found[-1][0])
-            pace.after_batch()
-        while since > 0:  # on the first sweep the walk by time saw every request
-            if time.monotonic() >= deadline:
-                return expired
-            pace.start_batch()
-            with write_transaction(self._engine, "retention raced another deletion") as conn:
-                seqs = retention_repo.backfilled_requests(
-                    conn, organization_id, after_seq, up_to_seq, min(since, before), self._batch
-                )
-                if not seqs:
-                    retention_repo.record_body_sweep(
-                        conn, organization_id, max(since, before), up_to_seq, now
-                    )
-                    return expired
-                expired += remove_bodies(conn, seqs)
-            after_seq = seqs[-1]
-            pace.after_batch()
-        with write_transaction(self._engine, "retention raced another deletion") as conn:
-            retention_repo.record_body_sweep(conn, organization_id, max(since, before), up_to_seq, now)
-        return expired

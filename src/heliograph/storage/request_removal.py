@@ -15,7 +15,7 @@ the batching writer waits at most that long for the write lock.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -74,8 +74,13 @@ class Removed:
         return {item.name: getattr(self, item.name) for item in fields(self)}
 
 
-def remove_requests(conn: sa.Connection, organization_id: int, seqs: Sequence[int]) -> Removed:
-    """Delete the organization's requests ``seqs`` (others' seqs are ignored) and all derived data."""
+def remove_requests(
+    conn: sa.Connection, organization_id: int, seqs: Sequence[int], *, keep_curated: bool = False
+) -> Removed:
+    """Delete the organization's requests ``seqs`` (others' seqs are ignored) and all derived data.
+
+    With ``keep_curated`` (retention), what people built from the requests stays: prompt input records,
+    dataset rows and experiment outputs; an erasure removes those too."""
     removed = Removed()
     if not seqs:
         return removed
@@ -84,16 +89,32 @@ def remove_requests(conn: sa.Connection, organization_id: int, seqs: Sequence[in
         return removed
     found = [row[_SEQ_AT] for row in rows]
     request_of = {row[_SEQ_AT]: row[:_SEQ_AT] for row in rows}
-    _take_out_of_rollups(conn, organization_id, rows, request_of)
+    plain = [row[:_SEQ_AT] for row in rows]
     ids = [row[REQUEST_COLUMNS.index("id")] for row in rows]
-    removed.add(_remove_derived(conn, organization_id, ids))
+    removed.add(_remove_derived(conn, organization_id, ids, keep_curated=keep_curated))
     removed.spans = _remove_spans(conn, organization_id, found, rows)
-    for table, name in ((request_bodies, "bodies"), (request_properties, "properties"), (scores, "scores")):
-        deleted = conn.execute(table.delete().where(table.c.request_seq.in_(found))).rowcount
-        setattr(removed, name, deleted)
+    # The children are subtracted as their DELETE returns them: a score or property written meanwhile by
+    # another transaction is either deleted and subtracted here, or was never counted.
+    properties = _delete_returning(conn, request_properties, PROPERTY_COLUMNS, found)
+    property_rollups.add(conn, properties, request_of, sign=-1)
+    score_rows = _delete_returning(conn, scores, SCORE_COLUMNS, found)
+    score_rollups.add(conn, score_rows, request_of, sign=-1)
+    removed.properties, removed.scores = len(properties), len(score_rows)
+    removed.bodies = conn.execute(
+        request_bodies.delete().where(request_bodies.c.request_seq.in_(found))
+    ).rowcount
     removed.requests = conn.execute(requests.delete().where(requests.c.seq.in_(found))).rowcount
-    group_rollups.settle(conn, organization_id, [row[:_SEQ_AT] for row in rows])
+    _take_out_of_rollups(conn, organization_id, plain)
     return removed
+
+
+def _delete_returning(
+    conn: sa.Connection, table: sa.Table, columns: Sequence[str], seqs: list[int]
+) -> list[tuple[Any, ...]]:
+    query = (
+        table.delete().where(table.c.request_seq.in_(seqs)).returning(*(table.c[name] for name in columns))
+    )
+    return [tuple(row) for row in conn.execute(query)]
 
 
 def remove_bodies(conn: sa.Connection, seqs: Sequence[int]) -> int:
@@ -119,30 +140,20 @@ def _request_rows(conn: sa.Connection, organization_id: int, seqs: Sequence[int]
     query = sa.select(*columns).where(
         requests.c.organization_id == organization_id, requests.c.seq.in_(list(seqs))
     )
-    return [tuple(row) for row in conn.execute(query)]
+    # Locked: a second deletion of the same requests (two erasures, an erasure and the sweep) waits, then
+    # finds them gone, instead of subtracting them from the rollups again. (SQLite's write transaction
+    # already runs alone; SQLAlchemy leaves FOR UPDATE out there.)
+    return [tuple(row) for row in conn.execute(query.with_for_update())]
 
 
-def _take_out_of_rollups(
-    conn: sa.Connection, organization_id: int, rows: list[tuple[Any, ...]], request_of: dict[int, Any]
-) -> None:
-    plain = [row[:_SEQ_AT] for row in rows]
+def _take_out_of_rollups(conn: sa.Connection, organization_id: int, plain: list[tuple[Any, ...]]) -> None:
+    """Take the deleted request rows out of the rollups they were added to, and drop the keys left empty."""
     request_rollups.add(conn, plain, sign=-1)
-    group_rollups.add(conn, plain, sign=-1)
     request_rollups.add_countries(conn, plain, sign=-1)
     metric_sketches.add(conn, plain, sign=-1)
-    found = list(request_of)
-    property_rows = conn.execute(
-        sa.select(*(request_properties.c[name] for name in PROPERTY_COLUMNS)).where(
-            request_properties.c.request_seq.in_(found)
-        )
-    ).all()
-    property_rollups.add(conn, [tuple(row) for row in property_rows], request_of, sign=-1)
-    score_rows = conn.execute(
-        sa.select(*(scores.c[name] for name in SCORE_COLUMNS)).where(scores.c.request_seq.in_(found))
-    ).all()
-    score_rollups.add(conn, [tuple(row) for row in score_rows], request_of, sign=-1)
+    group_rollups.add(conn, plain, sign=-1)
     created_at = REQUEST_COLUMNS.index("created_at")
-    hours = sorted({row[created_at] - row[created_at] % HOUR_MS for row in rows})
+    hours = sorted({row[created_at] - row[created_at] % HOUR_MS for row in plain})
     # A key whose requests are all gone would otherwise stay as a row of zeros (or a zero count).
     for table, count in (
         (stored.request_rollups, stored.request_rollups.c.requests),
@@ -156,6 +167,7 @@ def _take_out_of_rollups(
                 table.c.organization_id == organization_id, table.c.hour.in_(hours), count <= 0
             )
         )
+    group_rollups.settle(conn, organization_id, plain)
 
 
 def _remove_spans(
@@ -189,10 +201,29 @@ def _remove_spans(
     return deleted
 
 
-def _remove_derived(conn: sa.Connection, organization_id: int, ids: Iterable[uuid.UUID]) -> Removed:
-    """What other features made from the requests: prompt input records tracked from them (and where
-    those records were put), dataset copies of their bodies, experiment outputs and runs, and jobs."""
-    ids = list(ids)
+def _remove_derived(
+    conn: sa.Connection, organization_id: int, ids: list[uuid.UUID], *, keep_curated: bool
+) -> Removed:
+    """Jobs queued about the requests and their webhook deliveries; unless ``keep_curated``, also what
+    other features made from them: prompt input records tracked from them (and where those records were
+    put), dataset copies of their bodies, experiment outputs and runs."""
+    removed = Removed()
+    subjects = [str(request_id) for request_id in ids]
+    removed.jobs = conn.execute(
+        jobs.delete().where(jobs.c.organization_id == organization_id, jobs.c.subject.in_(subjects))
+    ).rowcount
+    deliveries = webhook_deliveries.c
+    removed.webhook_deliveries = conn.execute(
+        webhook_deliveries.delete().where(
+            deliveries.organization_id == organization_id, deliveries.request_id.in_(subjects)
+        )
+    ).rowcount
+    if not keep_curated:
+        removed.add(_remove_curated(conn, organization_id, ids))
+    return removed
+
+
+def _remove_curated(conn: sa.Connection, organization_id: int, ids: list[uuid.UUID]) -> Removed:
     removed = Removed()
     records = list(
         conn.execute(
@@ -236,14 +267,26 @@ def _remove_derived(conn: sa.Connection, organization_id: int, ids: Iterable[uui
         .where(cells.organization_id == organization_id, cells.request_id.in_(ids))
         .values(request_id=None, value=None)
     )
-    subjects = [str(request_id) for request_id in ids]
-    removed.jobs = conn.execute(
-        jobs.delete().where(jobs.c.organization_id == organization_id, jobs.c.subject.in_(subjects))
-    ).rowcount
-    deliveries = webhook_deliveries.c
-    removed.webhook_deliveries = conn.execute(
-        webhook_deliveries.delete().where(
-            deliveries.organization_id == organization_id, deliveries.request_id.in_(subjects)
-        )
-    ).rowcount
     return removed
+
+
+def remove_spans(conn: sa.Connection, organization_id: int, keys: Sequence[tuple[bytes, bytes]]) -> int:
+    """Delete spans by (trace id, span id): retention's spans that belong to no request."""
+    if not keys:
+        return 0
+    s = spans.c
+    where = sa.tuple_(s.trace_id, s.span_id).in_(list(keys))
+    return conn.execute(spans.delete().where(s.organization_id == organization_id, where)).rowcount
+
+
+def strip_spans(conn: sa.Connection, organization_id: int, keys: Sequence[tuple[bytes, bytes]]) -> int:
+    """Expire what spans say (attributes and events, where tool and agent spans carry the conversation);
+    their names, times, status and place in the trace stay."""
+    if not keys:
+        return 0
+    s = spans.c
+    where = sa.tuple_(s.trace_id, s.span_id).in_(list(keys))
+    query = (
+        spans.update().where(s.organization_id == organization_id, where).values(attributes=None, extra=None)
+    )
+    return conn.execute(query).rowcount

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from heliograph.storage.retention_tables import retention_policies
-from heliograph.storage.tables import organizations, requests
+from heliograph.storage.tables import organizations, requests, spans
 
 p = retention_policies.c
 
@@ -20,13 +20,19 @@ class StoredPolicy:
     custom: bool
     bodies_swept_before: int
     bodies_swept_seq: int
+    spans_swept_before: int
 
 
 def get_policy(conn: sa.Connection, organization_id: int) -> StoredPolicy | None:
     row = conn.execute(
-        sa.select(p.request_days, p.body_days, p.custom, p.bodies_swept_before, p.bodies_swept_seq).where(
-            p.organization_id == organization_id
-        )
+        sa.select(
+            p.request_days,
+            p.body_days,
+            p.custom,
+            p.bodies_swept_before,
+            p.bodies_swept_seq,
+            p.spans_swept_before,
+        ).where(p.organization_id == organization_id)
     ).one_or_none()
     return None if row is None else StoredPolicy(*row)
 
@@ -49,16 +55,16 @@ def save_policy(
         conn.execute(retention_policies.insert().values(organization_id=organization_id, **values))
 
 
-def record_body_sweep(conn: sa.Connection, organization_id: int, before: int, seq: int, now: int) -> None:
-    """The body sweep covered every request created before ``before`` and logged up to ``seq``."""
-    values = {"bodies_swept_before": before, "bodies_swept_seq": seq}
+def record_progress(conn: sa.Connection, organization_id: int, now: int, **progress: int) -> None:
+    """Save how far the body sweep got (``bodies_swept_before``, ``bodies_swept_seq``,
+    ``spans_swept_before``), after each batch, so a sweep cut short resumes where it stopped."""
     updated = conn.execute(
-        retention_policies.update().where(p.organization_id == organization_id).values(**values)
+        retention_policies.update().where(p.organization_id == organization_id).values(**progress)
     )
     if updated.rowcount == 0:
         conn.execute(
             retention_policies.insert().values(
-                organization_id=organization_id, custom=False, updated_at=now, **values
+                organization_id=organization_id, custom=False, updated_at=now, **progress
             )
         )
 
@@ -132,3 +138,38 @@ def backfilled_requests(
         .limit(limit)
     )
     return [int(seq) for seq in conn.execute(query).scalars()]
+
+
+def old_spans(
+    conn: sa.Connection, organization_id: int, before_ns: int, limit: int
+) -> list[tuple[bytes, bytes]]:
+    """(trace id, span id) of up to ``limit`` of the organization's oldest spans started before
+    ``before_ns`` that belong to no request (a request's own spans go with it)."""
+    s = spans.c
+    query = (
+        sa.select(s.trace_id, s.span_id)
+        .where(s.organization_id == organization_id, s.start_time < before_ns, s.request_seq.is_(None))
+        .order_by(s.start_time)
+        .limit(limit)
+    )
+    return [(bytes(trace), bytes(span)) for trace, span in conn.execute(query)]
+
+
+def aged_spans(
+    conn: sa.Connection, organization_id: int, since_ns: int, before_ns: int, limit: int
+) -> list[tuple[bytes, bytes, int]]:
+    """(trace id, span id, start) of spans started in ``[since_ns, before_ns)`` that still hold
+    attributes or events, oldest first."""
+    s = spans.c
+    query = (
+        sa.select(s.trace_id, s.span_id, s.start_time)
+        .where(
+            s.organization_id == organization_id,
+            s.start_time >= since_ns,
+            s.start_time < before_ns,
+            sa.or_(s.attributes.is_not(None), s.extra.is_not(None)),
+        )
+        .order_by(s.start_time)
+        .limit(limit)
+    )
+    return [(bytes(trace), bytes(span), int(start)) for trace, span, start in conn.execute(query)]

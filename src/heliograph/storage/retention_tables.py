@@ -9,9 +9,11 @@ from heliograph.storage.tables import metadata
 
 # A row exists once the organization set its own policy; without one the server's defaults apply
 # (HELIOGRAPH_RETENTION_DAYS, HELIOGRAPH_BODY_RETENTION_DAYS). A NULL period keeps data forever.
-# ``bodies_swept_before`` / ``bodies_swept_seq``: how far the body sweep got, so each sweep reads only
-# the requests that aged past the body period since the last one, plus those logged since then with an
-# older timestamp (a backfill), instead of every request whose body is already gone.
+# ``bodies_swept_before`` / ``bodies_swept_seq``: how far the body sweep got (every request created
+# before the first and logged up to the second has no body), so a sweep reads only the requests that aged
+# past the body period since, plus those logged since with an older timestamp (a backfill), instead of
+# every request whose body is already gone. ``spans_swept_before`` (epoch ns): the same for the
+# attributes and events of spans, which hold the conversation too.
 retention_policies = sa.Table(
     "retention_policies",
     metadata,
@@ -26,5 +28,6 @@ retention_policies = sa.Table(
     sa.Column("custom", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column("bodies_swept_before", sa.BigInteger(), nullable=False, server_default="0"),
     sa.Column("bodies_swept_seq", sa.BigInteger(), nullable=False, server_default="0"),
+    sa.Column("spans_swept_before", sa.BigInteger(), nullable=False, server_default="0"),
     sa.Column("updated_at", sa.BigInteger(), nullable=False),
 )

@@ -46,7 +46,7 @@ def _days(text: str, field: str) -> int | None:
     text = text.strip()
     if not text:
         return None
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise InvalidInput(f"{field} must be a whole number of days, or empty to keep forever")
     return int(text)
 

@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("custom", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("bodies_swept_before", sa.BigInteger(), nullable=False, server_default="0"),
         sa.Column("bodies_swept_seq", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.Column("spans_swept_before", sa.BigInteger(), nullable=False, server_default="0"),
         sa.Column("updated_at", sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(
             ["organization_id"],
