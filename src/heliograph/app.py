@@ -345,6 +345,7 @@ def _retention(context: AppContext) -> tuple[WorkerPool, Periodic]:
         wake=pool.wake,
     )
     context.retention.continue_sweep = sweep.queue_next
+    context.retention.failed_jobs = queue
     return pool, sweep
 
 

@@ -280,3 +280,15 @@ def test_a_large_batch_spaced_out_takes_turns_with_work_queued_after_it(
     _add(engine, clock, NewJob(ORG + 1, KIND, {"n": "other"}))
     taken = [job.payload["n"] for job in queue.claim(4, [KIND])]
     assert taken == [0, 1, "other", 2]
+
+
+def test_jobs_failed_for_good_are_pruned_once_old(engine: sa.Engine, clock: ManualClock, queue: JobQueue) -> None:
+    _add(engine, clock, _job(1), _job(2))
+    first, second = queue.claim(2, [KIND])
+    queue.fail(first, "gave up", retry=False)
+    clock.advance(10_000)
+    queue.fail(second, "gave up too", retry=False)
+    assert queue.prune_failed(clock() - 5_000) == 1  # only the older failure
+    assert [job.error for job in queue.failures(ORG, kind=KIND, ref=None)] == ["gave up too"]
+    assert queue.prune_failed(clock() + 1) == 1
+    assert queue.failures(ORG, kind=KIND, ref=None) == []

@@ -323,6 +323,19 @@ class JobQueue:
         due = sa.and_(jobs.c.status == "queued", jobs.c.run_after <= now)
         return self._exists(sa.and_(jobs.c.kind.in_(sorted(kinds)), sa.or_(due, jobs.c.status == "running")))
 
+    def prune_failed(self, before: int, *, limit: int = 10_000) -> int:
+        """Delete up to ``limit`` jobs that failed for good before ``before`` (epoch ms): their failures
+        have been visible long enough, and each keeps its payload."""
+        with self._engine.begin() as conn:
+            old = (
+                sa.select(jobs.c.id)
+                .where(jobs.c.status == "failed", jobs.c.updated_at < before)
+                .order_by(jobs.c.id)
+                .limit(limit)
+                .scalar_subquery()
+            )
+            return conn.execute(jobs.delete().where(jobs.c.id.in_(old))).rowcount
+
     def has_queued(self, kind: str) -> bool:
         """Whether a job of ``kind`` is queued (due or not)."""
         return self._exists(sa.and_(jobs.c.kind == kind, jobs.c.status == "queued"))

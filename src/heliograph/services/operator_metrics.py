@@ -172,7 +172,9 @@ class OperatorMetrics:
         key = (exchange.provider, exchange.logged_status)
         calls = self._calls.get(key)
         if calls is None:
-            calls = self._calls[key] = self.gateway_calls.labels(exchange.provider, str(key[1]))
+            calls = self._calls[key] = self.gateway_calls.labels(
+                _provider_label(exchange.provider), str(key[1])
+            )
         calls.inc()
         self._gateway_records.inc()
         sent, headers = exchange.upstream_sent, exchange.upstream_headers
@@ -229,3 +231,11 @@ class JobsCollector(Collector):
             "Background jobs by kind and status (queued, running, failed).",
             labels=["kind", "status"],
         )
+
+
+def _provider_label(provider: str) -> str:
+    """A bounded label: a known provider's name, or CUSTOM for a target named by its URL (Helicone's name
+    for an unknown target), which could carry credentials and would make a series per URL."""
+    if "/" in provider or ":" in provider or "@" in provider or len(provider) > 40:
+        return "CUSTOM"
+    return provider

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from heliograph.clock import Clock
-from heliograph.jobs.queue import Job
+from heliograph.jobs.queue import Job, JobQueue
 from heliograph.services.deletion_pace import DeletionPace
 from heliograph.services.errors import InvalidInput
 from heliograph.services.retention_sweep import OrganizationSweep
@@ -32,6 +32,9 @@ from heliograph.storage.time_buckets import DAY_MS
 RETENTION_KIND = "retention-sweep"
 #: The longest period accepted: a century (anything longer is "forever", i.e. null).
 MAX_DAYS = 36_500
+#: Jobs that failed for good are kept this long for people to read (the evaluator failures API, the
+#: webhook delivery log's queue counts), then pruned by the sweep.
+FAILED_JOBS_KEPT_DAYS = 30
 #: A sweep stops after this long and queues its continuation, well inside the job's lease.
 SWEEP_BUDGET_SECONDS = 60.0
 
@@ -51,6 +54,7 @@ class SweepResult:
     spans: int = 0
     bodies: int = 0
     span_contents: int = 0
+    failed_jobs: int = 0
     pages_freed: int = 0
     finished: bool = True
 
@@ -90,6 +94,8 @@ class RetentionService:
         self._defaults = RetentionPolicy(default_request_days, default_body_days, custom=False)
         self._batch = batch_rows
         self._clock = clock
+        #: Set by the app: the job queue, whose jobs that failed for good the sweep prunes.
+        self.failed_jobs: JobQueue | None = None
         #: Set by the app: queues the sweep's continuation (jobs/periodic.py ``Periodic.tick``).
         self.continue_sweep: Callable[[], object] | None = None
 
@@ -158,6 +164,8 @@ class RetentionService:
             if not done:
                 result.finished = False
                 break
+        if self.failed_jobs is not None:
+            result.failed_jobs = self.failed_jobs.prune_failed(now - FAILED_JOBS_KEPT_DAYS * DAY_MS)
         if result.requests or result.bodies or result.spans or result.span_contents:
             result.pages_freed = reclaim_space(self._engine)
         return result

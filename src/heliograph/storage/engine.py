@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,9 @@ from heliograph.storage.payloads import payload_part
 
 class UnsupportedDatabase(ValueError):
     """The database URL names a backend Heliograph does not run on."""
+
+
+log = logging.getLogger(__name__)
 
 
 def normalize_url(url: str) -> sa.URL:
@@ -79,10 +83,15 @@ def checkpoint(engine: sa.Engine) -> None:
     """At shutdown on SQLite: refresh planner statistics where they are stale (``PRAGMA optimize``, cheap
     and SQLite's own recommendation before closing), then fold the WAL into the database file and
     truncate it. A no-op on PostgreSQL, whose autovacuum does both."""
-    if engine.dialect.name == "sqlite":
+    if engine.dialect.name != "sqlite":
+        return
+    try:
         with engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA optimize")
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    except sa.exc.OperationalError as exc:
+        # Another process (a second server, a CLI command) is writing: the next start checkpoints.
+        log.warning("the shutdown checkpoint was skipped: %s", exc)
 
 
 #: Pages returned to the file system per step: 16 MiB of 8 KiB pages, a short hold of the write lock.

@@ -283,3 +283,5 @@ def _filter(text: str) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise InvalidInput(f"filter: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise InvalidInput("filter: nested too deeply") from None

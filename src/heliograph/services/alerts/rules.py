@@ -80,6 +80,9 @@ class _RuleInput(BaseModel):
     def _named(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be blank")
+        if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
+            # PostgreSQL text cannot hold NUL, and a name is one line.
+            raise ValueError("must not contain control characters")
         return value.strip()
 
     @field_validator("threshold")

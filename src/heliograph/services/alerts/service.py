@@ -246,6 +246,7 @@ class AlertService:
                 orjson.dumps(body),
                 headers=headers,
                 timeout=DELIVERY_TIMEOUT_SECONDS,
+                allow_private=self._allow_private,
             )
         last = job.attempts >= job.max_attempts
         values: dict[str, Any] = {

@@ -200,7 +200,12 @@ class WebhookService:
         headers = {SIGNATURE_HEADER: sign(webhook["hmac_key"], body)}
         async with httpx.AsyncClient(verify=self._tls) as client:
             return await post_json(
-                client, webhook["destination"], body, headers=headers, timeout=self._options.timeout_seconds
+                client,
+                webhook["destination"],
+                body,
+                headers=headers,
+                timeout=self._options.timeout_seconds,
+                allow_private=self._options.allow_private,
             )
 
     def _body_url(self, organization_id: int, request_id: str) -> str:
