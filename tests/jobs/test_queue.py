@@ -282,7 +282,9 @@ def test_a_large_batch_spaced_out_takes_turns_with_work_queued_after_it(
     assert taken == [0, 1, "other", 2]
 
 
-def test_jobs_failed_for_good_are_pruned_once_old(engine: sa.Engine, clock: ManualClock, queue: JobQueue) -> None:
+def test_jobs_failed_for_good_are_pruned_once_old(
+    engine: sa.Engine, clock: ManualClock, queue: JobQueue
+) -> None:
     _add(engine, clock, _job(1), _job(2))
     first, second = queue.claim(2, [KIND])
     queue.fail(first, "gave up", retry=False)
