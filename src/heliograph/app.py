@@ -219,6 +219,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.heliograph = context
+    app.state.periodics = {periodic.kind: periodic for periodic in (alert_check, retention_sweep)}
     app.gateway = gateway if settings.only != "api" else None
     install_error_handlers(app)
     routers = [health.router, feedback.router]

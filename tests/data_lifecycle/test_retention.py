@@ -21,7 +21,14 @@ from heliograph.settings import Settings
 from heliograph.storage import tables as stored
 from support.analytics import BASE_MS, DAY_MS, post
 from support.http import auth
-from support.lifecycle import ManualClock, async_log, organization_id, rollups, stored_bodies
+from support.lifecycle import (
+    ManualClock,
+    async_log,
+    organization_id,
+    rollups,
+    settle_periodic_jobs,
+    stored_bodies,
+)
 
 
 @pytest.fixture
@@ -35,6 +42,7 @@ def app_client(
 ) -> Iterator[TestClient]:
     settings = Settings(database_url=database_url, data_dir=tmp_path / "data", key_cache_seconds=0)
     with TestClient(create_app(settings, db=engine, clock=clock)) as client:
+        settle_periodic_jobs(client.app)
         yield client
 
 

@@ -27,7 +27,14 @@ from heliograph.storage import tables as stored
 from heliograph.storage.dataset_tables import dataset_rows
 from support.analytics import BASE_MS, DAY_MS, Call, log_calls, post
 from support.http import auth
-from support.lifecycle import ManualClock, async_log, organization_id, rollups, stored_bodies
+from support.lifecycle import (
+    ManualClock,
+    async_log,
+    organization_id,
+    rollups,
+    settle_periodic_jobs,
+    stored_bodies,
+)
 from support.otlp import export, openllmetry_chat, span
 
 
@@ -44,6 +51,7 @@ def small_batches(
         database_url=database_url, data_dir=tmp_path / "data", key_cache_seconds=0, deletion_batch_rows=5
     )
     with TestClient(create_app(settings, db=engine, clock=clock)) as client:
+        settle_periodic_jobs(client.app)
         yield client
 
 

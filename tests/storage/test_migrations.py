@@ -148,10 +148,32 @@ def test_sqlite_database_uses_8k_pages_and_wal(dialect: str, tmp_path: Path) -> 
     try:
         page_size = connection.execute("PRAGMA page_size").fetchone()[0]
         journal_mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+        auto_vacuum = connection.execute("PRAGMA auto_vacuum").fetchone()[0]
     finally:
         connection.close()
     assert page_size == 8192
     assert journal_mode.lower() == "wal"
+    assert auto_vacuum == 2  # INCREMENTAL
+
+
+@pytest.mark.only_dialects("sqlite")
+def test_a_new_connection_opens_while_another_holds_the_write_lock(dialect: str, tmp_path: Path) -> None:
+    """Opening a connection must not need the write lock: a backup or the writer's commit may hold it
+    (the per-connection pragmas once asked for it and failed with 'database is locked')."""
+    path = tmp_path / "held.db"
+    engine = create_engine(f"sqlite:///{path}")
+    migrate.upgrade(engine)
+    engine.dispose()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        engine = create_engine(f"sqlite:///{path}")
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT count(*) FROM requests")).scalar_one() == 0
+        engine.dispose()
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
 
 
 SHARED_ID = uuid.UUID("0b7e4f0a-3c2d-4e5f-8a9b-0c1d2e3f4a5b")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -89,3 +90,15 @@ def stored_bodies(engine: sa.Engine, org: int) -> int:
                 .where(stored.request_bodies.c.organization_id == org)
             ).scalar_one()
         )
+
+
+def settle_periodic_jobs(app: Any, timeout: float = 30.0) -> None:
+    """Wait until the jobs every Periodic queues at start (the retention sweep, the alert check) have
+    run: a test that then calls the sweep itself must not find the start's sweep running beside it, or
+    the work (and the counts it asserts) lands in the other one on a slow machine."""
+    deadline = time.monotonic() + timeout
+    for periodic in app.state.periodics.values():
+        while not periodic.settled():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the {periodic.kind} job queued at start did not finish")
+            time.sleep(0.02)

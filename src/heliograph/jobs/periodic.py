@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Callable
 
 from heliograph.jobs.queue import JobQueue, NewJob, enqueue
@@ -41,12 +42,23 @@ class Periodic:
         self.wake = wake
         self._task: asyncio.Task[None] | None = None
         self._tick: asyncio.Future[bool] | None = None
+        #: Set once the first tick (at start) has run, whether or not it queued a job.
+        self.first_tick = threading.Event()
 
     def tick(self) -> bool:
         """Queue the job unless one is open; True when one was queued. Blocking (a short write)."""
         if self._queue.has_open(self._kind):
             return False
         return self._add()
+
+    @property
+    def kind(self) -> str:
+        return self._kind
+
+    def settled(self) -> bool:
+        """Whether the tick at start has run and no job of this kind is queued or running: the moment a
+        caller (a test, an operator script) can act without the start's job running beside it."""
+        return self.first_tick.is_set() and not self._queue.has_open(self._kind)
 
     def queue_next(self) -> bool:
         """Queue the next job now unless one is already queued: for a running job that stopped short of
@@ -99,4 +111,6 @@ class Periodic:
                 log.exception(
                     "queueing the periodic %s job failed; trying again in %s s", self._kind, self._interval
                 )
+            finally:
+                self.first_tick.set()
             await asyncio.sleep(self._interval)

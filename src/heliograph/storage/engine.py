@@ -134,13 +134,19 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
 
 def _configure_sqlite_connection(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    # First: a connection opened while another holds the write lock (a backup, a CLI command, the
+    # writer's commit) waits for it instead of failing on the first statement below.
+    cursor.execute("PRAGMA busy_timeout=10000")
     # 8 KiB pages waste less space around ~1 KB compressed payload rows than the default 4 KiB (measured:
     # 6% less disk per logged call). Only takes effect when the database file is created.
     cursor.execute("PRAGMA page_size=8192")
     # Pages freed by retention and erasure go back to the file system in small steps
     # (:func:`reclaim_space`) instead of needing a VACUUM that rewrites the whole file with the server
     # stopped. Like page_size, only takes effect when the database file is created.
-    cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
+    # Setting it asks for the write lock even on an existing database, where it changes nothing, so it
+    # is only sent to a database that has no pages yet.
+    if int(cursor.execute("PRAGMA page_count").fetchone()[0]) == 0:
+        cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
     # WAL lets API reads run while the writer commits, instead of blocking on a file lock.
     cursor.execute("PRAGMA journal_mode=WAL")
     # FULL fsyncs the WAL at each commit: an ingest call is answered 200 only once its batch is on
@@ -148,8 +154,6 @@ def _configure_sqlite_connection(dbapi_connection: sqlite3.Connection, _record: 
     cursor.execute("PRAGMA synchronous=FULL")
     # After a checkpoint, shrink the WAL back to 16 MiB instead of keeping its high-water size on disk.
     cursor.execute("PRAGMA journal_size_limit=16777216")
-    # CLI commands (keys create, db upgrade) may run beside a serving process; wait instead of failing.
-    cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
     # 64 MiB of page cache per connection (negative = KiB): query scans stay in memory.
     cursor.execute("PRAGMA cache_size=-65536")
