@@ -58,7 +58,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from heliograph.clock import random_ids, system_clock
+from heliograph.clock import new_ids, system_clock
 from heliograph.records import RequestRecord
 from heliograph.services.keys import DEFAULT_ORGANIZATION, create_key
 from heliograph.storage.engine import create_engine
@@ -609,7 +609,7 @@ def reused_server(url: str) -> Iterator[BenchServer]:
             name="bench-analytics",
             permissions="rw",
             clock=system_clock,
-            ids=random_ids,
+            ids=new_ids,
         )
         engine.dispose()
         yield server

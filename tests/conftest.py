@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from heliograph.clock import random_ids, system_clock
+from heliograph.clock import new_ids, system_clock
 from heliograph.services.keys import create_key
 from heliograph.storage import migrate
 from heliograph.storage.engine import create_engine
@@ -133,7 +133,7 @@ KeyFactory = Callable[..., str]
 def make_key(engine: sa.Engine) -> KeyFactory:
     def make(org: str = "acme", permissions: str = "rw", name: str = "test") -> str:
         key, _ = create_key(
-            engine, organization=org, name=name, permissions=permissions, clock=system_clock, ids=random_ids
+            engine, organization=org, name=name, permissions=permissions, clock=system_clock, ids=new_ids
         )
         return key
 

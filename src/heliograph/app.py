@@ -51,7 +51,7 @@ from heliograph.api.envelope import JSONBody
 from heliograph.api.error_guard import ErrorGuard, send_envelope_error
 from heliograph.api.errors import install_error_handlers
 from heliograph.api.openapi import install_openapi
-from heliograph.clock import Clock, IdFactory, random_ids, system_clock
+from heliograph.clock import Clock, IdFactory, new_ids, system_clock
 from heliograph.gateway.asgi import Receive, Scope, Send
 from heliograph.gateway.assembly import Gateway, build_gateway
 from heliograph.gateway.internal_calls import GatewayCaller
@@ -173,7 +173,7 @@ def create_app(
     """Build the app. ``db``, ``clock`` and ``ids`` are seams for tests and embedding; the database
     must already be migrated (``heliograph serve`` does that before calling this)."""
     clock = clock or system_clock
-    ids = ids or random_ids
+    ids = ids or new_ids
     owns_engine = db is None
     engine = db if db is not None else create_engine(settings.resolved_database_url)
     prices = PriceTable.default()

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from heliograph.clock import random_ids, system_clock
+from heliograph.clock import new_ids, system_clock
 from heliograph.services.keys import create_key
 from heliograph.storage.engine import create_engine
 from support.raw_http import EarlyAnswer, filler, request_head, rss_bytes, send_until_answered
@@ -67,7 +67,7 @@ def _read_only_key(database_url: str) -> str:
     engine = create_engine(database_url)
     try:
         key, _ = create_key(
-            engine, organization="default", name="reader", permissions="r", clock=system_clock, ids=random_ids
+            engine, organization="default", name="reader", permissions="r", clock=system_clock, ids=new_ids
         )
     finally:
         engine.dispose()

@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from heliograph.clock import random_ids, system_clock
+from heliograph.clock import new_ids, system_clock
 from heliograph.services.keys import KeyVerifier, create_key
 from heliograph.storage import keys_repo
 
@@ -25,7 +25,7 @@ def _count_queries(engine: sa.Engine) -> list[str]:
 def test_answers_are_cached_for_the_lifetime_then_rechecked(engine: sa.Engine) -> None:
     now = [1_000_000]
     key, _ = create_key(
-        engine, organization="acme", name="t", permissions="rw", clock=system_clock, ids=random_ids
+        engine, organization="acme", name="t", permissions="rw", clock=system_clock, ids=new_ids
     )
     verifier = KeyVerifier(engine, ttl_ms=5_000, clock=lambda: now[0])
     queries = _count_queries(engine)

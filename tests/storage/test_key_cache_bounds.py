@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from heliograph.clock import random_ids, system_clock
+from heliograph.clock import new_ids, system_clock
 from heliograph.services.keys import MAX_CACHED_KEYS, MAX_PRESENTED_KEY_CHARS, KeyVerifier, create_key
 
 
@@ -25,7 +25,7 @@ def _key_queries(engine: sa.Engine) -> list[str]:
 
 def test_a_key_longer_than_any_issued_is_refused_without_a_query_or_a_cache_entry(engine: sa.Engine) -> None:
     key, _ = create_key(
-        engine, organization="acme", name="t", permissions="rw", clock=system_clock, ids=random_ids
+        engine, organization="acme", name="t", permissions="rw", clock=system_clock, ids=new_ids
     )
     verifier = KeyVerifier(engine, ttl_ms=5_000, clock=system_clock)
     queries = _key_queries(engine)

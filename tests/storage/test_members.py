@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from heliograph.clock import random_ids, system_clock
+from heliograph.clock import new_ids, system_clock
 from heliograph.services.errors import Conflict, InvalidInput
 from heliograph.services.keys import create_key
 from heliograph.services.members import MemberService, create_member
@@ -29,7 +29,7 @@ def _member(engine: sa.Engine, email: str, role: str = "member", password: str |
         role=role,
         password=password,
         clock=system_clock,
-        ids=random_ids,
+        ids=new_ids,
     )
     return row.id
 
@@ -82,13 +82,13 @@ def test_keys_sign_in_as_member_or_viewer_and_stop_when_revoked(
     engine: sa.Engine, members: MemberService
 ) -> None:
     read_write, _ = create_key(
-        engine, organization="acme", name="rw", permissions="rw", clock=system_clock, ids=random_ids
+        engine, organization="acme", name="rw", permissions="rw", clock=system_clock, ids=new_ids
     )
     read_only, row = create_key(
-        engine, organization="acme", name="r", permissions="r", clock=system_clock, ids=random_ids
+        engine, organization="acme", name="r", permissions="r", clock=system_clock, ids=new_ids
     )
     write_only, _ = create_key(
-        engine, organization="acme", name="w", permissions="w", clock=system_clock, ids=random_ids
+        engine, organization="acme", name="w", permissions="w", clock=system_clock, ids=new_ids
     )
     writer = members.with_key(read_write)
     viewer = members.with_key(read_only)

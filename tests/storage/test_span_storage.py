@@ -7,7 +7,7 @@ import json
 
 import sqlalchemy as sa
 
-from heliograph.clock import random_ids, system_clock
+from heliograph.clock import new_ids, system_clock
 from heliograph.pricing.prices import PriceTable
 from heliograph.services.ingestion import IngestionService
 from heliograph.services.keys import AuthContext
@@ -23,7 +23,7 @@ LONG_PROMPT = "Summarise this ticket: " + "the printer on floor 3 jams when prin
 def test_spans_round_trip_losslessly(engine: sa.Engine) -> None:
     auth = AuthContext(organization_id=7, organization_uuid="o", key_id=1, permissions="rw")
     writer = BatchingWriter(engine, max_pending=1000, max_batch=1000, clock=system_clock)
-    service = IngestionService(writer, PriceTable.default(), clock=system_clock, ids=random_ids)
+    service = IngestionService(writer, PriceTable.default(), clock=system_clock, ids=new_ids)
     body = export(
         span(
             {"traceloop.span.kind": "workflow", "flag": True, "ratio": 0.5},

@@ -973,21 +973,31 @@ def span_record(status_code: int = 1, extra: dict[str, Any] | None = None, start
     )
 
 
-def test_request_id_is_deterministic_uuid5() -> None:
-    first = request_id_for_span(3, TRACE, SPAN)
-    assert first == request_id_for_span(3, TRACE, SPAN)
-    assert first.version == 5
-    assert first != request_id_for_span(4, TRACE, SPAN)
-    assert first != request_id_for_span(3, TRACE, bytes(8))
+def test_request_id_is_deterministic_and_time_ordered() -> None:
+    start_ns = 1_750_000_000_123_456_789
+    first = request_id_for_span(3, TRACE, SPAN, start_ns)
+    assert first == request_id_for_span(3, TRACE, SPAN, start_ns)
+    assert first.version == 7
+    assert first.variant == uuid.RFC_4122
+    assert first != request_id_for_span(4, TRACE, SPAN, start_ns)
+    assert first != request_id_for_span(3, TRACE, bytes(8), start_ns)
+    # The first 48 bits are the start in ms; the rest is the uuid5 of the same name, version 7.
+    assert first.int >> 80 == 1_750_000_000_123
     namespace = uuid.UUID("6f1c2b0e-6a8e-5d0b-9c44-8f2d3e1a7b55")
-    assert first == uuid.uuid5(namespace, f"3:{TRACE.hex()}:{SPAN.hex()}")
+    named = uuid.uuid5(namespace, f"3:{TRACE.hex()}:{SPAN.hex()}")
+    assert first.int & ((1 << 62) - 1) == named.int & ((1 << 62) - 1)
+    # Later spans sort after earlier ones, whatever their trace and span ids.
+    later = request_id_for_span(3, bytes(16), bytes(8), start_ns + 1_000_000)
+    assert later.bytes > first.bytes
+    # No start time (0) still gives one fixed id.
+    assert request_id_for_span(3, TRACE, SPAN, 0).int >> 80 == 0
 
 
 def test_span_to_request() -> None:
     call = call_of(
         {**OPENLLMETRY_TOOLS, ASSOC + "Helicone-Property-Env": "prod", ASSOC + "Helicone-Session-Id": "s-1"}
     )
-    request_id = request_id_for_span(3, TRACE, SPAN)
+    request_id = request_id_for_span(3, TRACE, SPAN, 0)
     record = span_to_request(span_record(), call, request_id=request_id, api_key_id=9)
     assert (record.id, record.organization_id, record.source, record.status) == (request_id, 3, "otlp", 200)
     assert (record.created_at, record.response_created_at, record.latency) == (

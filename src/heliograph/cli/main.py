@@ -19,7 +19,7 @@ from heliograph.cli.data import data
 from heliograph.cli.database import CREATE_FLAG, open_database
 from heliograph.cli.options import load_cli_settings as _settings
 from heliograph.cli.options import storage_options
-from heliograph.clock import random_ids, system_clock
+from heliograph.clock import new_ids, system_clock
 from heliograph.services import keys as key_service
 from heliograph.services import members as member_service
 from heliograph.services.errors import ServiceError
@@ -72,7 +72,7 @@ def serve(
         host=host, port=port, only=only, log_format=log_format, database_url=database_url, data_dir=data_dir
     )
     engine = open_database(settings, create=True)
-    initial_key = key_service.bootstrap(engine, settings.data_dir, clock=system_clock, ids=random_ids)
+    initial_key = key_service.bootstrap(engine, settings.data_dir, clock=system_clock, ids=new_ids)
     if initial_key is not None:
         click.echo(
             "Created organization 'default' with an admin API key (shown once; also saved to "
@@ -239,7 +239,7 @@ def keys_create(
             name=name,
             permissions=permissions,
             clock=system_clock,
-            ids=random_ids,
+            ids=new_ids,
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
@@ -321,7 +321,7 @@ def users_create(
             role=role,
             password=password,
             clock=system_clock,
-            ids=random_ids,
+            ids=new_ids,
         )
     except (ServiceError, ValueError) as exc:
         raise click.UsageError(getattr(exc, "message", str(exc))) from None

@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 from pydantic import SecretStr
 
+from heliograph.clock import new_ids
 from heliograph.gateway.asgi import Message, Scope
 from heliograph.gateway.call import INTERNAL_SCOPE_KEY
 from heliograph.gateway.providers import ROUTE_ALIASES, provider_for_route
@@ -94,7 +95,7 @@ class GatewayCaller:
             headers += [(b"x-api-key", key.encode()), (b"anthropic-version", ANTHROPIC_VERSION.encode())]
         else:
             headers.append((b"authorization", f"Bearer {key}".encode()))
-        request_id = uuid.uuid4()
+        request_id = new_ids()
         headers.append((b"helicone-request-id", str(request_id).encode()))
         auth = AuthContext(organization_id, "", 0, "rw")
         status, raw = await self._send(

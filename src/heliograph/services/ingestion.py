@@ -60,11 +60,12 @@ class IngestionService:
         batch = IngestBatch(spans=spans)
         received_ns = self._clock() * 1_000_000
         for span in spans:
+            sent_start = max(span.start_time, 0)  # the id must not depend on the receive time
             _default_times(span, received_ns)
             call = extract_llm_call(span.attributes)
             if call is None:
                 continue
-            request_id = request_id_for_span(auth.organization_id, span.trace_id, span.span_id)
+            request_id = request_id_for_span(auth.organization_id, span.trace_id, span.span_id, sent_start)
             span.request_id = request_id
             record = span_to_request(span, call, request_id=request_id, api_key_id=auth.key_id)
             if needs_estimate(record):
