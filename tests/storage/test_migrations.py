@@ -367,3 +367,63 @@ def test_0007_fills_property_rollups(empty_engine: sa.Engine) -> None:
         ("prod", 5 * hour, 2, 30, 1000, 2, 100, 1, 1),
     ]
     assert [tuple(row) for row in counted] == [("accuracy", 5 * hour, 4, 2), ("accuracy", 5 * hour, 9, 1)]
+
+
+_SPAN_COLUMNS = (
+    "organization_id, trace_id, span_id, parent_span_id, name, kind, start_time, end_time, status_code"
+)
+
+
+def _spans_as_stored(engine: sa.Engine) -> list[tuple[Any, ...]]:
+    with engine.connect() as connection:
+        query = f"SELECT {_SPAN_COLUMNS} FROM spans ORDER BY organization_id, trace_id, span_id"
+        return [
+            tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+            for row in connection.exec_driver_sql(query)
+        ]
+
+
+def test_0018_keys_spans_in_time_order_and_keeps_every_span(empty_engine: sa.Engine) -> None:
+    migrate.upgrade(empty_engine, "0017")
+    rows = [
+        (
+            1,
+            bytes([trace]) * 16,
+            bytes([span]) * 8,
+            None if span == 1 else bytes([1]) * 8,
+            f"s{span}",
+            1,
+            start,
+            start + 5,
+            0,
+        )
+        for trace, span, start in [(9, 1, 300), (9, 2, 100), (3, 1, 200), (3, 2, 200), (7, 1, 50)]
+    ]
+    marks = ", ".join(["?" if empty_engine.dialect.name == "sqlite" else "%s"] * 9)
+    with empty_engine.begin() as connection:
+        for row in rows:
+            connection.exec_driver_sql(f"INSERT INTO spans ({_SPAN_COLUMNS}) VALUES ({marks})", row)
+    before = _spans_as_stored(empty_engine)
+
+    migrate.upgrade(empty_engine)
+
+    assert _spans_as_stored(empty_engine) == before
+    with empty_engine.begin() as connection:
+        # The same span sent again (same start) is still one row; the key now starts with the time.
+        again = f"INSERT INTO spans ({_SPAN_COLUMNS}) VALUES ({marks}) ON CONFLICT DO NOTHING"
+        assert connection.exec_driver_sql(again, rows[0]).rowcount == 0
+    inspector = sa.inspect(empty_engine)
+    assert inspector.get_pk_constraint("spans")["constrained_columns"] == [
+        "organization_id",
+        "start_time",
+        "trace_id",
+        "span_id",
+    ]
+    assert {index["name"] for index in inspector.get_indexes("spans")} == {"ix_spans_org_trace"}
+
+    migrate.downgrade(empty_engine, "0017")
+    assert _spans_as_stored(empty_engine) == before
+    assert {index["name"] for index in sa.inspect(empty_engine).get_indexes("spans")} == {
+        "ix_spans_org_start",
+        "ix_spans_org_roots",
+    }

@@ -47,6 +47,8 @@ from heliograph.storage.time_buckets import HOUR_MS
 from heliograph.storage.webhook_tables import webhook_deliveries
 
 _SEQ_AT = len(REQUEST_COLUMNS)
+# (trace id, span id) pairs and seqs per span DELETE: 3 bound values each, far below SQLite's limit.
+_SPANS_PER_STATEMENT = 1000
 
 
 @dataclass(slots=True)
@@ -175,10 +177,21 @@ def _remove_spans(
 ) -> int:
     """The requests' own spans, and every span of a trace none of whose requests remain (its tool and
     chain spans carry the same conversation)."""
-    deleted = conn.execute(
-        spans.delete().where(spans.c.organization_id == organization_id, spans.c.request_seq.in_(seqs))
-    ).rowcount
-    trace_at = REQUEST_COLUMNS.index("trace_id")
+    # By (trace id, span id), which the trace index finds; ``request_seq`` has no index of its own.
+    trace_at, span_at = REQUEST_COLUMNS.index("trace_id"), REQUEST_COLUMNS.index("span_id")
+    own = [row for row in rows if row[trace_at] is not None and row[span_at] is not None]
+    deleted = 0
+    for start in range(0, len(own), _SPANS_PER_STATEMENT):
+        chunk = own[start : start + _SPANS_PER_STATEMENT]
+        deleted += conn.execute(
+            spans.delete().where(
+                spans.c.organization_id == organization_id,
+                sa.tuple_(spans.c.trace_id, spans.c.span_id).in_(
+                    [(row[trace_at], row[span_at]) for row in chunk]
+                ),
+                spans.c.request_seq.in_([row[_SEQ_AT] for row in chunk]),
+            )
+        ).rowcount
     traces = sorted({row[trace_at] for row in rows if row[trace_at] is not None})
     if not traces:
         return deleted

@@ -176,12 +176,16 @@ span_resources = sa.Table(
     sa.Column("scope", CompressedText(), nullable=False),
 )
 
+# Keyed in time order, so new spans append to the key (on SQLite the rows live in it: WITHOUT ROWID)
+# instead of landing at a random page, as a key starting with the random trace id made them (issue 17;
+# migration 0018 says what each structure serves). A re-sent span has the same start time, so the key
+# still makes its insert a no-op.
 spans = sa.Table(
     "spans",
     metadata,
-    sa.Column("organization_id", sa.BigInteger(), primary_key=True),
-    sa.Column("trace_id", sa.LargeBinary(16), primary_key=True),
-    sa.Column("span_id", sa.LargeBinary(8), primary_key=True),
+    sa.Column("organization_id", sa.BigInteger(), nullable=False),
+    sa.Column("trace_id", sa.LargeBinary(16), nullable=False),
+    sa.Column("span_id", sa.LargeBinary(8), nullable=False),
     sa.Column("parent_span_id", sa.LargeBinary(8), nullable=True),
     sa.Column("name", sa.Text(), nullable=False),
     sa.Column("kind", sa.SmallInteger(), nullable=False),
@@ -196,20 +200,13 @@ spans = sa.Table(
     sa.Column("attributes", CompressedText(), nullable=True),
     # Events, links, trace state, flags and dropped counts: rarely present, kept as one document.
     sa.Column("extra", CompressedText(), nullable=True),
-    # Listing traces newest first walks an organization's spans by start time (trace_repo.py).
-    sa.Index("ix_spans_org_start", "organization_id", "start_time"),
-)
-# A trace's root is its earliest span without a parent. Roots are about one span per trace, so this
-# index is small, and finding a trace's root never reads the trace's other spans (a trace may have
-# tens of thousands).
-sa.Index(
-    "ix_spans_org_roots",
-    spans.c.organization_id,
-    spans.c.trace_id,
-    spans.c.start_time,
-    spans.c.span_id,
-    sqlite_where=spans.c.parent_span_id.is_(None),
-    postgresql_where=spans.c.parent_span_id.is_(None),
+    # Listing traces newest first walks the key backwards (trace_repo.py).
+    sa.PrimaryKeyConstraint("organization_id", "start_time", "trace_id", "span_id"),
+    # A trace's spans in order, one span, a trace's first span and its root: the parent is in the
+    # index, so finding the earliest span without a parent reads no table rows, even in a trace of
+    # tens of thousands of spans.
+    sa.Index("ix_spans_org_trace", "organization_id", "trace_id", "start_time", "span_id", "parent_span_id"),
+    sqlite_with_rowid=False,
 )
 
 # Prompts (Helicone's legacy prompt_v2 / prompts_versions / prompt_input_keys / prompt_input_record).

@@ -2,10 +2,11 @@
 
 Spans are the only record of a trace (there is no trace table to keep in step with ingest), so a trace
 is found through its *first span*: the one with the smallest ``(start_time, span_id)``. Listing walks
-``ix_spans_org_start`` backwards from the keyset position and keeps the spans with no earlier span in
-their trace, so a page costs about as many spans as it walks, whatever the organization's total. A trace's
-*root* is its earliest span without a parent (``ix_spans_org_roots``), else its first span (when the
-root never arrived, its children are all orphans).
+the spans' key (organization, start time, ...) backwards from the keyset position and keeps the spans
+with no earlier span in their trace, so a page costs about as many spans as it walks, whatever the
+organization's total. A trace's *root* is its earliest span without a parent, else its first span (when
+the root never arrived, its children are all orphans); both are found in ``ix_spans_org_trace``, which
+holds each span's parent.
 """
 
 from __future__ import annotations
