@@ -2,7 +2,7 @@
 
 For each service time (0 and 50 ms), mode (JSON, stream) and concurrency (1, 8, 64), every client
 sends a direct call, then the same call through the gateway, and so on, so both see the same machine
-load; clients start at random offsets within one call cycle. Logging is on (SQLite). The load
+load; clients start at random offsets within one call cycle. Logging is on (SQLite by default). The load
 generator, the fake provider and the gateway share the machine. Prints, per configuration:
 
 * added latency p50 / p99: gateway percentile minus direct percentile, full response;
@@ -12,7 +12,7 @@ generator, the fake provider and the gateway share the machine. Prints, per conf
   every gateway call was logged.
 
     python bench/gateway.py [--requests 20000] [--service-ms 0 50] [--concurrency 1 8 64] [--pin]
-                            [--gateway-nice N] [--redaction off on]
+                            [--gateway-nice N] [--redaction off on] [--backend postgresql --workers 2]
 
 With ``--redaction off on`` every configuration runs once per redaction mode on the same server (the
 organization's policy switched between them), and the user message carries an email address, a phone
@@ -23,6 +23,9 @@ closer to a deployed gateway, whose cores no load generator or provider uses, bu
 is then squeezed onto one core, which distorts it when that core saturates (0 ms service). With
 ``--gateway-nice -10`` all processes share both cores but the gateway's threads run ahead of the others
 (as with ``nice -n -10 heliograph serve`` in a deployment; negative values need root).
+
+``--backend postgresql`` logs to a fresh PostgreSQL database instead of SQLite; ``--workers N`` runs
+`serve --workers N` (PostgreSQL only), and server CPU and peak RSS then cover every process.
 """
 
 from __future__ import annotations
@@ -217,13 +220,19 @@ def main() -> None:
         help="run every configuration with the organization's redaction off, on, or both in turn; "
         "with 'on' among them the calls carry personal data in every mode",
     )
+    parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
+    parser.add_argument("--workers", type=int, default=1, help="server processes (serve --workers)")
     args = parser.parse_args()
+    if args.workers > 1 and args.backend != "postgresql":
+        parser.error("--workers above 1 needs --backend postgresql (SQLite allows one server process)")
     if args.pin:
         os.sched_setaffinity(0, {0})  # this process, and the fake provider it starts
     asyncio.set_event_loop_policy(_loop_policy())
     with (
         fake_provider() as provider,
-        bench_server("sqlite", {"HELIOGRAPH_PROVIDER_URL_OPENAI": provider}) as server,
+        bench_server(
+            args.backend, {"HELIOGRAPH_PROVIDER_URL_OPENAI": provider}, workers=args.workers
+        ) as server,
     ):
         if args.pin:
             server.pin({1})

@@ -3,6 +3,7 @@
     python bench/ingest.py                       # 100,000 spans, 100 per request, 4 clients, all combos
     python bench/ingest.py --spans 20000 --runs 3 --backends sqlite --formats protobuf
     python bench/ingest.py --spans 20000 --runs 3 --backends sqlite --formats json --redaction off,on
+    python bench/ingest.py --runs 3 --backends postgresql --formats protobuf --workers 1,2
 
 Prints, per combination: acknowledged spans/s (until the last 200), end-to-end spans/s (until a count
 query returns them all), the server's peak RSS, and disk per 1,000 spans (MiB), measured after the
@@ -15,6 +16,9 @@ server on a fresh database; client and server share this machine.
 (docs/redaction.md); with "on" among the modes, one span in four carries an email address, a phone
 number and a card number in its prompt and an email address in its completion, in every mode, so both
 modes ingest the same bodies.
+
+``--workers 1,2`` runs every combination with `serve --workers N` for each N in turn (more than one
+needs PostgreSQL); server CPU and peak RSS then add up the supervisor and all its workers.
 """
 
 from __future__ import annotations
@@ -143,10 +147,11 @@ def run_once(
     spans: int,
     clients: int,
     setup: Callable[[BenchServer], object] | None = None,
+    workers: int = 1,
 ) -> Result:
     """``setup`` prepares the fresh server before the load starts (bench/online_evaluation.py)."""
     content_type = "application/json" if fmt == "json" else "application/x-protobuf"
-    with bench_server(backend) as server:
+    with bench_server(backend, workers=workers) as server:
         if setup is not None:
             setup(server)
         disk_before = server.disk_bytes()
@@ -191,16 +196,22 @@ def main() -> None:
         default="off",
         help="off, on, or off,on: the organization's redaction, each mode run in turn on the same bodies",
     )
+    parser.add_argument(
+        "--workers", default="1", help="server processes (serve --workers), e.g. 1,2; >1 needs PostgreSQL"
+    )
     args = parser.parse_args()
     modes = args.redaction.split(",")
     if not set(modes) <= {"off", "on"}:
         parser.error("--redaction takes off, on or off,on")
+    worker_counts = [int(count) for count in args.workers.split(",")]
+    if max(worker_counts) > 1 and "sqlite" in args.backends.split(","):
+        parser.error("--workers above 1 needs --backends postgresql (SQLite allows one server process)")
 
     print(
         f"{args.spans:,} spans, {args.per_request} per request, {args.clients} clients, {args.runs} run(s) each"
     )
     header = (
-        f"{'backend':<11}{'format':<10}{'redact':<8}{'acked/s':>10}{'e2e/s':>10}{'peak RSS':>11}{'MiB/1k':>9}"
+        f"{'backend':<15}{'format':<10}{'redact':<8}{'acked/s':>10}{'e2e/s':>10}{'peak RSS':>11}{'MiB/1k':>9}"
         f"{'(live)':>9}{'503s':>6}{'server CPU/span':>17}{'client CPU/span':>17}"
     )
     for fmt in args.formats.split(","):
@@ -209,21 +220,26 @@ def main() -> None:
         print(f"\n{fmt}: {size:,.0f} bytes per span on the wire")
         print(header)
         for backend in args.backends.split(","):
-            # Modes alternate run by run, so a slower phase of the shared machine hits both alike.
-            results: dict[str, list[Result]] = {mode: [] for mode in modes}
+            # Modes (and worker counts) alternate run by run, so a slower phase of the shared machine
+            # hits them alike.
+            variants = [(mode, workers) for workers in worker_counts for mode in modes]
+            results: dict[tuple[str, int], list[Result]] = {variant: [] for variant in variants}
             for _ in range(args.runs):
-                for mode in modes:
+                for mode, workers in variants:
                     setup = enable_redaction if mode == "on" else None
-                    results[mode].append(run_once(backend, fmt, bodies, args.spans, args.clients, setup))
-            for mode in modes:
-                _report(backend, fmt, mode, results[mode])
+                    results[mode, workers].append(
+                        run_once(backend, fmt, bodies, args.spans, args.clients, setup, workers)
+                    )
+            for mode, workers in variants:
+                label = backend if workers == 1 else f"{backend} x{workers}"
+                _report(label, fmt, mode, results[mode, workers])
 
 
 def _report(backend: str, fmt: str, mode: str, results: list[Result]) -> None:
     for result in results if len(results) > 1 else []:
         print(f"  run: {result.e2e_per_s:,.0f} spans/s end-to-end")
     print(
-        f"{backend:<11}{fmt:<10}{mode:<8}"
+        f"{backend:<15}{fmt:<10}{mode:<8}"
         f"{statistics.median(r.acked_per_s for r in results):>10,.0f}"
         f"{statistics.median(r.e2e_per_s for r in results):>10,.0f}"
         f"{statistics.median(r.peak_rss_mib for r in results):>8,.0f} MiB"

@@ -62,6 +62,7 @@ from heliograph.jobs.pool import WorkerPool
 from heliograph.jobs.queue import JobQueue
 from heliograph.pricing.prices import PriceTable
 from heliograph.request_ids import RequestIds
+from heliograph.root_path import RootPath
 from heliograph.services.alerts.service import CHECK_KIND, NOTIFY_KIND, AlertService
 from heliograph.services.datasets import DatasetService
 from heliograph.services.erasure import ErasureService
@@ -111,11 +112,18 @@ class HeliographApp(FastAPI):
     gateway: Gateway | None = None
     _api_edge: Callable[[Scope, Receive, Send], Any] | None = None
     _gateway_edge: Callable[[Scope, Receive, Send], Any] | None = None
+    #: settings.root_path, when the server is served under a sub-path (``root_path.py``).
+    served_under: RootPath | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self._api_edge is None:
             await super().__call__(scope, receive, send)
-        elif self._gateway_edge is not None and scope["path"].startswith(GATEWAY_PREFIX):
+            return
+        root = self.served_under
+        path = scope["path"] if root is None else root.enter(scope)
+        if self._gateway_edge is not None and path.startswith(GATEWAY_PREFIX):
+            if root is not None:
+                root.leave(scope, path)
             await self._gateway_edge(scope, receive, send)
         else:
             await self._api_edge(scope, receive, send)
@@ -221,6 +229,7 @@ def create_app(
     app.state.heliograph = context
     app.state.periodics = {periodic.kind: periodic for periodic in (alert_check, retention_sweep)}
     app.gateway = gateway if settings.only != "api" else None
+    app.served_under = RootPath(settings.root_path) if settings.root_path else None
     install_error_handlers(app)
     routers = [health.router, feedback.router]
     if settings.only != "gateway":

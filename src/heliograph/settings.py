@@ -8,6 +8,7 @@ the code reads the environment.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -27,6 +28,8 @@ SQLITE_FILE_NAME = "heliograph.db"
 INITIAL_KEY_FILE_NAME = "initial-api-key"
 PROVIDER_URL_PREFIX = "HELIOGRAPH_PROVIDER_URL_"
 PROVIDER_KEY_PREFIX = "HELIOGRAPH_PROVIDER_KEY_"
+# /a/b: segments of unreserved URL characters, none of them "." or "..".
+_ROOT_PATH = re.compile(r"(?:/(?!\.+(?:/|$))[A-Za-z0-9._~-]+)+")
 
 
 class Settings(BaseSettings):
@@ -118,6 +121,12 @@ class Settings(BaseSettings):
     only: Literal["all", "api", "gateway"] = Field(
         "all", description="Serve everything, only the API, or only the gateway (and /healthcheck)."
     )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Server processes `heliograph serve` runs on one port; more than 1 needs PostgreSQL.",
+    )
     gateway_require_auth: bool = Field(
         True, description="Refuse gateway calls without a valid Heliograph key in Helicone-Auth."
     )
@@ -149,6 +158,11 @@ class Settings(BaseSettings):
         None,
         description="The server's URL as clients reach it (e.g. behind a proxy), for the links it hands "
         "out. Default: taken from each request (its Host header).",
+    )
+    root_path: str = Field(
+        "",
+        description="The sub-path a reverse proxy serves the server under (e.g. /heliograph): every link, "
+        "redirect, asset and cookie path the server makes starts with it. Default: served at /.",
     )
     signed_url_seconds: int = Field(
         3600, gt=0, le=7 * 24 * 3600, description="How long a signed link (signed_body_url) stays valid."
@@ -298,6 +312,19 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError(f"HELIOGRAPH_PUBLIC_URL must be an http(s) URL, got {value!r}")
         return value.rstrip("/") if value is not None else None
+
+    @field_validator("root_path", mode="after")
+    @classmethod
+    def _check_root_path(cls, value: str) -> str:
+        # Unreserved characters only: the prefix is then the same percent-encoded or not, so it can be
+        # matched against the raw request path and pasted into any URL without escaping.
+        path = value.strip().rstrip("/")
+        if path and not _ROOT_PATH.fullmatch(path):
+            raise ValueError(
+                f"HELIOGRAPH_ROOT_PATH must be a path such as /heliograph (segments of letters, digits, "
+                f"'-', '.', '_' or '~', each after a '/'), got {value!r}"
+            )
+        return path
 
     @field_validator("data_dir", mode="after")
     @classmethod

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import sys
 from contextlib import AbstractContextManager, nullcontext
@@ -19,6 +18,7 @@ from heliograph.cli.data import data
 from heliograph.cli.database import CREATE_FLAG, open_database
 from heliograph.cli.options import load_cli_settings as _settings
 from heliograph.cli.options import storage_options
+from heliograph.cli.workers import check_workers, run_workers, tune_interpreter, uvicorn_options
 from heliograph.clock import new_ids, system_clock
 from heliograph.services import keys as key_service
 from heliograph.services import members as member_service
@@ -56,12 +56,27 @@ def cli(ctx: click.Context) -> None:
     default=None,
     help="Log lines as text or one JSON object per line. Env: HELIOGRAPH_LOG_FORMAT. Default: text",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Server processes on one port (PostgreSQL only; SQLite allows one). Env: HELIOGRAPH_WORKERS. "
+    "Default: 1",
+)
+@click.option(
+    "--root-path",
+    default=None,
+    help="The sub-path a reverse proxy serves the server under, e.g. /heliograph (docs/deployment.md). "
+    "Env: HELIOGRAPH_ROOT_PATH. Default: none",
+)
 @storage_options
 def serve(
     host: str | None,
     port: int | None,
     only: str | None,
     log_format: str | None,
+    workers: int | None,
+    root_path: str | None,
     database_url: str | None,
     data_dir: Path | None,
 ) -> None:
@@ -69,8 +84,16 @@ def serve(
     from heliograph.app import create_app
 
     settings = _settings(
-        host=host, port=port, only=only, log_format=log_format, database_url=database_url, data_dir=data_dir
+        host=host,
+        port=port,
+        only=only,
+        log_format=log_format,
+        workers=workers,
+        root_path=root_path,
+        database_url=database_url,
+        data_dir=data_dir,
     )
+    check_workers(settings)
     engine = open_database(settings, create=True)
     initial_key = key_service.bootstrap(engine, settings.data_dir, clock=system_clock, ids=new_ids)
     if initial_key is not None:
@@ -81,8 +104,14 @@ def serve(
     if settings.only != "gateway":
         _announce_ui(settings, engine, first_start=initial_key is not None)
     _announce_sandbox()
+    if settings.workers > 1:
+        _warn_unshared_limits(settings)
+        # The workers open their own engines; this one only migrated and bootstrapped.
+        engine.dispose()
+        run_workers(settings)
+        return
     app = create_app(settings, db=engine)
-    _tune_interpreter()
+    tune_interpreter()
     try:
         with _serving(settings):
             _run_uvicorn(app, settings)
@@ -104,26 +133,19 @@ def _serving(settings: Settings) -> AbstractContextManager[None]:
 def _run_uvicorn(app: Any, settings: Settings) -> None:
     import uvicorn
 
-    from heliograph.cli.log_format import uvicorn_log_config
-    from heliograph.http_server import CoalescingHttpProtocol
+    # workers=1: uvicorn would otherwise take WEB_CONCURRENCY, which needs an import string.
+    uvicorn.run(app, workers=1, **uvicorn_options(settings))
 
-    # Logging is configured here, once per process, never by create_app (embedders own theirs).
-    log_config = uvicorn_log_config(settings.log_format, settings.log_level)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        log_config=log_config,
-        access_log=settings.access_log,
-        # Nothing reads the client address, so the X-Forwarded-For rewrite is pure overhead.
-        proxy_headers=False,
-        # A response's head and body leave in one write (see http_server.py for the measurement).
-        http=CoalescingHttpProtocol,
-        # Past this many open connections (or requests in progress) a request gets 503 at once, so
-        # many slow clients cannot make the server hold ever more connections and bodies.
-        limit_concurrency=settings.max_connections,
-    )
+
+def _warn_unshared_limits(settings: Settings) -> None:
+    """Without Redis each process keeps its own gateway cache and rate-limit buckets."""
+    if settings.redis_url is None:
+        click.echo(
+            f"{settings.workers} server processes without HELIOGRAPH_REDIS_URL: each keeps its own gateway "
+            "cache, and each enforces Helicone-RateLimit-Policy on its own (up to "
+            f"{settings.workers} times the quota in all); see docs/deployment.md",
+            err=True,
+        )
 
 
 def _announce_sandbox() -> None:
@@ -171,20 +193,6 @@ def _announce_ui(settings: Settings, engine: Any, *, first_start: bool) -> None:
     else:
         click.echo(f"Web UI: {_ui_url(settings)}")
     sys.stdout.flush()
-
-
-def _tune_interpreter() -> None:
-    """Settings for a long-running ingest server (the CLI's other commands keep Python's defaults).
-
-    Ingestion allocates millions of short-lived objects that reference counting frees at once, so the
-    cycle collector only needs to run rarely; freezing the startup objects (modules, app, tables) also
-    keeps every collection from walking them again (measured: about 7% less CPU per ingested span).
-    The writer thread gives up the GIL inside every database call; with the default 5 ms switch
-    interval each hand-back can wait that long behind the thread decoding the next request.
-    """
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-    sys.setswitchinterval(0.001)
 
 
 @cli.group()

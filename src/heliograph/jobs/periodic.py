@@ -3,8 +3,9 @@
 A :class:`Periodic` keeps one job of its kind in the queue: every interval it adds one unless one is
 still queued or running, then wakes the pool that runs it. The work itself therefore gets the queue's
 retries, leases and visible failures, and a tick missed while the server was down costs nothing: the next
-start queues the job at once. The job belongs to no organization (``organization_id`` 0); its handler
-walks the organizations it concerns.
+start queues the job at once. Every server process sharing a database ticks, and still only one job is
+queued (the check and the insert hold one lock). The job belongs to no organization
+(``organization_id`` 0); its handler walks the organizations it concerns.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from heliograph.jobs.queue import JobQueue, NewJob, enqueue
+from heliograph.jobs.queue import JobQueue, NewJob
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,7 @@ class Periodic:
 
     def tick(self) -> bool:
         """Queue the job unless one is open; True when one was queued. Blocking (a short write)."""
-        if self._queue.has_open(self._kind):
-            return False
-        return self._add()
+        return self._add(("queued", "running"))
 
     @property
     def kind(self) -> str:
@@ -63,19 +62,14 @@ class Periodic:
     def queue_next(self) -> bool:
         """Queue the next job now unless one is already queued: for a running job that stopped short of
         its work (its own row is still 'running', which :meth:`tick` would wait for)."""
-        if self._queue.has_queued(self._kind):
-            return False
-        return self._add()
+        return self._add(("queued",))
 
-    def _add(self) -> bool:
-        now = self._queue.clock()
-        with self._queue.engine.begin() as conn:
-            enqueue(
-                conn,
-                [NewJob(EVERY_ORGANIZATION, self._kind, {}, ref="periodic")],
-                now,
-                max_attempts=self._max_attempts,
-            )
+    def _add(self, unless: tuple[str, ...]) -> bool:
+        """Queue the job unless one of its kind has a status in ``unless``; safe when every server
+        process sharing the database ticks at the same moment (JobQueue.add_unless_open)."""
+        job = NewJob(EVERY_ORGANIZATION, self._kind, {}, ref="periodic")
+        if not self._queue.add_unless_open(job, unless, max_attempts=self._max_attempts):
+            return False
         if self.wake is not None:
             self.wake()
         return True

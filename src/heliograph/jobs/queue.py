@@ -24,6 +24,7 @@ import orjson
 import sqlalchemy as sa
 
 from heliograph.clock import Clock
+from heliograph.storage.dialect import transaction_lock, write_transaction_start
 from heliograph.storage.evaluation_tables import jobs
 
 #: Backoff before the second attempt; each later one doubles it, up to the cap.
@@ -217,9 +218,14 @@ class JobQueue:
         )
 
     def complete(self, job: Job) -> None:
-        """The job succeeded: it is removed."""
+        """The job succeeded: it is removed, unless its lease ran out and another worker (in this
+        process or another) claimed it again meanwhile: that claim settles it, as :meth:`fail` does."""
         with self._engine.begin() as conn:
-            conn.execute(sa.delete(jobs).where(jobs.c.id == job.id))
+            conn.execute(
+                sa.delete(jobs).where(
+                    jobs.c.id == job.id, jobs.c.status == "running", jobs.c.attempts == job.attempts
+                )
+            )
 
     def fail(self, job: Job, error: str, *, retry: bool = True) -> None:
         """One attempt failed: the job is queued again after a backoff while attempts remain and
@@ -335,6 +341,24 @@ class JobQueue:
                 .scalar_subquery()
             )
             return conn.execute(jobs.delete().where(jobs.c.id.in_(old))).rowcount
+
+    def add_unless_open(self, job: NewJob, statuses: Collection[str], *, max_attempts: int) -> bool:
+        """Queue ``job`` unless a job of its kind has one of ``statuses``; True when it was queued.
+
+        Several processes may ask at the same moment (each server's Periodic ticks at start): the check
+        and the insert run under one lock, an advisory lock per kind on PostgreSQL and the write lock
+        on SQLite, so exactly one of them queues the job."""
+        open_now = sa.and_(jobs.c.kind == job.kind, jobs.c.status.in_(sorted(statuses)))
+        if self._exists(open_now):
+            return False  # the usual answer, without taking a lock
+        dialect = self._engine.dialect.name
+        with self._engine.begin() as conn:
+            write_transaction_start(conn, dialect)
+            transaction_lock(conn, f"heliograph:jobs:{job.kind}", dialect)
+            if conn.execute(sa.select(sa.select(jobs.c.id).where(open_now).exists())).scalar():
+                return False
+            enqueue(conn, [job], self._clock(), max_attempts=max_attempts)
+        return True
 
     def has_queued(self, kind: str) -> bool:
         """Whether a job of ``kind`` is queued (due or not)."""

@@ -16,12 +16,15 @@ import sqlalchemy as sa
 from heliograph.clock import Clock, IdFactory
 from heliograph.services.errors import InvalidInput, NotFound
 from heliograph.storage import keys_repo
+from heliograph.storage.dialect import transaction_lock, write_transaction_start
 from heliograph.storage.keys_repo import KeyRow, Organization
 
 KEY_PREFIX = "sk-heliograph-"
 PERMISSIONS = ("r", "w", "rw")
 DEFAULT_ORGANIZATION = "default"
 NAME_MAX_CHARS = 128
+#: The advisory lock of the first-start bootstrap (PostgreSQL).
+BOOTSTRAP_LOCK = "heliograph:bootstrap"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,21 @@ def create_key(
     ids: IdFactory,
 ) -> tuple[str, KeyRow]:
     """Create a key (and its organization if missing); returns the key, shown only this once."""
+    with engine.begin() as conn:
+        return _create_key(
+            conn, organization=organization, name=name, permissions=permissions, clock=clock, ids=ids
+        )
+
+
+def _create_key(
+    conn: sa.Connection,
+    *,
+    organization: str,
+    name: str,
+    permissions: str,
+    clock: Clock,
+    ids: IdFactory,
+) -> tuple[str, KeyRow]:
     if permissions not in PERMISSIONS:
         raise ValueError(f"permissions must be one of {', '.join(PERMISSIONS)}, not {permissions!r}")
     for what, text in (("organization name", organization), ("key name", name)):
@@ -74,19 +92,18 @@ def create_key(
             raise ValueError(f"the {what} must be 1 to {NAME_MAX_CHARS} characters without NUL")
     key = generate_key()
     now = clock()
-    with engine.begin() as conn:
-        org = keys_repo.find_organization(conn, organization)
-        if org is None:
-            org = keys_repo.create_organization(conn, organization, ids(), now)
-        key_id = keys_repo.insert_key(
-            conn,
-            organization_id=org.id,
-            name=name,
-            key_hash=hash_key(key),
-            key_prefix=key[: len(KEY_PREFIX) + 8],
-            permissions=permissions,
-            now=now,
-        )
+    org = keys_repo.find_organization(conn, organization)
+    if org is None:
+        org = keys_repo.create_organization(conn, organization, ids(), now)
+    key_id = keys_repo.insert_key(
+        conn,
+        organization_id=org.id,
+        name=name,
+        key_hash=hash_key(key),
+        key_prefix=key[: len(KEY_PREFIX) + 8],
+        permissions=permissions,
+        now=now,
+    )
     return key, KeyRow(key_id, org, name, key[: len(KEY_PREFIX) + 8], permissions, now, None)
 
 
@@ -94,14 +111,21 @@ def bootstrap(engine: sa.Engine, data_dir: Path, *, clock: Clock, ids: IdFactory
     """On an empty database, create organization ``default`` with an admin key.
 
     The key is written to ``<data-dir>/initial-api-key`` (mode 0600) and returned so the caller can
-    print it once; later starts return None.
+    print it once; later starts return None. Servers starting together on one database (several
+    workers, several machines) check and create under one lock, so exactly one of them creates it.
     """
     with engine.connect() as conn:
         if keys_repo.count_organizations(conn) > 0:
+            return None  # the usual start: no lock needed
+    with engine.begin() as conn:
+        dialect = conn.dialect.name
+        write_transaction_start(conn, dialect)
+        transaction_lock(conn, BOOTSTRAP_LOCK, dialect)
+        if keys_repo.count_organizations(conn) > 0:
             return None
-    key, _ = create_key(
-        engine, organization=DEFAULT_ORGANIZATION, name="admin", permissions="rw", clock=clock, ids=ids
-    )
+        key, _ = _create_key(
+            conn, organization=DEFAULT_ORGANIZATION, name="admin", permissions="rw", clock=clock, ids=ids
+        )
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / "initial-api-key"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

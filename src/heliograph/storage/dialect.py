@@ -22,6 +22,7 @@ against the running server).
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -226,3 +227,14 @@ def write_transaction_start(conn: sa.Connection, dialect: str) -> None:
     so two writers serialize instead of both reading the same state; PostgreSQL callers lock rows."""
     if dialect == "sqlite":
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def transaction_lock(conn: sa.Connection, name: str, dialect: str) -> None:
+    """On PostgreSQL, wait for the advisory lock ``name`` and hold it until the transaction ends, so
+    processes sharing the database (``serve --workers N``, or servers on several machines) run a
+    check-then-write one at a time. Nothing on SQLite, whose callers serialize with the write lock
+    (:func:`write_transaction_start`)."""
+    if dialect == "postgresql":
+        # Advisory locks are keyed by a 64-bit integer; a digest of the name keeps names readable.
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
