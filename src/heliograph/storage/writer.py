@@ -43,6 +43,7 @@ from heliograph.storage.batch_rows import (
     prepare,
 )
 from heliograph.storage.request_inserts import RequestInserter, Seqs, first_of_each_request
+from heliograph.storage.wal_checkpoints import WalCheckpointer, hold_checkpoints
 
 log = logging.getLogger(__name__)
 
@@ -122,10 +123,14 @@ class BatchingWriter:
         self._request_insert = RequestInserter(self._dialect)
         self._child_inserts = child_inserts(self._dialect)
         self._encoder = RowEncoder.for_dialect(self._dialect)
+        # SQLite: checkpoints leave the writer's commits for a thread of their own (wal_checkpoints.py).
+        self._checkpoints = WalCheckpointer(engine) if self._dialect == "sqlite" else None
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="heliograph-writer", daemon=True)
         self._thread.start()
+        if self._checkpoints is not None:
+            self._checkpoints.start()
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop accepting batches, write what is queued, then stop the thread.
@@ -138,6 +143,8 @@ class BatchingWriter:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._checkpoints is not None:
+            self._checkpoints.close()
         with self._cond:
             abandoned = list(self._queue)
             self._queue.clear()
@@ -232,6 +239,7 @@ class BatchingWriter:
         prepared = first_of_each_request(merge(batches))
         with self._engine.begin() as conn:
             if self._dialect == "sqlite":
+                hold_checkpoints(conn)
                 # Take the write lock before reading max(seq): another process writing the same file
                 # (e.g. a second `serve --only gateway`) then waits instead of picking the same seqs.
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
