@@ -427,3 +427,30 @@ def test_0018_keys_spans_in_time_order_and_keeps_every_span(empty_engine: sa.Eng
         "ix_spans_org_start",
         "ix_spans_org_roots",
     }
+
+
+@pytest.mark.only_dialects("sqlite")
+def test_0019_moves_properties_and_scores_into_their_keys(dialect: str, empty_engine: sa.Engine) -> None:
+    migrate.upgrade(empty_engine, "0018")
+    with empty_engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO request_properties (request_seq, key, organization_id, value, created_at) "
+            "VALUES (1, 'env', 1, 'prod', 5), (2, 'env', 1, 'dev', 6)"
+        )
+    migrate.upgrade(empty_engine)
+    with empty_engine.connect() as connection:
+        for table in ("request_properties", "scores"):
+            create = connection.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+            ).scalar_one()
+            assert create.rstrip().endswith("WITHOUT ROWID")
+        rows = connection.exec_driver_sql(
+            "SELECT request_seq, value FROM request_properties ORDER BY 1"
+        ).all()
+        assert [tuple(row) for row in rows] == [(1, "prod"), (2, "dev")]
+        indexes = {
+            row[0]
+            for row in connection.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index'")
+        }
+        assert "sqlite_autoindex_request_properties_1" not in indexes
+        assert "ix_request_properties_lookup" in indexes

@@ -150,6 +150,8 @@ request_properties = sa.Table(
     # A copy of requests.created_at so "latest N with property k=v" is one index range scan.
     sa.Column("created_at", sa.BigInteger(), nullable=False),
     sa.Index("ix_request_properties_lookup", "organization_id", "key", "value", "created_at"),
+    # Small rows keyed by the request's seq, which grows: they live in the key's B-tree (migration 0019).
+    sqlite_with_rowid=False,
 )
 
 scores = sa.Table(
@@ -162,6 +164,7 @@ scores = sa.Table(
     sa.Column("created_at", sa.BigInteger(), nullable=False),
     sa.Column("updated_at", sa.BigInteger(), nullable=False),
     sa.Index("ix_scores_org_key", "organization_id", "key"),
+    sqlite_with_rowid=False,
 )
 
 # Resource and instrumentation scope of spans, stored once and referenced by a 63-bit content hash:

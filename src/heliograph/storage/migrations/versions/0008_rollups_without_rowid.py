@@ -10,8 +10,7 @@ this in place: each table is copied into its new form. PostgreSQL has no such di
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
+from heliograph.storage.migrations.rowid import rebuild_sqlite_tables
 
 revision = "0008"
 down_revision = "0007"
@@ -29,40 +28,9 @@ _TABLES = (
 )
 
 
-def _rebuild(*, with_rowid: bool) -> None:
-    conn = op.get_bind()
-    if conn.dialect.name != "sqlite":
-        return
-    for table in _TABLES:
-        sql = conn.execute(
-            sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :t"), {"t": table}
-        )
-        create = sql.scalar_one().rstrip()
-        if create.endswith("WITHOUT ROWID"):
-            create = create[: -len("WITHOUT ROWID")].rstrip()
-        if not with_rowid:
-            create += " WITHOUT ROWID"
-        indexes = (
-            conn.execute(
-                sa.text(
-                    "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :t AND sql IS NOT NULL"
-                ),
-                {"t": table},
-            )
-            .scalars()
-            .all()
-        )
-        conn.exec_driver_sql(f"ALTER TABLE {table} RENAME TO {table}_old")
-        conn.exec_driver_sql(create)
-        conn.exec_driver_sql(f"INSERT INTO {table} SELECT * FROM {table}_old")
-        conn.exec_driver_sql(f"DROP TABLE {table}_old")
-        for index in indexes:
-            conn.exec_driver_sql(index)
-
-
 def upgrade() -> None:
-    _rebuild(with_rowid=False)
+    rebuild_sqlite_tables(_TABLES, with_rowid=False)
 
 
 def downgrade() -> None:
-    _rebuild(with_rowid=True)
+    rebuild_sqlite_tables(_TABLES, with_rowid=True)
