@@ -20,6 +20,27 @@ from __future__ import annotations
 
 from heliograph.gateway.asgi import Scope
 
+#: The first path segments of the server's own routes (``metrics`` when it is enabled). A prefix
+#: starting with one cannot be told apart from a path that came without it: under ``/v1``, the API's
+#: ``/v1/request/query`` would be taken as ``/request/query`` inside the prefix (a 404), and a proxy
+#: stripping ``/ui`` would leave the UI unreachable. Such a prefix is refused at start (settings.py).
+SERVER_SEGMENTS = frozenset(
+    {
+        "ui",
+        "v1",
+        "v2",
+        "static",
+        "docs",
+        "openapi.json",
+        "healthcheck",
+        "metrics",
+        "custom",
+        "oai",
+        "anthropic",
+        "googleapis",
+    }
+)
+
 
 class RootPath:
     """The prefix of one app (``settings.root_path``, validated: unreserved characters only, so the

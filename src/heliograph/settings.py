@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from heliograph.gateway.providers import DEFAULT_ALLOWED_HOSTS
+from heliograph.root_path import SERVER_SEGMENTS
 
 DEFAULT_PORT = 8585
 SQLITE_FILE_NAME = "heliograph.db"
@@ -323,6 +324,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"HELIOGRAPH_ROOT_PATH must be a path such as /heliograph (segments of letters, digits, "
                 f"'-', '.', '_' or '~', each after a '/'), got {value!r}"
+            )
+        first = path.split("/")[1] if path else ""
+        if first in SERVER_SEGMENTS:
+            raise ValueError(
+                f"HELIOGRAPH_ROOT_PATH {value!r} starts with /{first}, a path of the server's own, so a "
+                "request with the prefix could not be told from one without it; choose another, such as "
+                "/heliograph"
             )
         return path
 

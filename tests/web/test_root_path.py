@@ -28,8 +28,11 @@ from aiohttp import ClientSession, ClientTimeout, web
 from click.testing import CliRunner
 from playwright.sync_api import expect
 
+from heliograph.app import create_app
 from heliograph.cli.main import cli
 from heliograph.dev.fake_provider import REPLY, FakeProvider
+from heliograph.root_path import SERVER_SEGMENTS
+from heliograph.settings import Settings
 from support.http import auth
 from support.server import free_port, scratch_database, serve
 from support.ui_data import Seeded, seed
@@ -364,3 +367,29 @@ def test_a_bad_root_path_is_refused_before_serving(given: str, tmp_path: Path) -
     assert done.exit_code == 2, done.output
     assert "HELIOGRAPH_ROOT_PATH must be a path such as /heliograph" in done.output
     assert not (tmp_path / "data").exists()  # nothing was set up
+
+
+@pytest.mark.parametrize("given", ["/ui", "/v1", "/v1/heliograph", "/static/", "/healthcheck", "/metrics"])
+def test_a_root_path_starting_with_a_path_of_the_server_is_refused(given: str, tmp_path: Path) -> None:
+    # Under /v1 a stripping proxy's /v1/request/query would be read as /request/query (a 404), under
+    # /ui the UI would be unreachable: refused at start rather than half working.
+    done = CliRunner().invoke(cli, ["serve", "--root-path", given, "--data-dir", str(tmp_path / "data")])
+    assert done.exit_code == 2, done.output
+    assert "a path of the server's own" in done.output
+    assert not (tmp_path / "data").exists()
+
+
+def test_the_refused_first_segments_are_those_of_the_servers_routes(tmp_path: Path) -> None:
+    app = create_app(Settings(data_dir=tmp_path / "data", metrics_enabled=True))
+    segments = set(_first_segments(app.routes)) - {""}
+    assert segments == SERVER_SEGMENTS
+
+
+def _first_segments(routes: list[Any], prefix: str = "") -> Iterator[str]:
+    for route in routes:
+        path = getattr(route, "path", None)
+        if path is not None:
+            yield (prefix + path).split("/")[1]
+        elif hasattr(route, "original_router"):  # an included router
+            router = route.original_router
+            yield from _first_segments(router.routes, prefix + router.prefix)

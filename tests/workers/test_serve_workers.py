@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,7 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+from uvicorn.config import STARTUP_FAILURE
 
+from heliograph.cli.workers import WorkerApp
+from heliograph.settings import Settings
+from heliograph.storage import migrate
 from heliograph.storage.engine import create_engine
 from support.http import auth
 from support.server import free_port, scratch_database
@@ -65,6 +70,7 @@ def test_two_workers_serve_one_port_and_a_killed_worker_loses_no_acknowledged_sp
         first = server.workers()
         assert len(first) == 2, server.log()
         assert "without HELIOGRAPH_REDIS_URL" in server.log()  # the warning about per-process limits
+        assert "PostgreSQL connections" not in server.log()  # 2 x 16 is within PostgreSQL's default 100
         load = Load(targets=lambda _: server.url, key=server.key())
         with load.clients(4):
             load.wait_for_more(400)
@@ -134,6 +140,53 @@ def test_workers_that_cannot_start_stop_serve_instead_of_restarting_forever(
         assert code == 1, server.log()
         assert "a server process failed to start" in server.log()
         assert "Redis URL must specify one of the following schemes" in server.log()
+
+
+@pytest.mark.only_dialects("postgresql")
+def test_more_workers_than_the_database_server_takes_connections_for_are_warned_about(
+    dialect: str, tmp_path: Path
+) -> None:
+    with scratch_database(dialect, tmp_path) as url:
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            allowed = int(conn.exec_driver_sql("SHOW max_connections").scalar_one())
+            allowed -= int(conn.exec_driver_sql("SHOW superuser_reserved_connections").scalar_one())
+        engine.dispose()
+        workers = allowed // 16 + 1  # each worker's pool opens up to 16 connections
+        if workers > 64:
+            pytest.skip(f"this PostgreSQL accepts {allowed} connections, more than 64 workers can open")
+        # The port is taken, so serve stops before starting any worker: only the warning is wanted.
+        with socket.create_server(("127.0.0.1", 0)) as taken:
+            port = taken.getsockname()[1]
+            command = [sys.executable, "-m", "heliograph.cli.main", "serve", "--port", str(port)]
+            command += ["--data-dir", str(tmp_path / "data"), "--workers", str(workers)]
+            done = subprocess.run(
+                command,
+                env={**os.environ, "HELIOGRAPH_DATABASE_URL": url},
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+    assert done.returncode != 0, done.stderr  # the port
+    assert f"may open up to {workers * 16} PostgreSQL connections" in done.stderr
+    assert f"more than the {allowed} the database server accepts" in done.stderr
+
+
+def test_a_worker_running_newer_code_than_its_supervisor_refuses_to_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # What a replacement worker meets after `pip install` of a release with a new migration while serve
+    # runs: the supervisor migrated to the schema of the code it started with, the worker's code on disk
+    # expects a newer one. Serving would hit missing columns; it stops serve instead (STARTUP_FAILURE),
+    # and the next start migrates.
+    app = WorkerApp(Settings(data_dir=tmp_path / "data"), schema="0001")
+    with pytest.raises(SystemExit) as stopped:
+        app()
+    assert stopped.value.code == STARTUP_FAILURE
+    assert f"expects database schema {migrate.head_revision()}" in caplog.text
+    assert "restart serve, which migrates the database" in caplog.text
+    # The parent records the schema of the code it runs, which a worker of the same code matches.
+    assert WorkerApp(Settings(data_dir=tmp_path / "data")).schema == migrate.head_revision()
 
 
 def _zombie(pid: int) -> bool:

@@ -18,7 +18,13 @@ from heliograph.cli.data import data
 from heliograph.cli.database import CREATE_FLAG, open_database
 from heliograph.cli.options import load_cli_settings as _settings
 from heliograph.cli.options import storage_options
-from heliograph.cli.workers import check_workers, run_workers, tune_interpreter, uvicorn_options
+from heliograph.cli.workers import (
+    check_workers,
+    run_workers,
+    tune_interpreter,
+    uvicorn_options,
+    warn_connection_budget,
+)
 from heliograph.clock import new_ids, system_clock
 from heliograph.services import keys as key_service
 from heliograph.services import members as member_service
@@ -106,6 +112,7 @@ def serve(
     _announce_sandbox()
     if settings.workers > 1:
         _warn_unshared_limits(settings)
+        warn_connection_budget(engine, settings)
         # The workers open their own engines; this one only migrated and bootstrapped.
         engine.dispose()
         run_workers(settings)

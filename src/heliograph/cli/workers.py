@@ -22,11 +22,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import click
+from sqlalchemy.pool import QueuePool
 
 from heliograph.settings import Settings, mask_url
 from heliograph.storage.engine import normalize_url
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from heliograph.app import HeliographApp
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,32 @@ def check_workers(settings: Settings) -> None:
             f"--workers {settings.workers} (HELIOGRAPH_WORKERS) needs PostgreSQL: SQLite allows one "
             f"writing process, and the database is {mask_url(url)}. Set HELIOGRAPH_DATABASE_URL="
             "postgresql://... (or --database-url), or run one worker (the default)."
+        )
+
+
+def warn_connection_budget(engine: Engine, settings: Settings) -> None:
+    """Warn when ``settings.workers`` full connection pools could pass PostgreSQL's max_connections:
+    each worker has its own pool, and past the limit requests fail with "too many clients" under load,
+    not at start."""
+    if engine.dialect.name != "postgresql":
+        return
+    pool = engine.pool
+    if not isinstance(pool, QueuePool):
+        return
+    # storage/engine.py's pool: kept connections plus those opened at peaks (QueuePool has no public
+    # accessor for the latter).
+    per_process = pool.size() + max(0, int(getattr(pool, "_max_overflow", 0)))
+    with engine.connect() as conn:
+        allowed = int(conn.exec_driver_sql("SHOW max_connections").scalar_one())
+        reserved = int(conn.exec_driver_sql("SHOW superuser_reserved_connections").scalar_one())
+    needed = settings.workers * per_process
+    if needed > allowed - reserved:
+        click.echo(
+            f"{settings.workers} server processes may open up to {needed} PostgreSQL connections "
+            f"({per_process} each), more than the {allowed - reserved} the database server accepts "
+            f"(max_connections {allowed}, {reserved} reserved): under load requests would fail; run fewer "
+            'workers or raise max_connections (docs/deployment.md, "Several processes")',
+            err=True,
         )
 
 
@@ -93,12 +122,26 @@ class WorkerApp:
 
     settings: Settings
     parent_pid: int = field(default_factory=os.getpid)
+    #: The schema revision the parent migrated the database to (the code it runs expects).
+    schema: str | None = field(default_factory=lambda: _installed_schema())
 
     def __call__(self) -> HeliographApp:
         from uvicorn.config import STARTUP_FAILURE
 
         from heliograph.app import create_app
 
+        # A spawned worker imports the code on disk, not the parent's: after an upgrade in place (pip
+        # install while serving), a replacement for a dead worker would run new code on a database
+        # still at the old schema. It refuses, which stops serve, whose next start migrates.
+        installed = _installed_schema()
+        if installed != self.schema:
+            log.error(
+                "the installed Heliograph expects database schema %s, but serve started with code for %s "
+                "(upgraded while serving?): restart serve, which migrates the database",
+                installed,
+                self.schema,
+            )
+            sys.exit(STARTUP_FAILURE)
         _end_with_parent(self.parent_pid)
         try:
             app = create_app(self.settings)
@@ -109,6 +152,12 @@ class WorkerApp:
             sys.exit(STARTUP_FAILURE)
         tune_interpreter()
         return app
+
+
+def _installed_schema() -> str | None:
+    from heliograph.storage import migrate
+
+    return migrate.head_revision()
 
 
 def _end_with_parent(parent_pid: int) -> None:

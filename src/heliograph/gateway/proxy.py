@@ -27,7 +27,13 @@ from heliograph.gateway.log_sink import LogSink
 from heliograph.gateway.observer import GatewayObserver
 from heliograph.gateway.options import OptionError, parse_options
 from heliograph.gateway.providers import HostAllowList
-from heliograph.gateway.rate_limit import RateLimiter, bucket_key, rate_limit_headers
+from heliograph.gateway.rate_limit import (
+    UNAVAILABLE_RETRY_AFTER_SECONDS,
+    RateLimiter,
+    RateLimitUnavailable,
+    bucket_key,
+    rate_limit_headers,
+)
 from heliograph.gateway.replies import send_bytes, send_error
 from heliograph.gateway.routing import RouteError, fallback_target, parse_path, resolve_target
 from heliograph.gateway.upstream import HOP_BY_HOP
@@ -259,7 +265,15 @@ class GatewayApp:
             return None
         segment_value = _segment_value(call, policy.segment)
         key = bucket_key(call.auth.organization_id, policy, segment_value)
-        decision = await self._limiter.check(key, policy, self._clock())
+        try:
+            decision = await self._limiter.check(key, policy, self._clock())
+        except RateLimitUnavailable as exc:
+            # Refused, not let through: a limit that silently stops holding is worse than a retry.
+            log.warning("gateway call %s refused (503): %s", call.request_id, exc)
+            call.reply_headers.append((b"retry-after", str(UNAVAILABLE_RETRY_AFTER_SECONDS).encode()))
+            call.reply_headers.append((b"x-helicone-error", b"rate_limit_unavailable"))
+            message = "Helicone-RateLimit-Policy cannot be enforced now: the rate-limit store is unreachable"
+            raise _Refused(503, f"{message}; retry later", "Service unavailable") from None
         headers = [
             (name.lower().encode(), value.encode()) for name, value in rate_limit_headers(policy, decision)
         ]

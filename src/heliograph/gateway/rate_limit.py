@@ -7,6 +7,11 @@ onto the response. No HTTP objects live here, so the semantics are testable on t
 Divergence from Helicone: an invalid policy string raises :class:`RateLimitPolicyError` (the gateway
 answers 400) instead of silently disabling the limit.
 
+When Redis cannot be asked (down, unreachable, too slow), :meth:`RedisRateLimiter.check` raises
+:class:`RateLimitUnavailable` and the gateway refuses the call with 503 and ``Retry-After``: a limit
+that silently lets every call through while Redis is away would be worse (Helicone fails open here).
+A charge that cannot be made is logged and dropped: the call has already been answered.
+
 Both stores run the same arithmetic on the same doubles (the Redis Lua script mirrors the Python code
 operation for operation and stores numbers with 17 significant digits), so for the same sequence of
 calls they reach the same decisions; the decision itself is always computed by :func:`_decide`.
@@ -14,7 +19,9 @@ calls they reach the same decisions; the decision itself is always computed by :
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import math
 import re
 from collections import OrderedDict
@@ -22,8 +29,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 from urllib.parse import quote
 
+from redis.exceptions import RedisError
+
 if TYPE_CHECKING:
     import redis.asyncio
+
+log = logging.getLogger(__name__)
 
 Unit = Literal["request", "cents"]
 
@@ -32,6 +43,11 @@ MIN_WINDOW_SECONDS = 60
 MAX_WINDOW_SECONDS = 31_536_000
 # Beyond 2**53 a double can no longer count single requests, so larger quotas would misbehave silently.
 MAX_QUOTA = 1e15
+#: How long a check may wait for Redis before the call is refused: a Redis that hangs must not hold
+#: every rate-limited call (the cache's lookup has the same bound).
+STORE_TIMEOUT_SECONDS = 2.0
+#: What a call refused because the store is unreachable is told to wait before trying again.
+UNAVAILABLE_RETRY_AFTER_SECONDS = 5
 # Segment values longer than this are replaced by a digest so that a client cannot grow keys without bound.
 _MAX_KEY_VALUE = 200
 
@@ -46,6 +62,11 @@ class RateLimitPolicyError(ValueError):
     def __init__(self, problem: str) -> None:
         super().__init__(f"invalid Helicone-RateLimit-Policy: {problem}; expected {GRAMMAR}")
         self.problem = problem
+
+
+class RateLimitUnavailable(Exception):
+    """The bucket store (Redis) could not be asked, so the policy cannot be enforced; the gateway
+    answers 503 with ``Retry-After``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,16 +405,25 @@ class RedisRateLimiter:
         self._charge_script = client.register_script(_LUA_CHARGE)
 
     async def check(self, key: str, policy: RateLimitPolicy, now_ms: int) -> RateLimitDecision:
-        allowed, tokens = await self._check_script(
-            keys=[self._prefix + key], args=[*self._policy_args(policy, now_ms), policy.unit]
-        )
+        try:
+            async with asyncio.timeout(STORE_TIMEOUT_SECONDS):
+                allowed, tokens = await self._check_script(
+                    keys=[self._prefix + key], args=[*self._policy_args(policy, now_ms), policy.unit]
+                )
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise RateLimitUnavailable(f"the rate-limit store (Redis) did not answer: {exc!r}") from exc
         return _decide(policy, bool(allowed), float(tokens))
 
     async def charge(self, key: str, policy: RateLimitPolicy, amount: float, now_ms: int) -> None:
         _check_amount(amount)
-        await self._charge_script(
-            keys=[self._prefix + key], args=[*self._policy_args(policy, now_ms), repr(float(amount))]
-        )
+        try:
+            async with asyncio.timeout(STORE_TIMEOUT_SECONDS):
+                await self._charge_script(
+                    keys=[self._prefix + key], args=[*self._policy_args(policy, now_ms), repr(float(amount))]
+                )
+        except (RedisError, OSError, TimeoutError) as exc:
+            # The call was answered long ago and nobody awaits this charge: say what was not counted.
+            log.warning("rate limit %s: %.4f cents not charged, Redis did not answer: %r", key, amount, exc)
 
     async def close(self) -> None:
         await self._client.aclose()
