@@ -50,3 +50,33 @@ def test_without_ignore_a_conflict_fails_the_statement(engine: sa.Engine) -> Non
         strict.run(conn, _rows(dialect, range(2, 4)))
     with engine.connect() as conn:
         assert conn.scalar(sa.select(sa.func.count()).select_from(organizations)) == 2
+
+
+def test_a_strict_insert_in_a_transaction_rolled_back_on_error_still_fails_on_a_conflict(
+    engine: sa.Engine,
+) -> None:
+    """SQLite pads such an insert (copies of its last row dropped by the conflict clause) and counts
+    the rows inserted: a real conflict is still an error, and the transaction keeps nothing."""
+    dialect = engine.dialect.name
+    strict = BulkInsert(organizations, COLUMNS, dialect, ignore_conflicts=False, rolled_back_on_error=True)
+    with engine.begin() as conn:
+        strict.run(conn, _rows(dialect, range(1, 4)))  # 3 rows: one statement of 4 on SQLite
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        strict.run(conn, _rows(dialect, range(10, 15)) + _rows(dialect, range(3, 4)))
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(organizations.c.id).order_by(organizations.c.id)).scalars().all()
+    assert stored == [1, 2, 3]
+
+
+@pytest.mark.parametrize("count", [1, 3, 5, 129, 600])
+def test_rollup_upserts_add_each_increment_once_whatever_the_count(engine: sa.Engine, count: int) -> None:
+    from heliograph.storage.rollup_tables import add_increments
+
+    items = [(7, f"k{index}", 100, index, 1) for index in range(count)]
+    with engine.begin() as conn:
+        for _ in range(2):
+            add_increments(
+                conn, "score_rollups", ("organization_id", "key", "hour", "value"), ("count",), items
+            )
+        rows = conn.exec_driver_sql("SELECT key, value, count FROM score_rollups ORDER BY value").all()
+    assert [tuple(row) for row in rows] == [(f"k{index}", index, 2) for index in range(count)]

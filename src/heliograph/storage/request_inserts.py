@@ -42,7 +42,14 @@ class RequestInserter:
     def __init__(self, dialect: str) -> None:
         self._sqlite = dialect == "sqlite"
         if self._sqlite:
-            self._insert = BulkInsert(requests, (*REQUEST_COLUMNS, "seq"), dialect, ignore_conflicts=False)
+            # The writer rolls its whole transaction back when this raises.
+            self._insert = BulkInsert(
+                requests,
+                (*REQUEST_COLUMNS, "seq"),
+                dialect,
+                ignore_conflicts=False,
+                rolled_back_on_error=True,
+            )
         else:
             self._insert = BulkInsert(
                 requests, REQUEST_COLUMNS, dialect, returning=("id", "organization_id", "seq")

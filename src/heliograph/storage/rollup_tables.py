@@ -9,11 +9,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from heliograph.storage.bulk_insert import padded
 from heliograph.storage.tables import requests
 from heliograph.storage.time_buckets import Window
 
-# Rows per upsert statement: well under both databases' bound-parameter limits for the widest rollup.
-_ROWS_PER_STATEMENT = 128
+# Rows per upsert statement: for the widest rollup (16 columns), 8,192 bound values, well under both
+# databases' limits (SQLite 32,766).
+_ROWS_PER_STATEMENT = 512
 
 
 def add_increments(
@@ -39,12 +41,23 @@ def add_increments(
             f"ELSE {table}.first_at END",
             f"last_at = CASE WHEN excluded.last_at > {table}.last_at THEN excluded.last_at ELSE {table}.last_at END",
         ]
+    sqlite = conn.dialect.name == "sqlite"
     for start in range(0, len(items), _ROWS_PER_STATEMENT):
         chunk = items[start : start + _ROWS_PER_STATEMENT]
+        if sqlite:
+            # Filled up to a power of two with the last row's key adding nothing (SQLite applies an
+            # upsert row by row, so the copies update the row just written by zero): few statements,
+            # all prepared (see bulk_insert.py). PostgreSQL refuses a statement touching a row twice.
+            last = chunk[-1]
+            size, values = padded(
+                chunk, (*last[: len(keys)], *([0] * len(sums)), *last[len(keys) + len(sums) :])
+            )
+        else:
+            size, values = len(chunk), tuple(value for item in chunk for value in item)
         conn.exec_driver_sql(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row_sql] * len(chunk))} "
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row_sql] * size)} "
             f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {', '.join(updates)}",
-            tuple(value for item in chunk for value in item),
+            values,
         )
 
 
