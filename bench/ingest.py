@@ -9,7 +9,9 @@ Prints, per combination: acknowledged spans/s (until the last 200), end-to-end s
 query returns them all), the server's peak RSS, and disk per 1,000 spans (MiB), measured after the
 server stops cleanly and, in brackets, while it still runs (SQLite: WAL file included), and the CPU time
 the server (all its threads) and the load generator spent per span: with both on this machine, their sum
-over two cores bounds what end-to-end rate is possible. Every run starts a fresh
+over two cores bounds what end-to-end rate is possible; and the bytes the server wrote to storage per span
+(/proc/PID/io: on SQLite its WAL and checkpoints, against about 1.3 KB stored per span; PostgreSQL
+writes in its own processes, so there it shows only the server's logs). Every run starts a fresh
 server on a fresh database; client and server share this machine.
 
 ``--redaction off,on`` runs every combination with the organization's redaction off and on
@@ -53,6 +55,7 @@ class Result:
     live_disk_per_1000_mib: float  # while serving, WAL included
     rejected: int
     server_cpu_us: float  # the server's CPU time (all threads) per span
+    written_kib: float  # bytes the server wrote to storage per span (SQLite: WAL and checkpoints), KiB
     client_cpu_us: float  # this load generator's, per span
 
 
@@ -156,6 +159,7 @@ def run_once(
             setup(server)
         disk_before = server.disk_bytes()
         cpu_before = server.cpu_seconds()
+        written_before = server.written_bytes()
         self_before = time.process_time()
         started = time.perf_counter()
         rejected = _send_all(server, bodies, clients, content_type)
@@ -165,6 +169,7 @@ def run_once(
         complete = time.perf_counter() - started
         live_disk = server.disk_bytes()
         server_cpu = server.cpu_seconds() - cpu_before
+        written = server.written_bytes() - written_before
         client_cpu = time.process_time() - self_before
         peak_rss = server.peak_rss_mib()
         server.stop()
@@ -177,6 +182,7 @@ def run_once(
             live_disk_per_1000_mib=(live_disk - disk_before) * per_1000,
             rejected=rejected,
             server_cpu_us=server_cpu / spans * 1e6,
+            written_kib=written / spans / 1024,
             client_cpu_us=client_cpu / spans * 1e6,
         )
 
@@ -212,7 +218,7 @@ def main() -> None:
     )
     header = (
         f"{'backend':<15}{'format':<10}{'redact':<8}{'acked/s':>10}{'e2e/s':>10}{'peak RSS':>11}{'MiB/1k':>9}"
-        f"{'(live)':>9}{'503s':>6}{'server CPU/span':>17}{'client CPU/span':>17}"
+        f"{'(live)':>9}{'503s':>6}{'server CPU/span':>17}{'client CPU/span':>17}{'written/span':>14}"
     )
     for fmt in args.formats.split(","):
         bodies = build_bodies(args.spans, args.per_request, fmt, personal_data="on" in modes)
@@ -248,6 +254,7 @@ def _report(backend: str, fmt: str, mode: str, results: list[Result]) -> None:
         f"{max(r.rejected for r in results):>6}"
         f"{statistics.median(r.server_cpu_us for r in results):>14,.0f} µs"
         f"{statistics.median(r.client_cpu_us for r in results):>14,.0f} µs"
+        f"{statistics.median(r.written_kib for r in results):>10.1f} KiB"
     )
 
 

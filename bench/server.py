@@ -63,6 +63,12 @@ class BenchServer:
         """CPU time (user + system, every thread of every server process) used so far."""
         return sum(_cpu_seconds(pid) for pid in process_tree(self.process.pid))
 
+    def written_bytes(self) -> int:
+        """Bytes the server's processes caused to be written to storage so far (/proc/PID/io
+        write_bytes: SQLite's WAL, checkpoints and temporary files; PostgreSQL writes in its own
+        processes, so there it is only the server's logs)."""
+        return sum(_written_bytes(pid) for pid in process_tree(self.process.pid))
+
     def peak_rss_mib(self) -> float:
         """Peak resident memory, summed over the server's processes (each one's own peak)."""
         peaks = [_peak_rss_mib(pid) for pid in process_tree(self.process.pid)]
@@ -123,6 +129,17 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _written_bytes(pid: int) -> int:
+    try:
+        lines = Path(f"/proc/{pid}/io").read_text().splitlines()
+    except FileNotFoundError:
+        return 0
+    for line in lines:
+        if line.startswith("write_bytes:"):
+            return int(line.split()[1])
+    return 0
+
+
 def _peak_rss_mib(pid: int) -> float:
     try:
         lines = Path(f"/proc/{pid}/status").read_text().splitlines()
@@ -174,7 +191,8 @@ def bench_server(
                 **(extra_env or {}),
             }
             command = [sys.executable, "-m", "heliograph.cli.main", "serve", "--port", str(port)]
-            command += ["--workers", str(workers)]
+            if workers != 1:  # left out for 1, so the benchmark still runs a tree from before --workers
+                command += ["--workers", str(workers)]
             log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - closed in the finally below
 
             def launch() -> subprocess.Popen[bytes]:
