@@ -41,37 +41,40 @@ def serve(
     database_url: str, data_dir: Path, *, extra_env: dict[str, str] | None = None
 ) -> Iterator[RunningServer]:
     port = free_port()
-    env = {**os.environ, "HELIOGRAPH_DATABASE_URL": database_url, **(extra_env or {})}
     log_path = data_dir.parent / f"server-{port}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "heliograph.cli.main",
-                "serve",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(data_dir),
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    process = launch_serve(database_url, data_dir, port, log_path, extra_env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url, process, log_path)
+        key_file = data_dir / "initial-api-key"
+        key = key_file.read_text().strip() if key_file.exists() else ""
+        yield RunningServer(url=url, key=key, process=process, log_path=log_path)
+    finally:
+        process.terminate()
         try:
-            url = f"http://127.0.0.1:{port}"
-            _wait_healthy(url, process, log_path)
-            key_file = data_dir / "initial-api-key"
-            key = key_file.read_text().strip() if key_file.exists() else ""
-            yield RunningServer(url=url, key=key, process=process, log_path=log_path)
-        finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def launch_serve(
+    database_url: str, data_dir: Path, port: int, log_path: Path, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """``heliograph serve`` on ``port`` as a subprocess, its output in ``log_path``; not yet waited for."""
+    env = {**os.environ, "HELIOGRAPH_DATABASE_URL": database_url, **(extra_env or {})}
+    command = [
+        sys.executable,
+        "-m",
+        "heliograph.cli.main",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+    ]
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def _wait_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:

@@ -3,10 +3,8 @@ killed and stopped from a test, with OTLP load sent through them."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +18,7 @@ import sqlalchemy as sa
 from heliograph.storage.engine import create_engine
 from support.http import auth
 from support.otlp import export, span
-from support.server import free_port
+from support.server import free_port, launch_serve
 
 STARTUP_SECONDS = 90  # two workers importing and building the app on a busy two-core machine
 
@@ -74,29 +72,9 @@ def launch(
 ) -> Server:
     """Start ``heliograph serve`` without waiting for it (see :func:`wait_healthy`)."""
     port = port or free_port()
-    env = {
-        **os.environ,
-        "HELIOGRAPH_DATABASE_URL": database_url,
-        "HELIOGRAPH_WORKERS": str(workers),
-        **(extra_env or {}),
-    }
     log_path = data_dir.parent / f"server-{port}-{time.monotonic_ns()}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "heliograph.cli.main",
-                "serve",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(data_dir),
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    env = {"HELIOGRAPH_WORKERS": str(workers), **(extra_env or {})}
+    process = launch_serve(database_url, data_dir, port, log_path, env)
     return Server(f"http://127.0.0.1:{port}", port, process, log_path, data_dir)
 
 
