@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from fastapi import FastAPI
@@ -83,7 +83,6 @@ from heliograph.services.ingestion import IngestionService
 from heliograph.services.keys import KeyVerifier
 from heliograph.services.members import MemberService
 from heliograph.services.metrics import MetricsService
-from heliograph.services.operator_metrics import OperatorMetrics
 from heliograph.services.prompt_tracking import PromptTracker
 from heliograph.services.prompts import PromptService
 from heliograph.services.properties import PropertyService
@@ -97,9 +96,13 @@ from heliograph.services.traces import TraceService
 from heliograph.services.users import UserService
 from heliograph.services.webhooks.wiring import build_webhooks
 from heliograph.settings import Settings
-from heliograph.storage.engine import checkpoint, create_engine
+from heliograph.storage.engine import checkpoint, create_engine, writer_engine
 from heliograph.storage.writer import BatchingWriter
 from heliograph.web.mount import install_ui
+
+if TYPE_CHECKING:
+    # Imported by _operator_metrics, when metrics are on: prometheus_client costs ~1 MiB otherwise.
+    from heliograph.services.operator_metrics import OperatorMetrics
 
 
 class HeliographApp(FastAPI):
@@ -184,9 +187,11 @@ def create_app(
     ids = ids or new_ids
     owns_engine = db is None
     engine = db if db is not None else create_engine(settings.resolved_database_url)
+    # On SQLite the writer has a pool of its own (storage/engine.py), closed with the app.
+    writes = writer_engine(engine)
     prices = PriceTable.default()
     matcher = OnlineMatcher(max_attempts=settings.job_max_attempts)
-    context = _app_context(settings, engine, prices, clock, ids, matcher)
+    context = _app_context(settings, engine, writes, prices, clock, ids, matcher)
     context.redaction = RedactionService(engine, cache_seconds=settings.redaction_cache_seconds, clock=clock)
     # Before anything is encoded: the gateway has already forwarded the original body upstream.
     context.writer.batch_filter = context.redaction.filter_batch
@@ -219,6 +224,7 @@ def create_app(
             gateway,
             pools,
             engine,
+            writes,
             owns_engine=owns_engine,
             periodics=[alert_check, retention_sweep],
         ),
@@ -361,6 +367,8 @@ def _retention(context: AppContext) -> tuple[WorkerPool, Periodic]:
 
 def _operator_metrics(context: AppContext, gateway: Gateway, pools: list[WorkerPool]) -> OperatorMetrics:
     """The /metrics registry, hooked into the parts it observes (their hooks stay None when off)."""
+    from heliograph.services.operator_metrics import OperatorMetrics
+
     kinds = [kind for pool in pools for kind in pool.kinds]
     metrics = OperatorMetrics(
         context.engine, context.writer, max_pending=context.settings.writer_max_pending, job_kinds=kinds
@@ -376,6 +384,7 @@ def _operator_metrics(context: AppContext, gateway: Gateway, pools: list[WorkerP
 def _app_context(
     settings: Settings,
     engine: sa.Engine,
+    writes: sa.Engine,
     prices: PriceTable,
     clock: Clock,
     ids: IdFactory,
@@ -385,7 +394,7 @@ def _app_context(
     is added once the gateway it calls through exists (``_evaluations``)."""
     signer = UrlSigner(server_secret(settings), clock=clock)
     writer = BatchingWriter(
-        engine,
+        writes,
         max_pending=settings.writer_max_pending,
         max_batch=settings.writer_max_batch,
         clock=clock,
@@ -444,6 +453,7 @@ def _lifespan(
     gateway: Gateway,
     pools: list[WorkerPool],
     engine: sa.Engine,
+    writes: sa.Engine,
     *,
     owns_engine: bool,
     periodics: Sequence[Periodic] = (),
@@ -468,6 +478,8 @@ def _lifespan(
             await asyncio.gather(*(pool.close() for pool in pools))
             await gateway.close()
             writer.close()
+            if writes is not engine:
+                writes.dispose()
             checkpoint(engine)
             if owns_engine:
                 engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from fastapi import Request
@@ -23,7 +24,6 @@ from heliograph.services.ingestion import IngestionService
 from heliograph.services.keys import KeyVerifier
 from heliograph.services.members import MemberService
 from heliograph.services.metrics import MetricsService
-from heliograph.services.operator_metrics import OperatorMetrics
 from heliograph.services.prompts import PromptService
 from heliograph.services.properties import PropertyService
 from heliograph.services.redaction.service import RedactionService
@@ -36,6 +36,10 @@ from heliograph.services.users import UserService
 from heliograph.services.webhooks.service import WebhookService
 from heliograph.settings import Settings
 from heliograph.storage.writer import BatchingWriter
+
+if TYPE_CHECKING:
+    # Only imported when metrics are on (app.py): prometheus_client costs ~1 MiB otherwise.
+    from heliograph.services.operator_metrics import OperatorMetrics
 
 
 @dataclass(slots=True)

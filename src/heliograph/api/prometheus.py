@@ -12,7 +12,6 @@ import asyncio
 import hmac
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from heliograph.api.context import app_context
 from heliograph.api.errors import ApiError
@@ -35,7 +34,7 @@ async def operator_metrics(request: Request) -> Response:
         )
     # The jobs collector queries the database: not on the event loop.
     body = await asyncio.to_thread(metrics.render)
-    return Response(body, media_type=CONTENT_TYPE_LATEST)
+    return Response(body, media_type=metrics.content_type)
 
 
 def _bearer_matches(request: Request, token: str) -> bool:

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 
 import sqlalchemy as sa
 from prometheus_client import (
+    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -148,6 +149,9 @@ class OperatorMetrics:
         self._end = self.upstream_seconds.labels("end")
         self._hits = self.cache_lookups.labels("hit")
         self._misses = self.cache_lookups.labels("miss")
+
+    #: The media type of :meth:`render`'s text.
+    content_type = CONTENT_TYPE_LATEST
 
     def render(self) -> bytes:
         """The text exposition of every metric; runs the jobs query, so call it off the event loop."""

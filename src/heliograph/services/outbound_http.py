@@ -18,14 +18,20 @@ fill the server's memory.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
+import ssl
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+# httpx is imported where it is used, not here: importing it costs the server ~4 MiB (it loads its
+# command-line client, rich with it, when click is installed), which a server whose organizations
+# never configure a webhook or an alert should not pay.
+if TYPE_CHECKING:
+    import httpx
 
 #: Names that resolve inside the server's own network whatever DNS says.
 _PRIVATE_NAMES = frozenset({"localhost", "metadata.google.internal"})
@@ -45,6 +51,8 @@ def destination_problem(url: str, *, allow_private: bool) -> str | None:
     bad = next((char for char in url if char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F), None)
     if bad is not None:
         return f"destination: a URL without spaces or control characters (found {bad!r})"
+    import httpx
+
     try:
         parsed = httpx.URL(url)
         host = parsed.host
@@ -92,6 +100,22 @@ def _is_global(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return address.is_global
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    import httpx
+
+    return httpx.create_ssl_context()
+
+
+def delivery_client() -> httpx.AsyncClient:
+    """A client for deliveries. They all share one TLS context, made at the first: building one loads
+    the CA bundle (milliseconds of CPU and about 2 MiB), which a server that never delivers should not
+    pay, and which should not be paid again for every delivery."""
+    import httpx
+
+    return httpx.AsyncClient(verify=_tls_context())
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """What one POST came to: the answer's status (None when no answer came) and, on failure, why."""
@@ -118,6 +142,8 @@ async def post_json(
     """POST ``body`` (already serialised: a signature covers these exact bytes) and report the outcome;
     never raises for a refused destination, a network failure, a timeout or a non-2xx answer. The whole
     call, answer included, ends within ``timeout``."""
+    import httpx
+
     started = time.monotonic()
     try:
         async with asyncio.timeout(timeout):
@@ -141,6 +167,8 @@ async def _post(
     problem = destination_problem(url, allow_private=allow_private)
     if problem is not None:
         return Delivery(None, problem, 0)
+    import httpx
+
     target = httpx.URL(url)
     extensions: dict[str, Any] = {}
     if not allow_private:

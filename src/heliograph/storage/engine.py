@@ -122,15 +122,35 @@ def reclaim_space(engine: sa.Engine, *, max_steps: int = 64) -> int:
     return freed
 
 
-def _sqlite_engine(url: sa.URL) -> sa.Engine:
+def writer_engine(engine: sa.Engine) -> sa.Engine:
+    """The engine for the batching writer (and its WAL checkpointer): on a SQLite file, a small pool of
+    its own on the same file; otherwise ``engine`` itself.
+
+    A SQLite connection keeps its own prepared statements and page cache. The writer's multi-row
+    INSERTs (bulk_insert.py) take about 8 MiB of prepared statements; taking a connection from the
+    shared pool at each commit, the writer went round the connections the request threads had opened
+    and left a copy on each (measured under bench/ingest.py: 6 connections with 8 MiB of statements
+    each; with 200,000 spans from 8 clients, 210 MiB peak RSS against 185 MiB with a pool of its own,
+    at the same CPU per span). An in-memory database cannot be shared by two pools."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return engine
+    # Two: the writer's and the checkpointer's (wal_checkpoints.py); overflow rather than wait.
+    return _sqlite_engine(engine.url, pool_size=2, max_overflow=2)
+
+
+def _sqlite_engine(url: sa.URL, *, pool_size: int = 8, max_overflow: int = 8) -> sa.Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    # The single writer thread and the request threads share the pool; sqlite3's own thread check
-    # would refuse that although every connection is used by one thread at a time.
+    # A pooled connection passes from thread to thread (request threads; the writer and its
+    # checkpointer); sqlite3's own thread check would refuse that although every connection is used by
+    # one thread at a time.
     # 256 prepared statements per connection (Python's default is 128): the writer alone keeps a few
     # sizes of each table's insert and upsert (bulk_insert.py), and a recompile costs ~7 µs a row.
     engine = sa.create_engine(
-        url, connect_args={"check_same_thread": False, "cached_statements": 256}, pool_size=8, max_overflow=8
+        url,
+        connect_args={"check_same_thread": False, "cached_statements": 256},
+        pool_size=pool_size,
+        max_overflow=max_overflow,
     )
     sa.event.listen(engine, "connect", _configure_sqlite_connection)
     return engine
@@ -159,8 +179,14 @@ def _configure_sqlite_connection(dbapi_connection: sqlite3.Connection, _record: 
     # After a checkpoint, shrink the WAL back to 16 MiB instead of keeping its high-water size on disk.
     cursor.execute("PRAGMA journal_size_limit=16777216")
     cursor.execute("PRAGMA foreign_keys=ON")
-    # 64 MiB of page cache per connection (negative = KiB): query scans stay in memory.
-    cursor.execute("PRAGMA cache_size=-65536")
+    # 8 MiB of page cache per connection (negative = KiB) for the pages a query or a commit revisits.
+    # Not more: each of up to 16 pooled connections keeps its own; under ingest a reader's cache is
+    # emptied at the writer's every commit anyway, and the writer's fills with the pages it appended,
+    # which it does not read again (64 MiB: up to 45 MiB more peak RSS under bench/ingest.py, and no
+    # less CPU per span). The OS page cache keeps the file for the rest: on 1M requests (bench/query.py)
+    # the indexed queries took as long as with 64 MiB, the repeated text scans 3-7% longer (the one
+    # case a bigger cache serves: the same scan again, with no commit in between).
+    cursor.execute("PRAGMA cache_size=-8192")
     # Sorts and temporary indexes of analytics queries stay off disk.
     cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()

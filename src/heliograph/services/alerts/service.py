@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import httpx
 import orjson
 import sqlalchemy as sa
 
@@ -34,7 +33,7 @@ from heliograph.services.alerts.rules import (
 )
 from heliograph.services.errors import InvalidInput, NotFound
 from heliograph.services.keys import AuthContext
-from heliograph.services.outbound_http import post_json
+from heliograph.services.outbound_http import delivery_client, post_json
 from heliograph.services.request_view import iso_ms
 from heliograph.services.write_transactions import write_transaction
 from heliograph.storage import alert_repo
@@ -239,7 +238,7 @@ class AlertService:
         else:
             body = notifications.json_body(definition, rule["id"], event, link=link)
         headers = {"user-agent": "Heliograph-Alerts", "x-heliograph-event": f"alert.{event['kind']}"}
-        async with httpx.AsyncClient() as client:
+        async with delivery_client() as client:
             delivery = await post_json(
                 client,
                 definition.destination_url,

@@ -19,14 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import sqlalchemy as sa
 
 from heliograph.clock import Clock, IdFactory
 from heliograph.jobs.queue import Job, JobError, JobQueue
 from heliograph.services.errors import NotFound
 from heliograph.services.keys import AuthContext
-from heliograph.services.outbound_http import Delivery, destination_problem, post_json
+from heliograph.services.outbound_http import Delivery, delivery_client, destination_problem, post_json
 from heliograph.services.request_bodies import PATH_PREFIX, SignedBodies
 from heliograph.services.request_view import iso_ms
 from heliograph.services.webhooks import config as webhook_config
@@ -84,8 +83,6 @@ class WebhookService:
         self._options = options
         self._clock = clock
         self._ids = ids
-        # One TLS context for every delivery: building one loads the CA bundle (milliseconds of CPU).
-        self._tls = httpx.create_ssl_context()
 
     # --- webhooks ----------------------------------------------------------------------------------
 
@@ -198,7 +195,7 @@ class WebhookService:
 
     async def _post(self, webhook: Mapping[str, Any], body: bytes) -> Delivery:
         headers = {SIGNATURE_HEADER: sign(webhook["hmac_key"], body)}
-        async with httpx.AsyncClient(verify=self._tls) as client:
+        async with delivery_client() as client:
             return await post_json(
                 client,
                 webhook["destination"],
