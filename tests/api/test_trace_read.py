@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from heliograph.storage import span_repo
 from support.http import auth
 from support.otlp import attr, export, openllmetry_chat, span
 
@@ -580,3 +581,30 @@ def test_a_body_that_is_not_json_is_400(client: TestClient, key: str) -> None:
         "/v1/trace/query", content=b"{", headers={**auth(key), "Content-Type": "application/json"}
     )
     assert response.status_code == 400
+
+
+def test_a_span_re_sent_with_another_start_time_still_reads_back(client: TestClient, key: str) -> None:
+    """Spans are keyed by their start time too: the same ids sent again with another start are a second
+    row, and the trace list, the trace and its root still answer (they once failed with a 500)."""
+    trace = "ab" * 16
+    root = span({"input.value": "hi"}, name="root", trace_id=trace, span_id="01" * 8)
+    later = span(
+        {"input.value": "hi"},
+        name="root",
+        trace_id=trace,
+        span_id="01" * 8,
+        start_ns=1_750_000_001_000_000_000,
+    )
+    _ingest(client, key, root)
+    _ingest(client, key, later)
+    listed = _query(client, key)["traces"]
+    assert [item["trace_id"] for item in listed] == [trace]
+    assert listed[0]["root_span_id"] == "01" * 8
+    spans = _get(client, key, trace, flat="true")["spans"]
+    assert [item["span_id"] for item in spans] == ["01" * 8, "01" * 8]
+    context = client.app.state.heliograph  # type: ignore[attr-defined]
+    with context.engine.connect() as conn:
+        organization = conn.exec_driver_sql("SELECT organization_id FROM spans LIMIT 1").scalar_one()
+        found = span_repo.one_span(conn, organization, bytes.fromhex(trace), bytes.fromhex("01" * 8))
+    assert found is not None
+    assert found.start_time == 1_750_000_000_000_000_000  # the earliest, as the trace lists it first

@@ -157,8 +157,12 @@ def one_span(conn: sa.Connection, organization_id: int, trace_id: bytes, span_id
             spans.c.trace_id == trace_id,
             spans.c.span_id == span_id,
         )
+        # A span re-sent with another start time is a second row (the key holds the start): the
+        # earliest answers, as a trace lists it first.
+        .order_by(spans.c.start_time)
+        .limit(1)
     )
-    row = conn.execute(query).mappings().one_or_none()
+    row = conn.execute(query).mappings().first()
     if row is None:
         return None
     resources = _resources(conn, organization_id, {row["resource_id"]} - {None})

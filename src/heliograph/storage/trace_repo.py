@@ -129,6 +129,10 @@ def _root_value(
             spans.c.trace_id == first.c.trace_id,
             spans.c.span_id == root_id,
         )
+        # The same span id twice in a trace (re-sent with another start time: two rows under the
+        # time-ordered key) must still give one value.
+        .order_by(spans.c.start_time)
+        .limit(1)
         .scalar_subquery()
     )
 
