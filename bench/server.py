@@ -130,25 +130,23 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _written_bytes(pid: int) -> int:
-    try:
-        lines = Path(f"/proc/{pid}/io").read_text().splitlines()
-    except FileNotFoundError:
-        return 0
-    for line in lines:
-        if line.startswith("write_bytes:"):
-            return int(line.split()[1])
-    return 0
+    return _proc_number(pid, "io", "write_bytes:")
 
 
 def _peak_rss_mib(pid: int) -> float:
+    return _proc_number(pid, "status", "VmHWM:") / 1024  # kB
+
+
+def _proc_number(pid: int, name: str, field: str) -> int:
+    """The number after ``field`` in /proc/PID/NAME; 0 once the process has ended."""
     try:
-        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+        lines = Path(f"/proc/{pid}/{name}").read_text().splitlines()
     except FileNotFoundError:
-        return 0.0
+        return 0
     for line in lines:
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+        if line.startswith(field):
+            return int(line.split()[1])
+    return 0
 
 
 def _free_port() -> int:

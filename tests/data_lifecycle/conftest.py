@@ -11,6 +11,14 @@ from fastapi.testclient import TestClient
 
 from heliograph.app import create_app
 from heliograph.settings import Settings
+from support.analytics import BASE_MS, DAY_MS
+from support.lifecycle import ManualClock
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """40 days after the analytics fixtures' base time: old enough data to expire."""
+    return ManualClock(BASE_MS + 40 * DAY_MS)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from heliograph.app import create_app
 from heliograph.settings import Settings
 from heliograph.storage import tables as stored
-from support.analytics import BASE_MS, DAY_MS, post
+from support.analytics import DAY_MS, post
 from support.http import auth
 from support.lifecycle import (
     ManualClock,
@@ -29,11 +29,6 @@ from support.lifecycle import (
     settle_periodic_jobs,
     stored_bodies,
 )
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(BASE_MS + 40 * DAY_MS)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from heliograph.services.retention import RETENTION_KIND, RetentionService
 from heliograph.settings import Settings
 from heliograph.storage import tables as stored
 from heliograph.storage.dataset_tables import dataset_rows
-from support.analytics import BASE_MS, DAY_MS, Call, log_calls, post
+from support.analytics import BASE_MS, Call, log_calls, post
 from support.http import auth
 from support.lifecycle import (
     ManualClock,
@@ -36,11 +36,6 @@ from support.lifecycle import (
     stored_bodies,
 )
 from support.otlp import export, openllmetry_chat, span
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(BASE_MS + 40 * DAY_MS)
 
 
 @pytest.fixture
